@@ -1,0 +1,162 @@
+//! Validated DICOM UIDs and the object-store keys derived from them.
+//!
+//! As per DICOM PS3.5 §9.1 a UID is at most 64 characters of digits and dots. Because storage keys
+//! are built from UIDs, validating them here guarantees no key can escape its study's prefix.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A UID that failed validation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid DICOM UID {0:?}: must be 1-64 characters of digits and dots, not starting or ending with a dot")]
+pub struct InvalidUid(pub String);
+
+/// Check a DICOM UID (PS3.5 §9.1): 1–64 chars, digits and single dots, no leading/trailing dot.
+pub fn validate_uid(s: &str) -> Result<(), InvalidUid> {
+    let ok = !s.is_empty()
+        && s.len() <= 64
+        && s.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        && !s.starts_with('.')
+        && !s.ends_with('.')
+        && !s.contains("..");
+    if ok {
+        Ok(())
+    } else {
+        Err(InvalidUid(s.to_string()))
+    }
+}
+
+/// A Study Instance UID, validated on construction and on deserialization.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct StudyUid(String);
+
+impl StudyUid {
+    /// Validate and wrap a UID (trailing NUL/space padding from DICOM values is trimmed).
+    pub fn new(s: impl AsRef<str>) -> Result<Self, InvalidUid> {
+        let s = s.as_ref().trim_end_matches(['\0', ' ']);
+        validate_uid(s)?;
+        Ok(Self(s.to_string()))
+    }
+    /// The UID text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+    /// The storage keys of this study.
+    pub fn keys(&self) -> StudyKeys {
+        StudyKeys {
+            prefix: format!("studies/{}", self.0),
+        }
+    }
+}
+
+impl TryFrom<String> for StudyUid {
+    type Error = InvalidUid;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::new(s)
+    }
+}
+
+impl From<StudyUid> for String {
+    fn from(u: StudyUid) -> String {
+        u.0
+    }
+}
+
+impl fmt::Display for StudyUid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Where each stage stores what it makes for one study. Every key lives under
+/// `studies/<StudyInstanceUID>/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StudyKeys {
+    prefix: String,
+}
+
+impl StudyKeys {
+    /// `studies/<uid>`
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+    /// The HU volume's JSON header ([`crate::VolumeHeader`]).
+    pub fn volume_header(&self) -> String {
+        format!("{}/volume.json", self.prefix)
+    }
+    /// The HU volume's voxels: little-endian i16, x fastest, then y, then z.
+    pub fn volume_voxels(&self) -> String {
+        format!("{}/volume.i16", self.prefix)
+    }
+    /// Inference output ([`crate::Detection`]).
+    pub fn detection(&self) -> String {
+        format!("{}/detection.json", self.prefix)
+    }
+    /// Morphometry output ([`crate::StudyResult`]); the rendering and publisher stages update it.
+    pub fn result(&self) -> String {
+        format!("{}/result.json", self.prefix)
+    }
+    /// Rendering output: the secondary-capture instances.
+    pub fn secondary_capture(&self, index: usize) -> String {
+        format!("{}/sc/{index:04}.dcm", self.prefix)
+    }
+    /// Prefix of all secondary-capture instances.
+    pub fn secondary_capture_prefix(&self) -> String {
+        format!("{}/sc/", self.prefix)
+    }
+    /// Rendering output: the preview PNG for the CLI.
+    pub fn preview_png(&self) -> String {
+        format!("{}/preview.png", self.prefix)
+    }
+    /// Publisher output: the one structured report of the study.
+    pub fn structured_report(&self) -> String {
+        format!("{}/sr.dcm", self.prefix)
+    }
+}
+
+/// Storage prefix for the files of one reception (`incoming/<batch>/`). A batch id is what the
+/// receiver chose (a UUID): 1–64 characters of `[0-9a-zA-Z-]`.
+pub fn incoming_batch_prefix(batch_id: &str) -> Result<String, InvalidUid> {
+    let ok = !batch_id.is_empty()
+        && batch_id.len() <= 64
+        && batch_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if ok {
+        Ok(format!("incoming/{batch_id}/"))
+    } else {
+        Err(InvalidUid(batch_id.to_string()))
+    }
+}
+
+/// Key of one received instance inside a batch, named by its validated SOP Instance UID.
+pub fn incoming_instance_key(batch_id: &str, sop_instance_uid: &str) -> Result<String, InvalidUid> {
+    validate_uid(sop_instance_uid)?;
+    Ok(format!("{}{sop_instance_uid}.dcm", incoming_batch_prefix(batch_id)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_real_uids() {
+        assert!(StudyUid::new("1.2.840.113619.2.55.3.604688119.969.1268071029.320").is_ok());
+        assert!(StudyUid::new("1.2.3\0").is_ok());
+    }
+
+    #[test]
+    fn rejects_path_escapes_and_junk() {
+        for bad in ["", "../etc", "1.2/3", "1..2", ".1", "1.", "a.b", &"1".repeat(65)] {
+            assert!(StudyUid::new(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(incoming_instance_key("b1", "../../x").is_err());
+        assert!(incoming_batch_prefix("../b").is_err());
+        assert_eq!(incoming_instance_key("b1", "1.2").unwrap(), "incoming/b1/1.2.dcm");
+    }
+
+    #[test]
+    fn deserialization_validates() {
+        assert!(serde_json::from_str::<StudyUid>("\"1.2.3\"").is_ok());
+        assert!(serde_json::from_str::<StudyUid>("\"../1\"").is_err());
+    }
+}

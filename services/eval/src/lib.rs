@@ -1,0 +1,1 @@
+//! spinescreen eval (in progress).

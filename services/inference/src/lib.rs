@@ -1,0 +1,1 @@
+//! spinescreen inference (in progress).

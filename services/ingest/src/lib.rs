@@ -1,0 +1,1 @@
+//! spinescreen ingest (in progress).

@@ -1,0 +1,1 @@
+//! spinescreen morphometry (in progress).

@@ -1,0 +1,1 @@
+//! spinescreen phantom (in progress).

@@ -1,0 +1,1 @@
+//! spinescreen publisher (in progress).

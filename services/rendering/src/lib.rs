@@ -1,0 +1,1 @@
+//! spinescreen rendering (in progress).

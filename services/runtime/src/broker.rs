@@ -1,0 +1,65 @@
+//! Job transport. Two implementations with the same semantics: AMQP 0-9-1 (RabbitMQ quorum
+//! queues, publisher confirms, manual acks, bounded redelivery, dead-lettering) and in-memory.
+
+use async_trait::async_trait;
+use std::collections::BTreeMap;
+
+/// Errors from a broker.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    /// Connection or channel failure; callers may reconnect and retry.
+    #[error("broker connection: {0}")]
+    Connection(String),
+    /// The broker did not confirm a publish.
+    #[error("publish not confirmed: {0}")]
+    NotConfirmed(String),
+    /// The broker has been closed.
+    #[error("broker closed")]
+    Closed,
+}
+
+/// A message: body plus string headers (trace context, failure reason).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Message {
+    /// Serialized payload (a JSON [`spinescreen_proto::Job`] for work queues).
+    pub body: Vec<u8>,
+    /// Headers, e.g. `traceparent`, `x-spinescreen-error`.
+    pub headers: BTreeMap<String, String>,
+}
+
+/// Transport for jobs between stages.
+#[async_trait]
+pub trait Broker: Send + Sync + 'static {
+    /// Declare a durable work queue and its dead-letter queue `<queue>.dlq` (idempotent).
+    async fn declare(&self, queue: &str) -> Result<(), BrokerError>;
+    /// Publish persistently; returns only once the broker has confirmed the message.
+    async fn publish(&self, queue: &str, message: Message) -> Result<(), BrokerError>;
+    /// Start consuming with manual acknowledgement and at most `prefetch` unacked deliveries.
+    async fn consume(&self, queue: &str, prefetch: u16) -> Result<Box<dyn Consumer>, BrokerError>;
+}
+
+/// A stream of deliveries from one queue.
+#[async_trait]
+pub trait Consumer: Send {
+    /// Next delivery; `None` when the consumer has been cancelled or the broker closed.
+    async fn next(&mut self) -> Option<Result<Delivery, BrokerError>>;
+}
+
+/// Settles one delivery. Implemented by each broker.
+#[async_trait]
+pub trait Acker: Send + Sync {
+    /// Done: remove the message.
+    async fn ack(&self) -> Result<(), BrokerError>;
+    /// Failed: return the message to the queue for another attempt.
+    async fn requeue(&self) -> Result<(), BrokerError>;
+}
+
+/// One received message, to be settled exactly once.
+pub struct Delivery {
+    /// The message.
+    pub message: Message,
+    /// 1 on first delivery, incremented on each redelivery.
+    pub attempt: u32,
+    /// Settles the delivery.
+    pub acker: Box<dyn Acker>,
+}
