@@ -3,7 +3,7 @@
 
 use crate::{broker::Broker, storage::StudyStore};
 use async_trait::async_trait;
-use spinescreen_proto::{Job, Stage};
+use spinescreen_proto::{Job, ServiceInfo, Stage};
 use std::sync::Arc;
 
 /// What a stage may use while processing a job.
@@ -13,6 +13,9 @@ pub struct StageContext {
     pub store: StudyStore,
     /// The broker (the publisher uses it to announce finished studies).
     pub broker: Arc<dyn Broker>,
+    /// Configured service name and software version (result.json `service`, SR/SC series
+    /// description).
+    pub service: ServiceInfo,
 }
 
 /// Why a job failed.
