@@ -9,9 +9,11 @@
 //! # Layout
 //! - [`broker`]: the `Broker` trait, `Message`/`Delivery`, and its AMQP and in-memory implementations.
 //! - [`storage`]: `StudyStore`, object storage with UID-validated keys.
+//! - [`metrics`]: Prometheus metrics in the default registry, incl. the 390 s SLA bucket.
 //! - [`worker`]: `StageWorker` and the consume → process → store → publish → ack loop.
 
 pub mod broker;
+pub mod metrics;
 pub mod storage;
 pub mod worker;
 

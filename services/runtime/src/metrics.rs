@@ -1,0 +1,117 @@
+//! Prometheus metrics every worker exports at `/metrics`. All live in the default registry so a
+//! stage crate can observe them without plumbing. Names here are what the Grafana dashboard and
+//! the alert rules in `deploy/` query; change them together.
+
+use prometheus::{
+    register_histogram, register_histogram_vec, register_int_counter, register_int_counter_vec,
+    register_int_gauge_vec, Histogram, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec,
+};
+use std::sync::LazyLock;
+
+/// The service-level agreement: a study must be back at the PACS within 6.5 minutes.
+pub const SLA_SECONDS: f64 = 390.0;
+
+/// Buckets of the end-to-end histogram; 390 s is one of them so "share within SLA" is exact.
+pub const STUDY_LATENCY_BUCKETS: [f64; 12] =
+    [1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 240.0, SLA_SECONDS, 600.0, 1800.0];
+
+/// `spinescreen_stage_duration_seconds{stage}`: wall time of one job in one stage.
+pub static STAGE_DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
+    register_histogram_vec!(
+        "spinescreen_stage_duration_seconds",
+        "Wall time of one job in one stage",
+        &["stage"],
+        vec![0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0]
+    )
+    .expect("metric registers once")
+});
+
+/// `spinescreen_study_latency_seconds`: first instance received → last instance acknowledged.
+pub static STUDY_LATENCY: LazyLock<Histogram> = LazyLock::new(|| {
+    register_histogram!(
+        "spinescreen_study_latency_seconds",
+        "End-to-end latency per study, first instance received to last instance acknowledged by the destination",
+        STUDY_LATENCY_BUCKETS.to_vec()
+    )
+    .expect("metric registers once")
+});
+
+/// `spinescreen_studies_over_sla_total`: studies whose end-to-end latency exceeded 390 s.
+pub static STUDIES_OVER_SLA: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(
+        "spinescreen_studies_over_sla_total",
+        "Studies delivered later than the 390 s SLA"
+    )
+    .expect("metric registers once")
+});
+
+/// `spinescreen_studies_total{status}`: finished studies by status (ok, technical_defect, abstained).
+pub static STUDIES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "spinescreen_studies_total",
+        "Finished studies by final status",
+        &["status"]
+    )
+    .expect("metric registers once")
+});
+
+/// `spinescreen_jobs_total{stage,outcome}`: jobs handled, outcome `ok`, `retry` or `dead_letter`.
+pub static JOBS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "spinescreen_jobs_total",
+        "Jobs handled by stage and outcome (ok, retry, dead_letter)",
+        &["stage", "outcome"]
+    )
+    .expect("metric registers once")
+});
+
+/// `spinescreen_jobs_in_flight{stage}`: jobs being processed now.
+pub static JOBS_IN_FLIGHT: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    register_int_gauge_vec!(
+        "spinescreen_jobs_in_flight",
+        "Jobs being processed now",
+        &["stage"]
+    )
+    .expect("metric registers once")
+});
+
+/// `spinescreen_deliveries_total{destination,outcome}`: publisher deliveries (`ok`, `retry`, `failed`).
+pub static DELIVERIES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "spinescreen_deliveries_total",
+        "Publisher deliveries by destination kind and outcome",
+        &["destination", "outcome"]
+    )
+    .expect("metric registers once")
+});
+
+/// Record a finished study: latency histogram, SLA breach counter, status counter.
+pub fn observe_study(status: &str, end_to_end_seconds: f64) {
+    STUDY_LATENCY.observe(end_to_end_seconds);
+    if end_to_end_seconds > SLA_SECONDS {
+        STUDIES_OVER_SLA.inc();
+    }
+    STUDIES.with_label_values(&[status]).inc();
+}
+
+/// Touch every metric so it appears in `/metrics` before its first observation.
+pub fn register_all() {
+    LazyLock::force(&STAGE_DURATION);
+    LazyLock::force(&STUDY_LATENCY);
+    LazyLock::force(&STUDIES_OVER_SLA);
+    LazyLock::force(&STUDIES);
+    LazyLock::force(&JOBS);
+    LazyLock::force(&JOBS_IN_FLIGHT);
+    LazyLock::force(&DELIVERIES);
+}
+
+/// The default registry in Prometheus text format.
+pub fn render() -> String {
+    use prometheus::Encoder;
+    register_all();
+    let mut buf = Vec::new();
+    prometheus::TextEncoder::new()
+        .encode(&prometheus::gather(), &mut buf)
+        .expect("text encoding cannot fail");
+    String::from_utf8_lossy(&buf).into_owned()
+}
