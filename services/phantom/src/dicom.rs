@@ -1,0 +1,264 @@
+//! The phantom as a DICOM CT series: CT Image Storage (PS3.4 B.5; IOD PS3.3 A.3), one file per
+//! slice, explicit VR little endian (PS3.5 A.2), signed 16-bit pixels stored as `HU + 1024` with
+//! Rescale Intercept −1024 / Slope 1 (PS3.3 C.11.1.1.2), plus `truth.json` beside the slices.
+//! Instance 1 is the most cranial slice, as a head-first chest acquisition numbers them.
+
+use crate::{Phantom, PhantomError, CT_IMAGE_STORAGE};
+use dicom_core::{DataElement, PrimitiveValue, VR};
+use dicom_dictionary_std::tags;
+use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
+use rayon::prelude::*;
+use std::path::{Path, PathBuf};
+
+/// Explicit VR Little Endian.
+pub const EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1";
+
+/// Offset added to HU to get stored values.
+const STORED_OFFSET: i32 = 1024;
+
+/// Format a Decimal String value (PS3.5 6.2: at most 16 characters).
+pub fn ds(x: f64) -> String {
+    for prec in (0..=6).rev() {
+        let s = format!("{:.*}", prec, x);
+        let s = if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s
+        };
+        let s = if s == "-0" { "0".to_string() } else { s };
+        if s.len() <= 16 {
+            return s;
+        }
+    }
+    format!("{:.0}", x)
+}
+
+fn ds_multi(v: &[f64]) -> String {
+    v.iter().map(|x| ds(*x)).collect::<Vec<_>>().join("\\")
+}
+
+/// Write the series into `dir` (created if missing): `CT000001.dcm`… (instance 1 = top slice)
+/// and `truth.json`. Returns the slice paths in instance order.
+pub fn write_dicom_series(phantom: &Phantom, dir: &Path) -> Result<Vec<PathBuf>, PhantomError> {
+    std::fs::create_dir_all(dir).map_err(|e| PhantomError::io(dir, e))?;
+    let h = &phantom.volume.header;
+    let [nx, ny, nz] = h.dims;
+    let paths: Vec<PathBuf> = (1..=nz)
+        .map(|n| dir.join(format!("CT{n:06}.dcm")))
+        .collect();
+    paths
+        .par_iter()
+        .enumerate()
+        .try_for_each(|(idx, path)| -> Result<(), PhantomError> {
+            let instance = idx + 1;
+            let k = nz - instance;
+            let bytes =
+                slice_file(phantom, k, instance, nx, ny).map_err(|reason| PhantomError::Dicom {
+                    path: path.clone(),
+                    reason,
+                })?;
+            std::fs::write(path, bytes).map_err(|e| PhantomError::io(path, e))
+        })?;
+    let truth_path = dir.join("truth.json");
+    let json = serde_json::to_vec_pretty(&phantom.truth).map_err(|e| PhantomError::Dicom {
+        path: truth_path.clone(),
+        reason: e.to_string(),
+    })?;
+    std::fs::write(&truth_path, json).map_err(|e| PhantomError::io(&truth_path, e))?;
+    Ok(paths)
+}
+
+fn el(tag: dicom_core::Tag, vr: VR, v: impl Into<PrimitiveValue>) -> DataElement<InMemDicomObject> {
+    DataElement::new(tag, vr, v.into())
+}
+
+/// Encode one slice (volume index `k`) as a Part 10 file.
+fn slice_file(
+    phantom: &Phantom,
+    k: usize,
+    instance: usize,
+    nx: usize,
+    ny: usize,
+) -> Result<Vec<u8>, String> {
+    let h = &phantom.volume.header;
+    let st = &h.study;
+    let sop_uid = st
+        .sop_instance_uids
+        .get(k)
+        .cloned()
+        .ok_or_else(|| format!("no SOP Instance UID for slice {k}"))?;
+    let pos = h.index_to_patient([0.0, 0.0, k as f64]);
+    let slice = phantom.volume.voxels.index_axis(ndarray::Axis(0), k);
+    let pixels: Vec<u16> = slice
+        .iter()
+        .map(|&v| {
+            ((v as i32 + STORED_OFFSET).clamp(i16::MIN as i32, i16::MAX as i32) as i16) as u16
+        })
+        .collect();
+    let mut o = InMemDicomObject::new_empty();
+    let s = |x: &str| PrimitiveValue::from(x.to_string());
+    // SOP Common (C.12.1)
+    o.put(el(tags::SPECIFIC_CHARACTER_SET, VR::CS, s("ISO_IR 100")));
+    o.put(el(tags::IMAGE_TYPE, VR::CS, s("ORIGINAL\\PRIMARY\\AXIAL")));
+    o.put(el(tags::SOP_CLASS_UID, VR::UI, s(CT_IMAGE_STORAGE)));
+    o.put(el(tags::SOP_INSTANCE_UID, VR::UI, s(&sop_uid)));
+    o.put(el(tags::STUDY_DATE, VR::DA, s(&st.study_date)));
+    o.put(el(tags::SERIES_DATE, VR::DA, s(&st.study_date)));
+    o.put(el(tags::CONTENT_DATE, VR::DA, s(&st.study_date)));
+    o.put(el(tags::STUDY_TIME, VR::TM, s(&st.study_time)));
+    o.put(el(tags::SERIES_TIME, VR::TM, s(&st.study_time)));
+    o.put(el(tags::CONTENT_TIME, VR::TM, s(&st.study_time)));
+    o.put(el(tags::ACCESSION_NUMBER, VR::SH, s(&st.accession_number)));
+    o.put(el(tags::MODALITY, VR::CS, s("CT")));
+    o.put(el(tags::MANUFACTURER, VR::LO, s("spinescreen")));
+    o.put(el(
+        tags::REFERRING_PHYSICIAN_NAME,
+        VR::PN,
+        s(&st.referring_physician_name),
+    ));
+    o.put(el(
+        tags::STUDY_DESCRIPTION,
+        VR::LO,
+        s(&st.study_description),
+    ));
+    o.put(el(tags::SERIES_DESCRIPTION, VR::LO, s("Phantom chest 1mm")));
+    o.put(el(
+        tags::MANUFACTURER_MODEL_NAME,
+        VR::LO,
+        s("spinescreen-phantom"),
+    ));
+    // Patient (C.7.1.1)
+    o.put(el(tags::PATIENT_NAME, VR::PN, s(&st.patient_name)));
+    o.put(el(tags::PATIENT_ID, VR::LO, s(&st.patient_id)));
+    o.put(el(
+        tags::PATIENT_BIRTH_DATE,
+        VR::DA,
+        s(&st.patient_birth_date),
+    ));
+    o.put(el(tags::PATIENT_SEX, VR::CS, s(&st.patient_sex)));
+    o.put(el(tags::PATIENT_AGE, VR::AS, s(&st.patient_age)));
+    // CT acquisition (C.8.2.1)
+    o.put(el(tags::SCAN_OPTIONS, VR::CS, s("HELICAL MODE")));
+    o.put(el(tags::SLICE_THICKNESS, VR::DS, s(&ds(h.spacing_mm[2]))));
+    o.put(el(tags::KVP, VR::DS, s("120")));
+    o.put(el(
+        tags::SPACING_BETWEEN_SLICES,
+        VR::DS,
+        s(&ds(h.spacing_mm[2])),
+    ));
+    o.put(el(
+        tags::SOFTWARE_VERSIONS,
+        VR::LO,
+        s(env!("CARGO_PKG_VERSION")),
+    ));
+    o.put(el(tags::DATA_COLLECTION_DIAMETER, VR::DS, s("500")));
+    o.put(el(
+        tags::RECONSTRUCTION_DIAMETER,
+        VR::DS,
+        s(&ds(h.spacing_mm[0] * nx as f64)),
+    ));
+    o.put(el(tags::GANTRY_DETECTOR_TILT, VR::DS, s("0")));
+    o.put(el(tags::TABLE_HEIGHT, VR::DS, s("150")));
+    o.put(el(tags::ROTATION_DIRECTION, VR::CS, s("CW")));
+    o.put(el(tags::EXPOSURE_TIME, VR::IS, s("500")));
+    o.put(el(tags::X_RAY_TUBE_CURRENT, VR::IS, s("200")));
+    o.put(el(tags::CONVOLUTION_KERNEL, VR::SH, s("B30f")));
+    o.put(el(tags::PATIENT_POSITION, VR::CS, s("HFS")));
+    // Study / series / frame of reference
+    o.put(el(
+        tags::STUDY_INSTANCE_UID,
+        VR::UI,
+        s(&st.study_instance_uid),
+    ));
+    o.put(el(
+        tags::SERIES_INSTANCE_UID,
+        VR::UI,
+        s(&st.series_instance_uid),
+    ));
+    o.put(el(tags::STUDY_ID, VR::SH, s(&st.study_id)));
+    o.put(el(tags::SERIES_NUMBER, VR::IS, s(&st.series_number)));
+    o.put(el(tags::ACQUISITION_NUMBER, VR::IS, s("1")));
+    o.put(el(tags::INSTANCE_NUMBER, VR::IS, s(&instance.to_string())));
+    o.put(el(tags::IMAGE_POSITION_PATIENT, VR::DS, s(&ds_multi(&pos))));
+    o.put(el(
+        tags::IMAGE_ORIENTATION_PATIENT,
+        VR::DS,
+        s("1\\0\\0\\0\\1\\0"),
+    ));
+    o.put(el(
+        tags::FRAME_OF_REFERENCE_UID,
+        VR::UI,
+        s(&st.frame_of_reference_uid),
+    ));
+    o.put(el(tags::POSITION_REFERENCE_INDICATOR, VR::LO, s("")));
+    o.put(el(tags::SLICE_LOCATION, VR::DS, s(&ds(pos[2]))));
+    // Image pixel (C.7.6.3) and CT image (C.8.2.1)
+    o.put(el(
+        tags::SAMPLES_PER_PIXEL,
+        VR::US,
+        PrimitiveValue::from(1u16),
+    ));
+    o.put(el(
+        tags::PHOTOMETRIC_INTERPRETATION,
+        VR::CS,
+        s("MONOCHROME2"),
+    ));
+    o.put(el(tags::ROWS, VR::US, PrimitiveValue::from(ny as u16)));
+    o.put(el(tags::COLUMNS, VR::US, PrimitiveValue::from(nx as u16)));
+    o.put(el(
+        tags::PIXEL_SPACING,
+        VR::DS,
+        s(&ds_multi(&[h.spacing_mm[1], h.spacing_mm[0]])),
+    ));
+    o.put(el(
+        tags::BITS_ALLOCATED,
+        VR::US,
+        PrimitiveValue::from(16u16),
+    ));
+    o.put(el(tags::BITS_STORED, VR::US, PrimitiveValue::from(16u16)));
+    o.put(el(tags::HIGH_BIT, VR::US, PrimitiveValue::from(15u16)));
+    o.put(el(
+        tags::PIXEL_REPRESENTATION,
+        VR::US,
+        PrimitiveValue::from(1u16),
+    ));
+    o.put(el(tags::WINDOW_CENTER, VR::DS, s("400\\40")));
+    o.put(el(tags::WINDOW_WIDTH, VR::DS, s("1800\\400")));
+    o.put(el(
+        tags::RESCALE_INTERCEPT,
+        VR::DS,
+        s(&ds(-(STORED_OFFSET as f64))),
+    ));
+    o.put(el(tags::RESCALE_SLOPE, VR::DS, s("1")));
+    o.put(el(tags::RESCALE_TYPE, VR::LO, s("HU")));
+    o.put(el(
+        tags::PIXEL_DATA,
+        VR::OW,
+        PrimitiveValue::U16(pixels.into()),
+    ));
+    let file = o
+        .with_meta(
+            FileMetaTableBuilder::new()
+                .transfer_syntax(EXPLICIT_VR_LE)
+                .implementation_class_uid(crate::uid::implementation_class_uid())
+                .implementation_version_name(format!("SPINESCREEN_{}", env!("CARGO_PKG_VERSION"))),
+        )
+        .map_err(|e| e.to_string())?;
+    let mut buf = Vec::with_capacity(nx * ny * 2 + 4096);
+    file.write_all(&mut buf).map_err(|e| e.to_string())?;
+    Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimal_strings_fit_sixteen_characters() {
+        assert_eq!(ds(0.703125), "0.703125");
+        assert_eq!(ds(-1024.0), "-1024");
+        assert_eq!(ds(-0.0000001), "0");
+        assert!(ds(-123456.123456789).len() <= 16);
+        assert_eq!(ds_multi(&[1.0, 0.5]), "1\\0.5");
+    }
+}

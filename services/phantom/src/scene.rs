@@ -1,0 +1,367 @@
+//! [`Scene`]: the whole phantom as geometry before it becomes voxels — the scan grid, the
+//! patient (age, sex, size), spine, torso and where each confounder was placed.
+
+use crate::geom::{add, normalize, scale, Frame, V3};
+use crate::spec::{Confounder, PhantomSpec};
+use crate::spine::{self, gauss, Spine};
+use crate::torso::Torso;
+use crate::vertebra::Pit;
+use crate::PhantomError;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+/// Independent random streams, so adding a feature to one never reshuffles another.
+pub mod stream {
+    pub const ANATOMY: u64 = 1;
+    pub const TORSO: u64 = 2;
+    pub const CONFOUNDERS: u64 = 3;
+    pub const PATIENT: u64 = 4;
+    pub const NOISE_BASE: u64 = 1 << 32;
+}
+
+/// A seeded ChaCha8 generator for one purpose.
+pub fn rng(seed: u64, stream: u64) -> ChaCha8Rng {
+    let mut r = ChaCha8Rng::seed_from_u64(seed);
+    r.set_stream(stream);
+    r
+}
+
+/// The voxel grid in patient space: slice `k` (index z) lies at `z0 + k·dz`, pixel (i, j) at
+/// `(x0 + i·px, y0 + j·px)`.
+#[derive(Debug, Clone, Copy)]
+pub struct Grid {
+    pub nx: usize,
+    pub ny: usize,
+    pub nz: usize,
+    pub px: f64,
+    pub dz: f64,
+    pub x0: f64,
+    pub y0: f64,
+    pub z0: f64,
+}
+
+impl Grid {
+    pub fn x(&self, i: usize) -> f64 {
+        self.x0 + i as f64 * self.px
+    }
+    pub fn y(&self, j: usize) -> f64 {
+        self.y0 + j as f64 * self.px
+    }
+    pub fn z(&self, k: usize) -> f64 {
+        self.z0 + k as f64 * self.dz
+    }
+    /// Inclusive column range covering patient x in [lo, hi], clipped.
+    pub fn i_range(&self, lo: f64, hi: f64) -> Option<(usize, usize)> {
+        range(lo, hi, self.x0, self.px, self.nx)
+    }
+    pub fn j_range(&self, lo: f64, hi: f64) -> Option<(usize, usize)> {
+        range(lo, hi, self.y0, self.px, self.ny)
+    }
+}
+
+fn range(lo: f64, hi: f64, o: f64, d: f64, n: usize) -> Option<(usize, usize)> {
+    let a = ((lo - o) / d).floor().max(0.0);
+    let b = ((hi - o) / d).ceil().min(n as f64 - 1.0);
+    if a > b || !a.is_finite() || !b.is_finite() {
+        None
+    } else {
+        Some((a as usize, b as usize))
+    }
+}
+
+/// Where a confounder was put (reported in the truth).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfounderSite {
+    /// Which confounder.
+    pub kind: Confounder,
+    /// The vertebra it affects (for a calcified disc: the vertebra above the disc); `null` for
+    /// rings, which cover every slice.
+    pub label: Option<String>,
+    /// Centre, patient mm (rings: the isocentre).
+    pub centre_mm: V3,
+}
+
+/// A calcified disc: an ellipsoid in the disc's frame.
+#[derive(Debug, Clone, Copy)]
+pub struct Calcification {
+    pub frame: Frame,
+    pub radii: V3,
+    pub hu: f64,
+}
+
+/// A ring artefact: arc of radius `r` about the isocentre between two angles.
+#[derive(Debug, Clone, Copy)]
+pub struct Ring {
+    pub radius: f64,
+    pub amplitude: f64,
+    pub start: f64,
+    pub span: f64,
+}
+
+/// Cement streak artefacts around a vertebroplasty.
+#[derive(Debug, Clone)]
+pub struct Streaks {
+    pub centre: V3,
+    pub half_height: f64,
+    pub angles: Vec<(f64, f64)>,
+}
+
+/// Fake patient demographics (deterministic from the seed).
+#[derive(Debug, Clone)]
+pub struct Patient {
+    pub age: u32,
+    pub sex: &'static str,
+    pub size: f64,
+}
+
+/// Everything needed to rasterize the phantom.
+#[derive(Debug, Clone)]
+pub struct Scene {
+    pub spec: PhantomSpec,
+    pub grid: Grid,
+    pub patient: Patient,
+    pub spine: Spine,
+    pub torso: Torso,
+    pub sites: Vec<ConfounderSite>,
+    pub calcifications: Vec<Calcification>,
+    pub rings: Vec<Ring>,
+    pub streaks: Vec<Streaks>,
+}
+
+impl Scene {
+    /// Build the geometry for a (validated) spec.
+    pub fn build(spec: &PhantomSpec) -> Result<Self, PhantomError> {
+        spec.validate()?;
+        let mut prng = rng(spec.seed, stream::PATIENT);
+        let age = if spec.osteoporotic {
+            prng.random_range(65..=85)
+        } else {
+            prng.random_range(55..=80)
+        };
+        let sex = if prng.random::<bool>() { "F" } else { "M" };
+        let size = (if sex == "F" { 0.95 } else { 1.0 })
+            * (1.0 + 0.03 * gauss(&mut prng).clamp(-2.0, 2.0));
+        let patient = Patient { age, sex, size };
+
+        let mut arng = rng(spec.seed, stream::ANATOMY);
+        let mut spine = spine::build(spec, &mut arng, age as f64, size);
+
+        // Scan grid: centre the reported spine in z with the margins a chest CT has.
+        let px = spec.pixel_spacing();
+        let dz = spec.slice_thickness_mm;
+        let nz = spec.slices;
+        let extent = (nz - 1) as f64 * dz;
+        let (hi, lo) = spine.reported_z_range();
+        let need_hi = hi + 25.0;
+        let need_lo = lo - 12.0;
+        if need_hi - need_lo > extent {
+            return Err(PhantomError::FieldOfView(format!(
+                "T1..{} spans {:.0} mm with margins but {} slices of {} mm cover only {:.0} mm; \
+                 use more slices or a thicker slice",
+                spec.last_vertebra,
+                need_hi - need_lo,
+                nz,
+                dz,
+                extent
+            )));
+        }
+        let spare = extent - (need_hi - need_lo);
+        // Patient position: T7 at y ≈ +38 (posterior of the isocentre), table height varies a bit.
+        let mut trng = rng(spec.seed, stream::TORSO);
+        let y_apex = 36.0 + 6.0 * gauss(&mut trng).clamp(-1.5, 1.5);
+        // Put the top of the scan at z = -40 - spare·0.6 relative to a fixed table origin.
+        let z_top = -40.0;
+        let shift_z = z_top - spare * 0.6 - need_hi;
+        spine.shift([0.0, y_apex, shift_z]);
+        let z0 = z_top - extent;
+        let n = spec.matrix;
+        let half = (n as f64 - 1.0) / 2.0 * px;
+        let grid = Grid {
+            nx: n,
+            ny: n,
+            nz,
+            px,
+            dz,
+            x0: -half,
+            y0: -half,
+            z0,
+        };
+        let torso = Torso::build(&spine, &mut trng, size);
+        let mut scene = Scene {
+            spec: spec.clone(),
+            grid,
+            patient,
+            spine,
+            torso,
+            sites: Vec::new(),
+            calcifications: Vec::new(),
+            rings: Vec::new(),
+            streaks: Vec::new(),
+        };
+        scene.place_confounders();
+        Ok(scene)
+    }
+
+    /// Choose a level for each confounder (seeded) and apply it.
+    fn place_confounders(&mut self) {
+        let mut r = rng(self.spec.seed, stream::CONFOUNDERS);
+        let vs = &self.spine.vertebrae;
+        let candidates = |lo: usize, hi: usize, vs: &[crate::vertebra::Vertebra]| -> Vec<usize> {
+            (0..vs.len())
+                .filter(|&i| {
+                    vs[i].reported && vs[i].fracture.is_none() && (lo..=hi).contains(&vs[i].level)
+                })
+                .collect()
+        };
+        let _ = vs;
+        for c in self.spec.confounders.clone() {
+            match c {
+                crate::spec::Confounder::Ring => {
+                    let (sx, sy) = self
+                        .spine
+                        .centreline
+                        .xy_at_z(self.spine.vertebrae[8].frame.origin[2]);
+                    let r_spine = (sx * sx + sy * sy).sqrt();
+                    for m in 0..4 {
+                        let radius = if m < 2 {
+                            (r_spine + if m == 0 { -6.0 } else { 7.0 } + 3.0 * gauss(&mut r))
+                                .max(8.0)
+                        } else {
+                            20.0 + 120.0 * r.random::<f64>()
+                        };
+                        let amplitude = (100.0 + 100.0 * r.random::<f64>())
+                            * if r.random::<bool>() { 1.0 } else { -1.0 };
+                        let span = if m == 0 {
+                            std::f64::consts::TAU
+                        } else {
+                            std::f64::consts::PI * (0.5 + 1.5 * r.random::<f64>())
+                        };
+                        self.rings.push(Ring {
+                            radius,
+                            amplitude,
+                            start: std::f64::consts::TAU * r.random::<f64>(),
+                            span,
+                        });
+                    }
+                    self.sites.push(ConfounderSite {
+                        kind: c,
+                        label: None,
+                        centre_mm: [0.0, 0.0, 0.0],
+                    });
+                }
+                crate::spec::Confounder::CalcifiedDisc => {
+                    let cand = candidates(6, 11, &self.spine.vertebrae);
+                    if cand.is_empty() {
+                        continue;
+                    }
+                    let i = cand[r.random_range(0..cand.len())];
+                    let (up, down) = (&self.spine.vertebrae[i], &self.spine.vertebrae[i + 1]);
+                    let pu = up.frame.to_patient([0.0, 0.0, up.w_bot(0.0, 0.0)]);
+                    let pd = down.frame.to_patient([0.0, 0.0, down.w_top(0.0, 0.0)]);
+                    let mid = scale(add(pu, pd), 0.5);
+                    let gap = crate::geom::norm(crate::geom::sub(pu, pd));
+                    let frame = Frame::from_axis(mid, normalize(add(up.frame.ew, down.frame.ew)));
+                    let radii = [0.42 * up.a, 0.38 * up.b, (0.32 * gap).max(1.2)];
+                    let frame = Frame {
+                        origin: frame.to_patient([0.0, 0.1 * up.b, 0.0]),
+                        ..frame
+                    };
+                    self.calcifications.push(Calcification {
+                        frame,
+                        radii,
+                        hu: 550.0 + 350.0 * r.random::<f64>(),
+                    });
+                    self.sites.push(ConfounderSite {
+                        kind: c,
+                        label: Some(up.label.to_string()),
+                        centre_mm: frame.origin,
+                    });
+                }
+                crate::spec::Confounder::Osteophyte => {
+                    let cand = candidates(8, 13, &self.spine.vertebrae);
+                    if cand.is_empty() {
+                        continue;
+                    }
+                    let i = cand[r.random_range(0..cand.len())];
+                    let v = &mut self.spine.vertebrae[i];
+                    v.osteophyte = true;
+                    let c_mm = v.frame.to_patient([0.0, v.b + 3.0, v.w_top(0.0, v.b)]);
+                    self.sites.push(ConfounderSite {
+                        kind: c,
+                        label: Some(v.label.to_string()),
+                        centre_mm: c_mm,
+                    });
+                }
+                crate::spec::Confounder::Schmorl => {
+                    let cand = candidates(7, 14, &self.spine.vertebrae);
+                    if cand.is_empty() {
+                        continue;
+                    }
+                    let i = cand[r.random_range(0..cand.len())];
+                    let v = &mut self.spine.vertebrae[i];
+                    // A pit between the middle and anterior columns: < 1/3 of the depth wide, ~1/4
+                    // of the height deep; the height columns themselves are untouched.
+                    let radius = (0.13 * 2.0 * v.b).min(4.5);
+                    let depth = 0.22 * v.hp;
+                    v.pit = Some(Pit {
+                        centre: (0.0, v.v_of(0.67)),
+                        radius,
+                        depth,
+                    });
+                    let c_mm = v
+                        .frame
+                        .to_patient([0.0, v.v_of(0.67), v.w_top(0.0, v.v_of(0.67))]);
+                    self.sites.push(ConfounderSite {
+                        kind: c,
+                        label: Some(v.label.to_string()),
+                        centre_mm: c_mm,
+                    });
+                }
+                crate::spec::Confounder::Cement => {
+                    let vs = &self.spine.vertebrae;
+                    let fractured: Vec<usize> = (0..vs.len())
+                        .filter(|&i| vs[i].reported && vs[i].fracture.is_some())
+                        .collect();
+                    let cand = if fractured.is_empty() {
+                        candidates(10, 13, vs)
+                    } else {
+                        fractured
+                    };
+                    if cand.is_empty() {
+                        continue;
+                    }
+                    let i = cand[r.random_range(0..cand.len())];
+                    let v = &mut self.spine.vertebrae[i];
+                    v.cement = true;
+                    let centre = v.frame.to_patient(cement_centre(v));
+                    let angles = (0..7)
+                        .map(|_| {
+                            (
+                                std::f64::consts::PI * r.random::<f64>(),
+                                (150.0 + 200.0 * r.random::<f64>())
+                                    * if r.random::<bool>() { 1.0 } else { -1.0 },
+                            )
+                        })
+                        .collect();
+                    self.streaks.push(Streaks {
+                        centre,
+                        half_height: 0.3 * v.hp,
+                        angles,
+                    });
+                    self.sites.push(ConfounderSite {
+                        kind: c,
+                        label: Some(v.label.to_string()),
+                        centre_mm: centre,
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Local centre of a vertebroplasty cement deposit.
+pub fn cement_centre(v: &crate::vertebra::Vertebra) -> V3 {
+    let w = (v.w_top(0.0, 0.0) + v.w_bot(0.0, 0.0)) / 2.0;
+    [0.0, 0.1 * v.b, w]
+}
