@@ -1,8 +1,29 @@
 //! Job transport. Two implementations with the same semantics: AMQP 0-9-1 (RabbitMQ quorum
 //! queues, publisher confirms, manual acks, bounded redelivery, dead-lettering) and in-memory.
 
+pub mod amqp;
+pub mod memory;
+pub mod namespace;
+
+pub use amqp::{AmqpBroker, AmqpOptions};
+pub use memory::MemoryBroker;
+pub use namespace::Namespaced;
+
 use async_trait::async_trait;
 use std::collections::BTreeMap;
+
+/// Header carrying why a job was dead-lettered by a worker (decode failure, permanent error,
+/// transient error past the delivery limit).
+pub const ERROR_HEADER: &str = "x-spinescreen-error";
+/// Header carrying which attempt failed last when a worker dead-letters a job.
+pub const ATTEMPTS_HEADER: &str = "x-spinescreen-attempts";
+/// Header carrying the stage that dead-lettered a job.
+pub const STAGE_HEADER: &str = "x-spinescreen-stage";
+
+/// The dead-letter queue of a work queue: `<queue>.dlq`.
+pub fn dlq_name(queue: &str) -> String {
+    format!("{queue}.dlq")
+}
 
 /// Errors from a broker.
 #[derive(Debug, thiserror::Error)]
@@ -36,9 +57,17 @@ pub trait Broker: Send + Sync + 'static {
     async fn publish(&self, queue: &str, message: Message) -> Result<(), BrokerError>;
     /// Start consuming with manual acknowledgement and at most `prefetch` unacked deliveries.
     async fn consume(&self, queue: &str, prefetch: u16) -> Result<Box<dyn Consumer>, BrokerError>;
+    /// Messages ready for delivery in `queue` (unacknowledged ones not counted), for the CLI and
+    /// tests. Brokers that cannot tell answer with an error.
+    async fn queue_depth(&self, queue: &str) -> Result<u64, BrokerError> {
+        Err(BrokerError::Connection(format!(
+            "this broker cannot report the depth of {queue:?}"
+        )))
+    }
 }
 
-/// A stream of deliveries from one queue.
+/// A stream of deliveries from one queue. Dropping it without settling its deliveries returns
+/// them to the queue (attempt + 1), as closing an AMQP channel does.
 #[async_trait]
 pub trait Consumer: Send {
     /// Next delivery; `None` when the consumer has been cancelled or the broker closed.

@@ -7,16 +7,37 @@
 //! trace propagation and graceful shutdown.
 //!
 //! # Layout
-//! - [`broker`]: the `Broker` trait, `Message`/`Delivery`, and its AMQP and in-memory implementations.
-//! - [`storage`]: `StudyStore`, object storage with UID-validated keys.
+//! - [`broker`]: the `Broker` trait, `Message`/`Delivery`, and its AMQP ([`broker::AmqpBroker`])
+//!   and in-memory ([`broker::MemoryBroker`]) implementations.
+//! - [`storage`]: `StudyStore`, object storage (local directory or S3) with validated keys.
+//! - [`config`]: one TOML file plus `SPINESCREEN__…` environment overrides, laptop defaults.
 //! - [`metrics`]: Prometheus metrics in the default registry, incl. the 390 s SLA bucket.
-//! - [`worker`]: `StageWorker` and the consume → process → store → publish → ack loop.
+//! - [`http`]: `/metrics`, `/healthz`, `/readyz` (axum).
+//! - [`telemetry`]: logs and OpenTelemetry traces; W3C trace context in job and headers.
+//! - [`worker`]: `StageWorker` and [`worker::run_stage`], the consume → process → publish →
+//!   ack loop with retries and dead-lettering.
+//! - [`shutdown`]: SIGTERM/SIGINT as a cancellation token.
+//! - [`privacy`]: pseudonyms for identifiers that must not be logged.
+//!
+//! # Guarantees
+//! A job is acknowledged only after the stage stored its outputs and the broker confirmed the
+//! next job (at-least-once delivery; stages are idempotent). A job failing transiently is
+//! retried up to the delivery limit (default 3), then moved with its reason to `<queue>.dlq`.
+//! References: RabbitMQ "Reliability Guide", "Quorum Queues", "Dead Letter Exchanges".
 
 pub mod broker;
+pub mod config;
+pub mod http;
 pub mod metrics;
+pub mod privacy;
+pub mod shutdown;
 pub mod storage;
+pub mod telemetry;
 pub mod worker;
 
 pub use broker::{Broker, Delivery, Message};
-pub use storage::StudyStore;
-pub use worker::{StageContext, StageError, StageWorker};
+pub use config::{connect_broker, load_config_value, BrokerConfig, RuntimeConfig};
+pub use privacy::pseudonym;
+pub use shutdown::CancellationToken;
+pub use storage::{StoreConfig, StudyStore};
+pub use worker::{run_stage, LoopOptions, StageContext, StageError, StageWorker};

@@ -2,7 +2,52 @@
 
 use bytes::Bytes;
 use object_store::{path::Path, ObjectStore, ObjectStoreExt, PutPayload};
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+
+/// Where study objects live. TOML: `[store] kind = "local"` with `root`, or `kind = "s3"` with
+/// the fields of [`StoreConfig::S3`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum StoreConfig {
+    /// A directory on local disk (created if missing); the embedded default.
+    Local {
+        /// Root directory, e.g. `./spinescreen-data`.
+        root: std::path::PathBuf,
+    },
+    /// An S3-compatible service (AWS S3, MinIO, Ceph RGW, s3s-fs), addressed path-style.
+    S3 {
+        /// Endpoint URL, e.g. `http://127.0.0.1:8014`; empty for AWS itself.
+        #[serde(default)]
+        endpoint: String,
+        /// Bucket name; the bucket must exist.
+        bucket: String,
+        /// Region (signing only for most non-AWS servers).
+        #[serde(default = "default_region")]
+        region: String,
+        /// Access key id.
+        #[serde(default)]
+        access_key: String,
+        /// Secret access key.
+        #[serde(default)]
+        secret_key: String,
+        /// Allow `http://` endpoints (local test servers).
+        #[serde(default)]
+        allow_http: bool,
+    },
+}
+
+fn default_region() -> String {
+    "us-east-1".into()
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig::Local {
+            root: "./spinescreen-data".into(),
+        }
+    }
+}
 
 /// Errors from storage.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +74,46 @@ impl StudyStore {
     /// Wrap any object store.
     pub fn new(inner: Arc<dyn ObjectStore>) -> Self {
         Self { inner }
+    }
+
+    /// Open the store `config` names: a local directory (created if missing) or an S3 bucket
+    /// addressed path-style (`http://endpoint/bucket/key`).
+    pub fn from_config(config: &StoreConfig) -> Result<Self, StorageError> {
+        let inner: Arc<dyn ObjectStore> = match config {
+            StoreConfig::Local { root } => {
+                std::fs::create_dir_all(root).map_err(|e| {
+                    StorageError::Store(object_store::Error::Generic {
+                        store: "LocalFileSystem",
+                        source: format!("create {}: {e}", root.display()).into(),
+                    })
+                })?;
+                Arc::new(object_store::local::LocalFileSystem::new_with_prefix(root)?)
+            }
+            StoreConfig::S3 {
+                endpoint,
+                bucket,
+                region,
+                access_key,
+                secret_key,
+                allow_http,
+            } => {
+                let mut b = object_store::aws::AmazonS3Builder::new()
+                    .with_bucket_name(bucket)
+                    .with_region(region)
+                    .with_virtual_hosted_style_request(false)
+                    .with_allow_http(*allow_http);
+                if !endpoint.is_empty() {
+                    b = b.with_endpoint(endpoint);
+                }
+                if !access_key.is_empty() {
+                    b = b
+                        .with_access_key_id(access_key)
+                        .with_secret_access_key(secret_key);
+                }
+                Arc::new(b.build()?)
+            }
+        };
+        Ok(Self::new(inner))
     }
 
     fn path(key: &str) -> Result<Path, StorageError> {

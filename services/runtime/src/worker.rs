@@ -1,6 +1,10 @@
 //! A stage as a value: [`StageWorker`] turns one job into the next; the runtime's loop does the
 //! rest (decode, timing, publish to the next stage with confirms, ack, retry, dead-letter).
 
+mod stage_loop;
+
+pub use stage_loop::{run_stage, LoopOptions};
+
 use crate::{broker::Broker, storage::StudyStore};
 use async_trait::async_trait;
 use spinescreen_proto::{Job, ServiceInfo, Stage};

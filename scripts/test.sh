@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# spinescreen's one test command (README and .ci/run call exactly this).
+#
+# Makes sure the real services the suite talks to are up, then runs the whole workspace suite:
+#   - RabbitMQ on 127.0.0.1:5672 (guest/guest): started if not answering, installed with apt-get
+#     if missing;
+#   - s3s-fs on 127.0.0.1:8014 (access key K, secret S, bucket spinescreen-test): installed with
+#     cargo if missing, started on a temporary data directory if not answering;
+#   - the DICOM/imaging tools some tests call (dcmtk, dicom3tools, dcm2niix, cmake, DejaVu fonts).
+# Services this script started are stopped on exit. The exit code is the test run's.
+#
+# Environment:
+#   SPINESCREEN_SKIP_SERVICES=1   do not start services; service tests skip instead of failing
+#   SPINESCREEN_TEST_S3_ENDPOINT  S3 endpoint for the tests (default http://127.0.0.1:8014)
+#   extra arguments are passed to cargo nextest run / cargo test (e.g. `-p spinescreen-runtime`)
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+log() { printf '[test.sh] %s\n' "$*" >&2; }
+
+SUDO=""
+if [ "$(id -u)" != "0" ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo"; fi
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_port() { # port seconds
+  local i
+  for ((i = 0; i < $2 * 10; i++)); do
+    port_open "$1" && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+STARTED_RABBIT=0
+S3_PID=""
+S3_DIR=""
+cleanup() {
+  if [ -n "$S3_PID" ]; then
+    log "stopping s3s-fs (pid $S3_PID)"
+    kill "$S3_PID" 2>/dev/null
+    wait "$S3_PID" 2>/dev/null
+  fi
+  if [ -n "$S3_DIR" ]; then rm -rf "$S3_DIR"; fi
+  if [ "$STARTED_RABBIT" = 1 ]; then
+    log "stopping the RabbitMQ this script started"
+    $SUDO rabbitmqctl stop >/dev/null 2>&1
+  fi
+}
+trap cleanup EXIT
+
+apt_install() {
+  log "installing with apt-get: $*"
+  $SUDO apt-get update -qq &&
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$@"
+}
+
+# --- tools the suite calls -------------------------------------------------------------------
+missing=()
+command -v storescu >/dev/null 2>&1 || missing+=(dcmtk)
+command -v dciodvfy >/dev/null 2>&1 || missing+=(dicom3tools)
+command -v dcm2niix >/dev/null 2>&1 || missing+=(dcm2niix)
+command -v cmake >/dev/null 2>&1 || missing+=(cmake)
+[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
+
+SKIP="${SPINESCREEN_SKIP_SERVICES:-0}"
+if [ "$SKIP" != 1 ] && ! port_open 5672 && ! command -v rabbitmq-server >/dev/null 2>&1; then
+  missing+=(rabbitmq-server)
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  apt_install "${missing[@]}" || log "WARNING: apt-get install failed for: ${missing[*]}"
+fi
+
+if [ "$SKIP" = 1 ]; then
+  log "SPINESCREEN_SKIP_SERVICES=1: not starting RabbitMQ or s3s-fs; service tests will skip"
+else
+  # --- RabbitMQ ------------------------------------------------------------------------------
+  if port_open 5672; then
+    log "RabbitMQ answers on 127.0.0.1:5672"
+  else
+    log "starting RabbitMQ"
+    $SUDO rabbitmq-server -detached
+    STARTED_RABBIT=1
+    if ! timeout 180 $SUDO rabbitmqctl await_startup >/dev/null 2>&1 || ! wait_port 5672 60; then
+      log "ERROR: RabbitMQ did not start"
+      exit 2
+    fi
+    log "RabbitMQ is up"
+  fi
+
+  # --- s3s-fs --------------------------------------------------------------------------------
+  S3_ENDPOINT="${SPINESCREEN_TEST_S3_ENDPOINT:-http://127.0.0.1:8014}"
+  S3_PORT="${S3_ENDPOINT##*:}"
+  S3_PORT="${S3_PORT%%/*}"
+  if port_open "$S3_PORT"; then
+    log "S3 answers on port $S3_PORT"
+  else
+    S3FS="$(command -v s3s-fs || echo "${CARGO_HOME:-$HOME/.cargo}/bin/s3s-fs")"
+    if [ ! -x "$S3FS" ]; then
+      log "installing s3s-fs (cargo install, a few minutes once)"
+      cargo install s3s-fs@0.14.1 --locked --features binary || { log "ERROR: cannot install s3s-fs"; exit 2; }
+    fi
+    S3_DIR="$(mktemp -d -t spinescreen-s3.XXXXXX)"
+    mkdir -p "$S3_DIR/spinescreen-test" # with s3s-fs a bucket is a folder
+    log "starting s3s-fs on 127.0.0.1:$S3_PORT (data in $S3_DIR)"
+    "$S3FS" --host 127.0.0.1 --port "$S3_PORT" --access-key K --secret-key S "$S3_DIR" \
+      >"$S3_DIR.log" 2>&1 &
+    S3_PID=$!
+    if ! wait_port "$S3_PORT" 30; then
+      log "ERROR: s3s-fs did not start; its log:"
+      cat "$S3_DIR.log" >&2
+      exit 2
+    fi
+  fi
+fi
+
+# --- the suite ---------------------------------------------------------------------------------
+if cargo nextest --version >/dev/null 2>&1; then
+  if [ $# -eq 0 ]; then set -- --workspace; fi
+  log "cargo nextest run --no-fail-fast $*"
+  cargo nextest run --no-fail-fast "$@"
+  status=$?
+  # nextest does not run doctests
+  if [ $status -eq 0 ]; then
+    cargo test --doc "$@"
+    status=$?
+  fi
+else
+  if [ $# -eq 0 ]; then set -- --workspace; fi
+  log "cargo test --no-fail-fast $*"
+  cargo test --no-fail-fast "$@"
+  status=$?
+fi
+exit $status

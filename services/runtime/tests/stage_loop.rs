@@ -1,0 +1,372 @@
+//! `run_stage` against both brokers: success forwards a timed, traced job and acks; failures
+//! retry up to the delivery limit and then land in the DLQ with their reason; shutdown finishes
+//! the job in hand.
+
+mod common;
+
+use async_trait::async_trait;
+use common::{next_within, wait_depth, Backend, Env, DELIVERY_LIMIT};
+use spinescreen_proto::{Job, ServiceInfo, Stage, StudyUid};
+use spinescreen_runtime::broker::{dlq_name, Broker, Message, Namespaced, ERROR_HEADER};
+use spinescreen_runtime::{
+    run_stage, CancellationToken, LoopOptions, StageContext, StageError, StageWorker, StoreConfig,
+    StudyStore,
+};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+#[derive(Clone, Copy)]
+enum Behaviour {
+    Succeed,
+    Transient,
+    Permanent,
+    Sleep(u64),
+}
+
+struct FakeIngest {
+    behaviour: Behaviour,
+    calls: AtomicU32,
+    started: tokio::sync::Notify,
+}
+
+#[async_trait]
+impl StageWorker for FakeIngest {
+    fn stage(&self) -> Stage {
+        Stage::Ingest
+    }
+    async fn process(&self, mut job: Job, _ctx: &StageContext) -> Result<Vec<Job>, StageError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.started.notify_one();
+        match self.behaviour {
+            Behaviour::Succeed => {}
+            Behaviour::Transient => {
+                return Err(StageError::Transient(anyhow::anyhow!("storage hiccup")))
+            }
+            Behaviour::Permanent => {
+                return Err(StageError::Permanent(anyhow::anyhow!("not a CT series")))
+            }
+            Behaviour::Sleep(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
+        }
+        job.study_uid = Some(StudyUid::new("1.2.826.0.1.3680043.2.1125.1").unwrap());
+        Ok(vec![job])
+    }
+}
+
+struct Rig {
+    env: Env,
+    ns: Arc<Namespaced>,
+    worker: Arc<FakeIngest>,
+    shutdown: CancellationToken,
+    handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Rig {
+    async fn start(backend: Backend, behaviour: Behaviour, opts: LoopOptions) -> Option<Rig> {
+        let env = Env::new(backend).await?;
+        let ns = Arc::new(Namespaced::new(
+            env.broker.clone(),
+            format!("test-{}.", env.id),
+        ));
+        let dir = tempfile::tempdir().unwrap();
+        let store = StudyStore::from_config(&StoreConfig::Local {
+            root: dir.path().to_path_buf(),
+        })
+        .unwrap();
+        let ctx = StageContext {
+            store,
+            broker: ns.clone(),
+            service: ServiceInfo {
+                name: "spinescreen-test".into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+            },
+        };
+        let worker = Arc::new(FakeIngest {
+            behaviour,
+            calls: AtomicU32::new(0),
+            started: tokio::sync::Notify::new(),
+        });
+        let shutdown = CancellationToken::new();
+        // Declare before publishing: the loop declares too, but we publish right away.
+        ns.declare(Stage::Ingest.queue()).await.unwrap();
+        ns.declare(Stage::Inference.queue()).await.unwrap();
+        let handle = tokio::spawn(run_stage(worker.clone(), ctx, opts, shutdown.clone()));
+        Some(Rig {
+            env,
+            ns,
+            worker,
+            shutdown,
+            handle: Some(handle),
+            _dir: dir,
+        })
+    }
+
+    async fn publish_job(&self, job_id: &str) {
+        let mut job = Job::ingest(job_id.into(), format!("incoming/{job_id}/"), 1);
+        job.trace_context
+            .insert("traceparent".into(), TRACEPARENT.into());
+        let message = Message {
+            body: job.to_bytes(),
+            headers: job.trace_context.clone(),
+        };
+        self.ns
+            .publish(Stage::Ingest.queue(), message)
+            .await
+            .unwrap();
+    }
+
+    /// Cancel and wait for `run_stage` to return (queues kept).
+    async fn shut_down(&mut self) {
+        self.shutdown.cancel();
+        if let Some(handle) = self.handle.take() {
+            tokio::time::timeout(Duration::from_secs(10), handle)
+                .await
+                .expect("run_stage returns after shutdown")
+                .unwrap()
+                .unwrap();
+        }
+    }
+
+    async fn stop(mut self) {
+        self.shut_down().await;
+        self.env
+            .cleanup(&[
+                self.ns.real_name(Stage::Ingest.queue()),
+                self.ns.real_name(Stage::Inference.queue()),
+            ])
+            .await;
+    }
+}
+
+fn fast() -> LoopOptions {
+    LoopOptions {
+        prefetch: 1,
+        delivery_limit: DELIVERY_LIMIT,
+        retry_delay: Duration::from_millis(10),
+        reconnect_delay: Duration::from_millis(100),
+        shutdown_grace: Duration::from_secs(10),
+    }
+}
+
+async fn success_forwards_timed_traced_job_then_acks(backend: Backend) {
+    let Some(rig) = Rig::start(backend, Behaviour::Succeed, fast()).await else {
+        return;
+    };
+    rig.publish_job("ok-1").await;
+    let mut next = rig.ns.consume(Stage::Inference.queue(), 1).await.unwrap();
+    let d = next_within(&mut next, 10_000)
+        .await
+        .expect("next stage got a job");
+    let job = Job::from_bytes(&d.message.body).unwrap();
+    assert_eq!(job.job_id, "ok-1");
+    assert!(job.study_uid.is_some());
+    assert!(
+        job.timings_ms.contains_key("ingest"),
+        "{:?}",
+        job.timings_ms
+    );
+    let trace = spinescreen_runtime::telemetry::trace_id(&job.trace_context);
+    assert_eq!(
+        trace.as_deref(),
+        Some("4bf92f3577b34da6a3ce929d0e0e4736"),
+        "one study, one trace"
+    );
+    assert_eq!(
+        spinescreen_runtime::telemetry::trace_id(&d.message.headers).as_deref(),
+        Some("4bf92f3577b34da6a3ce929d0e0e4736"),
+        "trace context also travels in the message headers"
+    );
+    d.acker.ack().await.unwrap();
+    drop(next);
+    // The input was acked: nothing waits in the ingest queue or its DLQ.
+    assert!(wait_depth(&*rig.ns, Stage::Ingest.queue(), 0, Duration::from_secs(5)).await);
+    assert_eq!(
+        rig.ns
+            .queue_depth(&dlq_name(Stage::Ingest.queue()))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(rig.worker.calls.load(Ordering::SeqCst), 1);
+    rig.stop().await;
+}
+
+async fn failing_job_lands_in_dlq_with_reason(backend: Backend) {
+    let Some(rig) = Rig::start(backend, Behaviour::Transient, fast()).await else {
+        return;
+    };
+    rig.publish_job("flaky-1").await;
+    let dlq = dlq_name(Stage::Ingest.queue());
+    assert!(
+        wait_depth(&*rig.ns, &dlq, 1, Duration::from_secs(15)).await,
+        "job never reached the DLQ"
+    );
+    assert_eq!(rig.worker.calls.load(Ordering::SeqCst), DELIVERY_LIMIT);
+    let mut dead = rig.ns.consume(&dlq, 1).await.unwrap();
+    let d = next_within(&mut dead, 5000).await.expect("DLQ message");
+    let reason = d
+        .message
+        .headers
+        .get(ERROR_HEADER)
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        reason.contains("storage hiccup"),
+        "reason header: {reason:?}"
+    );
+    assert_eq!(
+        d.message
+            .headers
+            .get("x-spinescreen-attempts")
+            .map(String::as_str),
+        Some("3")
+    );
+    assert_eq!(Job::from_bytes(&d.message.body).unwrap().job_id, "flaky-1");
+    d.acker.ack().await.unwrap();
+    drop(dead);
+    assert_eq!(
+        rig.ns.queue_depth(Stage::Inference.queue()).await.unwrap(),
+        0
+    );
+    rig.stop().await;
+}
+
+async fn permanent_failure_is_dead_lettered_at_once(backend: Backend) {
+    let Some(rig) = Rig::start(backend, Behaviour::Permanent, fast()).await else {
+        return;
+    };
+    rig.publish_job("bad-1").await;
+    let dlq = dlq_name(Stage::Ingest.queue());
+    assert!(wait_depth(&*rig.ns, &dlq, 1, Duration::from_secs(10)).await);
+    assert_eq!(rig.worker.calls.load(Ordering::SeqCst), 1);
+    let mut dead = rig.ns.consume(&dlq, 1).await.unwrap();
+    let d = next_within(&mut dead, 5000).await.expect("DLQ message");
+    let reason = d
+        .message
+        .headers
+        .get(ERROR_HEADER)
+        .cloned()
+        .unwrap_or_default();
+    assert!(reason.contains("not a CT series"), "{reason:?}");
+    d.acker.ack().await.unwrap();
+    drop(dead);
+    rig.stop().await;
+}
+
+async fn undecodable_job_is_dead_lettered(backend: Backend) {
+    let Some(rig) = Rig::start(backend, Behaviour::Succeed, fast()).await else {
+        return;
+    };
+    let mut future = Job::ingest("future-1".into(), "incoming/f/".into(), 1);
+    future.schema_version = 99;
+    for body in [b"{not json".to_vec(), future.to_bytes()] {
+        rig.ns
+            .publish(
+                Stage::Ingest.queue(),
+                Message {
+                    body,
+                    headers: Default::default(),
+                },
+            )
+            .await
+            .unwrap();
+    }
+    let dlq = dlq_name(Stage::Ingest.queue());
+    assert!(wait_depth(&*rig.ns, &dlq, 2, Duration::from_secs(10)).await);
+    assert_eq!(
+        rig.worker.calls.load(Ordering::SeqCst),
+        0,
+        "never reached the stage"
+    );
+    let mut dead = rig.ns.consume(&dlq, 2).await.unwrap();
+    let mut reasons = vec![];
+    for _ in 0..2 {
+        let d = next_within(&mut dead, 5000).await.expect("DLQ message");
+        reasons.push(
+            d.message
+                .headers
+                .get(ERROR_HEADER)
+                .cloned()
+                .unwrap_or_default(),
+        );
+        d.acker.ack().await.unwrap();
+    }
+    assert!(reasons[0].contains("malformed"), "{reasons:?}");
+    assert!(reasons[1].contains("version 99"), "{reasons:?}");
+    drop(dead);
+    rig.stop().await;
+}
+
+async fn shutdown_finishes_job_in_hand(backend: Backend) {
+    let Some(mut rig) = Rig::start(backend, Behaviour::Sleep(700), fast()).await else {
+        return;
+    };
+    rig.publish_job("slow-1").await;
+    tokio::time::timeout(Duration::from_secs(10), rig.worker.started.notified())
+        .await
+        .expect("job started");
+    rig.shut_down().await;
+    // The job in hand was finished and forwarded, and its input acked: nothing is lost or left.
+    assert!(
+        wait_depth(
+            &*rig.ns,
+            Stage::Inference.queue(),
+            1,
+            Duration::from_secs(5)
+        )
+        .await
+    );
+    assert!(wait_depth(&*rig.ns, Stage::Ingest.queue(), 0, Duration::from_secs(5)).await);
+    assert_eq!(rig.worker.calls.load(Ordering::SeqCst), 1);
+    rig.stop().await;
+}
+
+async fn shutdown_past_grace_returns_job_to_queue(backend: Backend) {
+    let opts = LoopOptions {
+        shutdown_grace: Duration::from_millis(200),
+        ..fast()
+    };
+    let Some(mut rig) = Rig::start(backend, Behaviour::Sleep(30_000), opts).await else {
+        return;
+    };
+    rig.publish_job("stuck-1").await;
+    tokio::time::timeout(Duration::from_secs(10), rig.worker.started.notified())
+        .await
+        .expect("job started");
+    rig.shut_down().await;
+    // Abandoned, not lost: the job is back in its queue for the next worker.
+    assert!(wait_depth(&*rig.ns, Stage::Ingest.queue(), 1, Duration::from_secs(10)).await);
+    assert_eq!(
+        rig.ns.queue_depth(Stage::Inference.queue()).await.unwrap(),
+        0
+    );
+    let mut again = rig.ns.consume(Stage::Ingest.queue(), 1).await.unwrap();
+    let d = next_within(&mut again, 5000).await.expect("redelivered");
+    assert_eq!(d.attempt, 2);
+    d.acker.ack().await.unwrap();
+    drop(again);
+    rig.stop().await;
+}
+
+macro_rules! on_both_brokers {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $( #[tokio::test] async fn $name() { super::$name(super::Backend::Memory).await } )*
+        }
+        mod amqp {
+            $( #[tokio::test] async fn $name() { super::$name(super::Backend::Amqp).await } )*
+        }
+    };
+}
+
+on_both_brokers!(
+    success_forwards_timed_traced_job_then_acks,
+    failing_job_lands_in_dlq_with_reason,
+    permanent_failure_is_dead_lettered_at_once,
+    undecodable_job_is_dead_lettered,
+    shutdown_finishes_job_in_hand,
+    shutdown_past_grace_returns_job_to_queue,
+);
