@@ -1,0 +1,48 @@
+//! Developer aid: write the straightened image of a NIfTI CT to /tmp/straight.pgm and print the
+//! discs and per-body measurements.
+#[path = "../tests/support/nifti.rs"]
+mod nifti;
+
+use spinescreen_inference::{classical, endplates, ClassicalConfig};
+use std::io::Write;
+
+fn main() -> anyhow::Result<()> {
+    let path = std::env::args()
+        .nth(1)
+        .ok_or_else(|| anyhow::anyhow!("usage: debug_straight CT"))?;
+    let v = nifti::read(std::path::Path::new(&path))?;
+    let cfg = ClassicalConfig::default();
+    let t = classical::trace(&v, &cfg).ok_or_else(|| anyhow::anyhow!("no trace"))?;
+    let img = &t.image;
+    println!(
+        "straightened {} x {} (len {:.0} mm)",
+        img.rows,
+        img.cols,
+        t.centreline.length()
+    );
+    println!(
+        "discs: {:?}",
+        t.discs
+            .iter()
+            .map(|d| format!("{d:.1}"))
+            .collect::<Vec<_>>()
+    );
+    for w in t.discs.windows(2) {
+        match endplates::measure(img, w[0], w[1], &cfg) {
+            Some(e) => println!(
+                "  {:.1}-{:.1}: u {:.1}..{:.1} sup {:.1?} inf {:.1?} edge {:.0} found {:.2} schmorl {}",
+                w[0], w[1], e.u_post, e.u_ant, e.s_sup, e.s_inf, e.edge_hu, e.found_fraction, e.schmorl
+            ),
+            None => println!("  {:.1}-{:.1}: not measured", w[0], w[1]),
+        }
+    }
+    let mut f = std::fs::File::create("/tmp/straight.pgm")?;
+    write!(f, "P5\n{} {}\n255\n", img.cols, img.rows)?;
+    let bytes: Vec<u8> = img
+        .data
+        .iter()
+        .map(|&h| (((h + 200.0) / 1000.0).clamp(0.0, 1.0) * 255.0) as u8)
+        .collect();
+    f.write_all(&bytes)?;
+    Ok(())
+}

@@ -1,0 +1,161 @@
+//! Ring artefacts: a faulty detector channel draws concentric arcs around the scanner isocentre
+//! (Barrett & Keat, "Artifacts in CT", RadioGraphics 2004). In polar coordinates about the
+//! isocentre they are constant-radius lines, so the median over angle of a high-passed slice is
+//! near zero at every radius except where a ring lies. Vertebrae whose bodies a ring crosses
+//! are flagged: an arc through a body can mimic or hide an endplate.
+
+use spinescreen_proto::{volume::Vec3, HuVolume};
+
+/// Coherent rings on one slice: (radius mm, amplitude HU) of each ring found.
+pub fn rings_on_slice(volume: &HuVolume, z: usize, min_hu: f64) -> Vec<(f64, f64)> {
+    let [nx, ny, nz] = volume.header.dims;
+    if z >= nz || nx < 16 || ny < 16 {
+        return vec![];
+    }
+    let Some(all) = volume.voxels.as_slice() else {
+        return vec![];
+    };
+    let sl = &all[z * nx * ny..(z + 1) * nx * ny];
+    // High-pass: value minus a 7 × 7 box mean (separable running sums).
+    let r = 3usize;
+    let mut tmp = vec![0f32; nx * ny];
+    for y in 0..ny {
+        let row = &sl[y * nx..(y + 1) * nx];
+        let mut acc: f32 = 0.0;
+        let mut cnt = 0f32;
+        for x in 0..(r + 1).min(nx) {
+            acc += row[x] as f32;
+            cnt += 1.0;
+        }
+        for x in 0..nx {
+            tmp[y * nx + x] = acc / cnt;
+            if x + r + 1 < nx {
+                acc += row[x + r + 1] as f32;
+                cnt += 1.0;
+            }
+            if x >= r {
+                acc -= row[x - r] as f32;
+                cnt -= 1.0;
+            }
+        }
+    }
+    let mut blur = vec![0f32; nx * ny];
+    for x in 0..nx {
+        let mut acc = 0f32;
+        let mut cnt = 0f32;
+        for y in 0..(r + 1).min(ny) {
+            acc += tmp[y * nx + x];
+            cnt += 1.0;
+        }
+        for y in 0..ny {
+            blur[y * nx + x] = acc / cnt;
+            if y + r + 1 < ny {
+                acc += tmp[(y + r + 1) * nx + x];
+                cnt += 1.0;
+            }
+            if y >= r {
+                acc -= tmp[(y - r) * nx + x];
+                cnt -= 1.0;
+            }
+        }
+    }
+    // Isocentre: the reconstruction centre, taken as the centre of the image matrix.
+    let (cx, cy) = ((nx as f64 - 1.0) / 2.0, (ny as f64 - 1.0) / 2.0);
+    let px = volume.header.spacing_mm[0].abs().max(1e-3);
+    let bins = ((nx.max(ny) as f64) * 0.75) as usize;
+    let mut per_bin: Vec<Vec<f32>> = vec![Vec::new(); bins];
+    for y in 0..ny {
+        for x in 0..nx {
+            let v = sl[y * nx + x];
+            // Only inside the body, away from air and the skin edge.
+            if !(-300..=1200).contains(&v) || blur[y * nx + x] < -200.0 {
+                continue;
+            }
+            let rr = ((x as f64 - cx).powi(2) + (y as f64 - cy).powi(2)).sqrt();
+            let b = rr.round() as usize;
+            if b < 3 || b >= bins {
+                continue;
+            }
+            per_bin[b].push(v as f32 - blur[y * nx + x]);
+        }
+    }
+    let med: Vec<f64> = per_bin
+        .iter_mut()
+        .map(|v| {
+            if v.len() < 40 {
+                return 0.0;
+            }
+            let m = v.len() / 2;
+            v.select_nth_unstable_by(m, |a, b| a.total_cmp(b));
+            v[m] as f64
+        })
+        .collect();
+    let mut out = Vec::new();
+    for b in 1..bins.saturating_sub(1) {
+        let a = med[b].abs();
+        if a >= min_hu && a >= med[b - 1].abs() && a >= med[b + 1].abs() {
+            out.push((b as f64 * px, med[b]));
+        }
+    }
+    out
+}
+
+/// In-plane distance (mm) of a patient point from the isocentre of the slice nearest to it,
+/// and that slice's index.
+pub fn radius_of(volume: &HuVolume, p: Vec3) -> (f64, usize) {
+    let h = &volume.header;
+    let idx = h.patient_to_index(p);
+    let [nx, ny, nz] = h.dims;
+    let (cx, cy) = ((nx as f64 - 1.0) / 2.0, (ny as f64 - 1.0) / 2.0);
+    let dx = (idx[0] - cx) * h.spacing_mm[0];
+    let dy = (idx[1] - cy) * h.spacing_mm[1];
+    let z = idx[2].round().clamp(0.0, (nz.max(1) - 1) as f64) as usize;
+    (dx.hypot(dy), z)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array3;
+    use spinescreen_proto::{StudyInfo, VolumeHeader, SCHEMA_VERSION};
+
+    #[test]
+    fn a_ring_around_the_isocentre_is_found_at_its_radius() {
+        let n = 128;
+        let header = VolumeHeader {
+            schema_version: SCHEMA_VERSION,
+            dims: [n, n, 1],
+            spacing_mm: [1.0, 1.0, 1.0],
+            origin_mm: [0.0; 3],
+            direction: [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]],
+            study: StudyInfo::default(),
+        };
+        let c = (n as f64 - 1.0) / 2.0;
+        let vox = Array3::from_shape_fn((1, n, n), |(_, y, x)| {
+            let r = ((x as f64 - c).powi(2) + (y as f64 - c).powi(2)).sqrt();
+            let body = if r < 60.0 { 40 } else { -1000 };
+            body + if (r - 30.0).abs() < 0.6 { 150 } else { 0 }
+        });
+        let v = HuVolume::new(header, vox).unwrap();
+        let rings = rings_on_slice(&v, 0, 25.0);
+        assert!(
+            rings
+                .iter()
+                .any(|&(r, a)| (r - 30.0).abs() <= 1.0 && a > 25.0),
+            "{rings:?}"
+        );
+        let clean = HuVolume::new(
+            v.header.clone(),
+            Array3::from_shape_fn((1, n, n), |(_, y, x)| {
+                let r = ((x as f64 - c).powi(2) + (y as f64 - c).powi(2)).sqrt();
+                if r < 60.0 {
+                    40
+                } else {
+                    -1000
+                }
+            }),
+        )
+        .unwrap();
+        assert!(rings_on_slice(&clean, 0, 25.0).is_empty());
+    }
+}

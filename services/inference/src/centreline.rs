@@ -1,0 +1,249 @@
+//! The spine centreline: vertebral body (or disc) centroids anterior to the canal, smoothed into a
+//! 3-D curve with a local frame (cranial tangent, anterior direction) at every arc length.
+//!
+//! The canal → body vector gives "anterior" even when the spine is rotated (scoliosis), and the
+//! curve is parameterised by arc length so that the straightened reformation stands every
+//! vertebra upright whatever the kyphosis or scoliosis.
+
+use crate::{
+    canal::CanalTrack,
+    config::ClassicalConfig,
+    geom::{self, Vec3},
+    grid::Grid,
+};
+
+/// A local frame of the spine.
+#[derive(Debug, Clone, Copy)]
+pub struct Frame {
+    /// Position on the centreline, patient mm.
+    pub p: Vec3,
+    /// Unit tangent towards the head.
+    pub t: Vec3,
+    /// Unit anterior direction, perpendicular to `t`.
+    pub a: Vec3,
+    /// Unit lateral direction `t × a` (towards patient left for an upright, supine spine).
+    pub l: Vec3,
+}
+
+/// The smoothed centreline, sampled cranial → caudal.
+#[derive(Debug, Clone)]
+pub struct Centreline {
+    /// Arc length of each sample from the cranial end, mm (increasing caudally).
+    pub s: Vec<f64>,
+    /// Frames at each sample.
+    pub frames: Vec<Frame>,
+    /// Canal centre (patient mm) at each sample, for posterior-element checks.
+    pub canal: Vec<Vec3>,
+    /// Fraction of slices where a body or disc centroid was observed.
+    pub body_coverage: f64,
+}
+
+impl Centreline {
+    /// Total arc length, mm.
+    pub fn length(&self) -> f64 {
+        self.s.last().copied().unwrap_or(0.0)
+    }
+
+    /// Frame at arc length `s` (clamped to the curve), interpolated and re-orthonormalised.
+    pub fn frame_at(&self, s: f64) -> Frame {
+        let n = self.s.len();
+        if n == 1 || s <= self.s[0] {
+            return self.frames[0];
+        }
+        if s >= self.s[n - 1] {
+            return self.frames[n - 1];
+        }
+        let i = self.s.partition_point(|&v| v <= s).clamp(1, n - 1) - 1;
+        let span = (self.s[i + 1] - self.s[i]).max(1e-9);
+        let f = (s - self.s[i]) / span;
+        let (a, b) = (&self.frames[i], &self.frames[i + 1]);
+        let p = geom::lerp(a.p, b.p, f);
+        let t = geom::normalize_or(geom::lerp(a.t, b.t, f), a.t);
+        let an = geom::orthogonal_to(geom::lerp(a.a, b.a, f), t, a.a);
+        Frame {
+            p,
+            t,
+            a: an,
+            l: geom::cross(t, an),
+        }
+    }
+
+    /// Canal centre at arc length `s`.
+    pub fn canal_at(&self, s: f64) -> Vec3 {
+        let n = self.s.len();
+        let i = self.s.partition_point(|&v| v <= s).clamp(1, n.max(2) - 1) - 1;
+        if n < 2 {
+            return self.canal[0];
+        }
+        let span = (self.s[i + 1] - self.s[i]).max(1e-9);
+        let f = ((s - self.s[i]) / span).clamp(0.0, 1.0);
+        geom::lerp(self.canal[i], self.canal[i + 1], f)
+    }
+
+    /// Arc length of the centreline point nearest to `p`.
+    pub fn project(&self, p: Vec3) -> (f64, f64) {
+        let mut best = (0.0, f64::INFINITY);
+        for (s, f) in self.s.iter().zip(&self.frames) {
+            let d = geom::dist(f.p, p);
+            if d < best.1 {
+                best = (*s, d);
+            }
+        }
+        best
+    }
+}
+
+/// Body centre anterior to the canal on slice `k`: along the central strip (|lateral| ≤ 8 mm) in
+/// front of the canal, the body runs from its posterior wall to the last sample above the body
+/// threshold before soft tissue; its centre is the midpoint. `None` at disc levels (no bone).
+fn body_centroid(
+    g: &Grid,
+    k: usize,
+    cx: f64,
+    cy: f64,
+    r: f64,
+    cfg: &ClassicalConfig,
+) -> Option<(f64, f64)> {
+    let step = 1.0;
+    let n = (cfg.body_max_depth_mm / step) as usize;
+    // Profile anterior (−y) from the canal wall, averaged across the strip.
+    let prof: Vec<f64> = (0..n)
+        .map(|i| {
+            let u = r + i as f64 * step;
+            let mut acc = 0.0;
+            let mut cnt = 0.0;
+            for v in [-8.0, -4.0, 0.0, 4.0, 8.0] {
+                acc += g.sample([cx + v, cy - u, g.origin[2] + k as f64 * g.spacing]) as f64;
+                cnt += 1.0;
+            }
+            acc / cnt
+        })
+        .collect();
+    // Posterior wall: first bone sample within 8 mm of the canal edge.
+    let start = prof.iter().take(9).position(|&v| v > cfg.bone_hu as f64)?;
+    // Anterior end: last sample before 4 consecutive mm below the body threshold.
+    let mut end = start;
+    let mut low = 0;
+    for (i, &v) in prof.iter().enumerate().skip(start) {
+        if v > cfg.body_hu {
+            end = i;
+            low = 0;
+        } else {
+            low += 1;
+            if low >= 4 {
+                break;
+            }
+        }
+    }
+    let depth = (end - start) as f64 * step;
+    if depth < cfg.body_min_depth_mm {
+        return None;
+    }
+    let u_mid = r + (start + end) as f64 * 0.5 * step;
+    Some((cx, cy - u_mid))
+}
+
+/// Local linear regression of samples `(z, value)` at `z0` with a Gaussian kernel of `sigma`:
+/// returns (value, slope).
+fn local_linear(samples: &[(f64, f64)], z0: f64, sigma: f64) -> Option<(f64, f64)> {
+    let (mut sw, mut sz, mut sv, mut szz, mut szv) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for &(z, v) in samples {
+        let d = z - z0;
+        if d.abs() > 3.0 * sigma {
+            continue;
+        }
+        let w = (-0.5 * (d / sigma).powi(2)).exp();
+        sw += w;
+        sz += w * d;
+        sv += w * v;
+        szz += w * d * d;
+        szv += w * d * v;
+    }
+    if sw < 1e-6 {
+        return None;
+    }
+    let det = sw * szz - sz * sz;
+    if det.abs() < 1e-9 * sw * sw {
+        return Some((sv / sw, 0.0));
+    }
+    let slope = (sw * szv - sz * sv) / det;
+    let intercept = (sv - slope * sz) / sw;
+    Some((intercept, slope))
+}
+
+/// Build the centreline from the canal track.
+pub fn build(g: &Grid, track: &CanalTrack, cfg: &ClassicalConfig) -> Option<Centreline> {
+    let s = g.spacing;
+    let n = track.points.len();
+    let z_of = |i: usize| g.origin[2] + (track.k_start + i) as f64 * s;
+    let mut bx = Vec::new();
+    let mut by = Vec::new();
+    let mut cxs = Vec::new();
+    let mut cys = Vec::new();
+    let mut observed = 0usize;
+    for (i, &(cx, cy, r, obs)) in track.points.iter().enumerate() {
+        let z = z_of(i);
+        if obs {
+            cxs.push((z, cx));
+            cys.push((z, cy));
+        }
+        if let Some((x, y)) = body_centroid(g, track.k_start + i, cx, cy, r, cfg) {
+            bx.push((z, x));
+            by.push((z, y));
+            observed += 1;
+        }
+    }
+    if bx.len() < 5 {
+        return None;
+    }
+    let sigma = cfg.centreline_sigma_mm;
+    let mut pos = Vec::with_capacity(n);
+    let mut tan = Vec::with_capacity(n);
+    let mut canal = Vec::with_capacity(n);
+    for i in 0..n {
+        let z = z_of(i);
+        let (x, dx) = local_linear(&bx, z, sigma).or_else(|| local_linear(&bx, z, 4.0 * sigma))?;
+        let (y, dy) = local_linear(&by, z, sigma).or_else(|| local_linear(&by, z, 4.0 * sigma))?;
+        let (qx, _) = local_linear(&cxs, z, sigma * 0.7).unwrap_or((track.points[i].0, 0.0));
+        let (qy, _) = local_linear(&cys, z, sigma * 0.7).unwrap_or((track.points[i].1, 0.0));
+        pos.push([x, y, z]);
+        tan.push(geom::normalize_or([dx, dy, 1.0], [0.0, 0.0, 1.0]));
+        canal.push([qx, qy, z]);
+    }
+    // Anterior: from canal to body, perpendicular to the tangent, smoothed along the spine.
+    let raw_a: Vec<Vec3> = (0..n)
+        .map(|i| geom::orthogonal_to(geom::sub(pos[i], canal[i]), tan[i], [0.0, -1.0, 0.0]))
+        .collect();
+    let half = ((sigma / s).round() as usize).max(1);
+    let mut frames = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut acc = [0.0; 3];
+        for j in i.saturating_sub(half)..(i + half + 1).min(n) {
+            acc = geom::add(acc, raw_a[j]);
+        }
+        let a = geom::orthogonal_to(acc, tan[i], [0.0, -1.0, 0.0]);
+        frames.push(Frame {
+            p: pos[i],
+            t: tan[i],
+            a,
+            l: geom::cross(tan[i], a),
+        });
+    }
+    // Cranial → caudal, with arc length from the cranial end.
+    frames.reverse();
+    canal.reverse();
+    let mut arc = Vec::with_capacity(n);
+    let mut acc = 0.0;
+    for i in 0..n {
+        if i > 0 {
+            acc += geom::dist(frames[i].p, frames[i - 1].p);
+        }
+        arc.push(acc);
+    }
+    Some(Centreline {
+        s: arc,
+        frames,
+        canal,
+        body_coverage: observed as f64 / n as f64,
+    })
+}

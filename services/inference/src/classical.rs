@@ -1,0 +1,393 @@
+//! The classical detector: no learned weights, so it runs everywhere.
+//!
+//! Pipeline (see `shared/DETECTION.md`): coarse LPS grid → spinal canal candidates per axial slice
+//! linked by dynamic programming → vertebral body centroids anterior to the canal → smoothed 3-D
+//! centreline with a local frame → straightened reformation at 0.5 mm → discs by dynamic
+//! programming under a smooth-height prior → endplates per column → six keypoints mapped back to
+//! patient space → labels from ribs and the lumbosacral junction → confounder checks (cement,
+//! metal, ring artefacts, Schmorl nodes).
+
+use crate::{
+    artefacts, canal,
+    centreline::{self, Centreline},
+    config::ClassicalConfig,
+    endplates, geom,
+    grid::{self, Grid, VolumeSampler},
+    labels::{self, BodySpan},
+    segment,
+    straighten::{self, Straightened},
+    Detector,
+};
+use spinescreen_proto::{
+    detection::CentrelinePoint, DetectedVertebra, Detection, HuVolume, Keypoints, Reason,
+    ReasonCode, StudyStatus, SCHEMA_VERSION, VERTEBRA_LABELS,
+};
+use std::collections::HashMap;
+
+/// Classical detector (canal tracking, straightened reformation, intensity profiles).
+#[derive(Debug, Clone, Default)]
+pub struct ClassicalDetector {
+    cfg: ClassicalConfig,
+}
+
+impl ClassicalDetector {
+    /// A detector with the given tunables.
+    pub fn new(cfg: ClassicalConfig) -> Self {
+        Self { cfg }
+    }
+
+    /// The tunables in use.
+    pub fn config(&self) -> &ClassicalConfig {
+        &self.cfg
+    }
+}
+
+impl Detector for ClassicalDetector {
+    fn name(&self) -> String {
+        format!("classical/{}", env!("CARGO_PKG_VERSION"))
+    }
+
+    fn detect(&self, volume: &HuVolume) -> Detection {
+        match analyse(volume, &self.cfg) {
+            Ok(d) => Detection {
+                detector: self.name(),
+                ..d
+            },
+            Err(reason) => Detection {
+                schema_version: SCHEMA_VERSION,
+                status: StudyStatus::Abstained,
+                reason: Some(reason),
+                detector: self.name(),
+                vertebrae: vec![],
+                centreline: vec![],
+                notes: vec![],
+            },
+        }
+    }
+}
+
+fn abstain(code: &str, text: impl Into<String>) -> Reason {
+    Reason::new(code, text)
+}
+
+/// One measured body before naming.
+struct Body {
+    ep: endplates::BodyEndplates,
+    s_center: f64,
+}
+
+/// Run the classical pipeline; `Err` is an abstention with no usable spine at all.
+pub fn analyse(volume: &HuVolume, cfg: &ClassicalConfig) -> Result<Detection, Reason> {
+    let grid = grid::coarse_grid(volume, cfg.coarse_mm).ok_or_else(|| {
+        abstain(
+            ReasonCode::NO_SPINE,
+            "volume is empty or too large to resample",
+        )
+    })?;
+    let cands: Vec<canal::CanalCandidate> = (0..grid.dims[2])
+        .flat_map(|k| canal::candidates(&grid, k, cfg))
+        .collect();
+    let track = canal::track(&grid, &cands, cfg)
+        .ok_or_else(|| abstain(ReasonCode::NO_SPINE, "no spinal canal found"))?;
+    let traced = track.points.len() as f64 * grid.spacing;
+    if traced < cfg.min_track_mm {
+        return Err(abstain(
+            ReasonCode::NO_SPINE,
+            format!("spinal canal traced over only {traced:.0} mm"),
+        ));
+    }
+    if track.longest_gap_mm > cfg.abstain_gap_mm {
+        return Err(abstain(
+            ReasonCode::SPINE_NOT_TRACEABLE,
+            format!(
+                "spinal canal lost over {:.0} mm; the spine cannot be traced reliably",
+                track.longest_gap_mm
+            ),
+        ));
+    }
+    let cl = centreline::build(&grid, &track, cfg).ok_or_else(|| {
+        abstain(
+            ReasonCode::NO_SPINE,
+            "no vertebral bodies anterior to the canal",
+        )
+    })?;
+    let sampler = VolumeSampler::new(volume)
+        .ok_or_else(|| abstain(ReasonCode::NO_SPINE, "voxels not in standard layout"))?;
+    let img = straighten::straighten(
+        &sampler,
+        &cl,
+        cfg.straight_step_mm,
+        0.5,
+        (-45.0, 45.0),
+        cfg.lateral_half_mm,
+    );
+    let discs = segment::discs(&img, cfg);
+    let mut bodies = Vec::new();
+    for w in discs.windows(2) {
+        if let Some(ep) = endplates::measure(&img, w[0].s, w[1].s, cfg) {
+            bodies.push(Body {
+                s_center: 0.25 * (ep.s_sup[1] + ep.s_inf[1] + ep.s_sup[0] + ep.s_inf[2]),
+                ep,
+            });
+        }
+    }
+    if bodies.is_empty() {
+        return Err(abstain(
+            ReasonCode::TOO_FEW_VERTEBRAE,
+            "no vertebral body with both endplates found",
+        ));
+    }
+    let mut notes = vec![format!(
+        "spine traced over {traced:.0} mm; {} bodies measured between {} discs",
+        bodies.len(),
+        discs.len()
+    )];
+    // Naming.
+    let spans: Vec<BodySpan> = bodies
+        .iter()
+        .map(|b| BodySpan {
+            s_center: b.s_center,
+            height: mean_height(&b.ep),
+        })
+        .collect();
+    let ribs = labels::find_ribs(&grid, &track, &cl, cfg);
+    let sacrum = find_sacrum(&grid, &cl, &spans, &ribs, cfg);
+    let naming = labels::name(&spans, &ribs, sacrum, cfg);
+    notes.extend(naming.notes.iter().cloned());
+    // Build vertebrae with flags.
+    let t1 = spinescreen_proto::vertebra_index("T1").unwrap_or(7) as isize;
+    let l5 = spinescreen_proto::vertebra_index("L5").unwrap_or(23) as isize;
+    let mut ring_cache: HashMap<usize, Vec<(f64, f64)>> = HashMap::new();
+    let mut vertebrae = Vec::new();
+    let (mut n_ring, mut n_metal, mut dropped) = (0usize, 0usize, Vec::new());
+    for (j, b) in bodies.iter().enumerate() {
+        let li = naming.label_index[j];
+        if li < t1 || li > l5 {
+            if li >= 0 && (li as usize) < VERTEBRA_LABELS.len() {
+                dropped.push(VERTEBRA_LABELS[li as usize]);
+            }
+            continue;
+        }
+        let label = VERTEBRA_LABELS[li as usize].to_string();
+        let mut v = vertebra(&cl, &b.ep, label);
+        let mut flags = Vec::new();
+        if naming.uncertain {
+            flags.push("label_uncertain".to_string());
+        }
+        if b.ep.schmorl {
+            flags.push("schmorl_node".to_string());
+        }
+        if b.ep.max_hu > cfg.cement_hu {
+            flags.push("cement".to_string());
+            flags.push("not_gradable".to_string());
+        }
+        if metal_near(&grid, &cl, b, cfg) {
+            flags.push("hardware".to_string());
+            if !flags.iter().any(|f| f == "not_gradable") {
+                flags.push("not_gradable".to_string());
+            }
+            n_metal += 1;
+        }
+        if ring_crosses(volume, &v, &b.ep, cfg, &mut ring_cache) {
+            flags.push("ring_artifact".to_string());
+            if !flags.iter().any(|f| f == "not_gradable") {
+                flags.push("not_gradable".to_string());
+            }
+            n_ring += 1;
+        }
+        let edge = (b.ep.edge_hu / 200.0).clamp(0.3, 1.0);
+        v.confidence = (naming.confidence * edge * b.ep.found_fraction.sqrt()).clamp(0.0, 1.0);
+        v.flags = flags;
+        vertebrae.push(v);
+    }
+    if !dropped.is_empty() {
+        notes.push(format!(
+            "bodies outside T1–L5 not reported: {}",
+            dropped.join(", ")
+        ));
+    }
+    let centreline = sample_centreline(&cl, 1.0);
+    let n = vertebrae.len();
+    let mut det = Detection {
+        schema_version: SCHEMA_VERSION,
+        status: StudyStatus::Ok,
+        reason: None,
+        detector: String::new(),
+        vertebrae,
+        centreline,
+        notes,
+    };
+    if n == 0 {
+        det.status = StudyStatus::Abstained;
+        det.reason = Some(abstain(
+            ReasonCode::TOO_FEW_VERTEBRAE,
+            "no vertebra between T1 and L5 could be measured",
+        ));
+    } else if 2 * n_ring > n {
+        det.status = StudyStatus::Abstained;
+        det.reason = Some(abstain(
+            ReasonCode::RING_ARTIFACTS,
+            format!("ring artefacts cross {n_ring} of {n} vertebral bodies"),
+        ));
+    } else if 2 * n_metal > n {
+        det.status = StudyStatus::Abstained;
+        det.reason = Some(abstain(
+            ReasonCode::HARDWARE,
+            format!("metal hardware at {n_metal} of {n} vertebrae"),
+        ));
+    }
+    Ok(det)
+}
+
+fn mean_height(ep: &endplates::BodyEndplates) -> f64 {
+    (0..3).map(|c| ep.s_inf[c] - ep.s_sup[c]).sum::<f64>() / 3.0
+}
+
+/// The body just above the sacrum is L5: S1 is the most cranial of the last bodies whose sides
+/// are bone (sacral alae), provided no rib is attached at or below it.
+fn find_sacrum(
+    g: &Grid,
+    cl: &Centreline,
+    spans: &[BodySpan],
+    ribs: &[labels::Rib],
+    cfg: &ClassicalConfig,
+) -> Option<usize> {
+    let n = spans.len();
+    let lowest_rib_s = ribs
+        .iter()
+        .filter(|r| r.length >= cfg.rib_min_length_mm)
+        .map(|r| r.s)
+        .fold(f64::NEG_INFINITY, f64::max);
+    (n.saturating_sub(3)..n).find(|&j| {
+        spans[j].s_center > lowest_rib_s + 20.0
+            && j > 0
+            && labels::lateral_bone_fraction(g, cl, spans[j].s_center, 150.0) > 0.4
+    })
+}
+
+/// Build the output vertebra (keypoints in patient space) from straightened measurements.
+fn vertebra(cl: &Centreline, ep: &endplates::BodyEndplates, label: String) -> DetectedVertebra {
+    let p = |s: f64, u: f64| straighten::to_patient(cl, s, u);
+    let kp = Keypoints {
+        superior_posterior: p(ep.s_sup[0], ep.u_cols[0]),
+        superior_middle: p(ep.s_sup[1], ep.u_cols[1]),
+        superior_anterior: p(ep.s_sup[2], ep.u_cols[2]),
+        inferior_posterior: p(ep.s_inf[0], ep.u_cols[0]),
+        inferior_middle: p(ep.s_inf[1], ep.u_cols[1]),
+        inferior_anterior: p(ep.s_inf[2], ep.u_cols[2]),
+    };
+    let all = [
+        kp.superior_posterior,
+        kp.superior_middle,
+        kp.superior_anterior,
+        kp.inferior_posterior,
+        kp.inferior_middle,
+        kp.inferior_anterior,
+    ];
+    let center = geom::scale(
+        all.iter().fold([0.0; 3], |a, &b| geom::add(a, b)),
+        1.0 / 6.0,
+    );
+    let s_mid = 0.5 * (ep.s_sup[1] + ep.s_inf[1]);
+    let f = cl.frame_at(s_mid);
+    DetectedVertebra {
+        label,
+        center_mm: center,
+        keypoints_mm: kp,
+        anterior_dir: f.a,
+        cranial_dir: f.t,
+        confidence: 0.0,
+        flags: vec![],
+    }
+}
+
+/// Metal (screws, rods) within the vertebra's segment on the coarse grid.
+fn metal_near(g: &Grid, cl: &Centreline, b: &Body, cfg: &ClassicalConfig) -> bool {
+    let (s0, s1) = (
+        b.ep.s_sup.iter().copied().fold(f64::INFINITY, f64::min),
+        b.ep.s_inf.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+    );
+    let mut s = s0;
+    while s <= s1 {
+        let f = cl.frame_at(s);
+        for u in (-40..=30).step_by(2) {
+            for v in (-30..=30).step_by(2) {
+                let p = geom::axpy(geom::axpy(f.p, u as f64, f.a), v as f64, f.l);
+                if g.sample(p) as f64 > cfg.metal_hu {
+                    return true;
+                }
+            }
+        }
+        s += 2.0;
+    }
+    false
+}
+
+/// Whether a coherent ring crosses the body on the slices through its centre.
+fn ring_crosses(
+    volume: &HuVolume,
+    v: &DetectedVertebra,
+    ep: &endplates::BodyEndplates,
+    cfg: &ClassicalConfig,
+    cache: &mut HashMap<usize, Vec<(f64, f64)>>,
+) -> bool {
+    let half = 0.5 * (ep.u_ant - ep.u_post) + 3.0;
+    let (r_c, z) = artefacts::radius_of(volume, v.center_mm);
+    let rings = cache
+        .entry(z)
+        .or_insert_with(|| artefacts::rings_on_slice(volume, z, cfg.ring_min_hu));
+    rings.iter().any(|&(r, _)| (r - r_c).abs() <= half)
+}
+
+/// The centreline at `step` mm, cranial → caudal.
+fn sample_centreline(cl: &Centreline, step: f64) -> Vec<CentrelinePoint> {
+    let n = (cl.length() / step).floor() as usize + 1;
+    (0..n)
+        .map(|i| {
+            let f = cl.frame_at(i as f64 * step);
+            CentrelinePoint {
+                position_mm: f.p,
+                cranial_dir: f.t,
+                anterior_dir: f.a,
+            }
+        })
+        .collect()
+}
+
+/// Intermediate products for diagnostics and the accuracy tooling.
+pub struct Trace {
+    /// Coarse grid.
+    pub grid: Grid,
+    /// Centreline.
+    pub centreline: Centreline,
+    /// Straightened image.
+    pub image: Straightened,
+    /// Disc arc lengths.
+    pub discs: Vec<f64>,
+}
+
+/// Run the pipeline up to the disc search and return its intermediate products.
+pub fn trace(volume: &HuVolume, cfg: &ClassicalConfig) -> Option<Trace> {
+    let grid = grid::coarse_grid(volume, cfg.coarse_mm)?;
+    let cands: Vec<canal::CanalCandidate> = (0..grid.dims[2])
+        .flat_map(|k| canal::candidates(&grid, k, cfg))
+        .collect();
+    let track = canal::track(&grid, &cands, cfg)?;
+    let cl = centreline::build(&grid, &track, cfg)?;
+    let sampler = VolumeSampler::new(volume)?;
+    let image = straighten::straighten(
+        &sampler,
+        &cl,
+        cfg.straight_step_mm,
+        0.5,
+        (-45.0, 45.0),
+        cfg.lateral_half_mm,
+    );
+    let discs = segment::discs(&image, cfg).iter().map(|d| d.s).collect();
+    Some(Trace {
+        grid,
+        centreline: cl,
+        image,
+        discs,
+    })
+}

@@ -1,0 +1,134 @@
+//! Configuration of the inference stage and of the classical detector.
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Which detector the inference stage runs (`[inference]` in the service configuration).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InferenceConfig {
+    /// `"classical"` (default, needs no weights) or `"onnx"`.
+    pub detector: String,
+    /// Model manifest (JSON) for the ONNX detector; see `services/inference/models/README.md`.
+    pub onnx_manifest: Option<PathBuf>,
+}
+
+impl Default for InferenceConfig {
+    fn default() -> Self {
+        Self {
+            detector: "classical".into(),
+            onnx_manifest: None,
+        }
+    }
+}
+
+/// Tunables of the classical detector. Defaults are calibrated on the phantom suite and the real
+/// abdominal CT in `shared/data/real`; distances are mm, intensities HU.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ClassicalConfig {
+    /// Voxel size of the coarse tracing grid.
+    pub coarse_mm: f64,
+    /// Bone threshold on the coarse grid (cortex and endplates carry the shape).
+    pub bone_hu: f32,
+    /// Accepted canal cross-section area (min, max), mm².
+    pub canal_area_mm2: (f64, f64),
+    /// Highest mean HU of a canal candidate.
+    pub canal_max_hu: f64,
+    /// Longest gap bridged between canal candidates.
+    pub canal_max_gap_mm: f64,
+    /// Cost per mm of gap in the canal track (reward per mm of candidate is its score ≤ 1.3).
+    pub canal_gap_cost: f64,
+    /// Shortest traced spine accepted.
+    pub min_track_mm: f64,
+    /// Abstain (`SPINE_NOT_TRACEABLE`) when the canal is lost over more than this.
+    pub abstain_gap_mm: f64,
+    /// Deepest extent of the body searched anterior to the canal.
+    pub body_max_depth_mm: f64,
+    /// Trabecular bone threshold on the coarse grid: above soft tissue and disc, below the
+    /// 100–150 HU of even osteoporotic trabecular bone.
+    pub body_hu: f64,
+    /// Gaussian σ of the centreline smoothing along the spine.
+    pub centreline_sigma_mm: f64,
+    /// Arc-length step of the straightened reformation.
+    pub straight_step_mm: f64,
+    /// Half width of the lateral band averaged into the mid-sagittal straightened image.
+    pub lateral_half_mm: f64,
+    /// Half width (anterior offset) of the band whose median gives the disc profile.
+    pub disc_band_mm: f64,
+    /// How far from a disc centre its flanking endplates are sought: a disc is a minimum with
+    /// bright endplates close on both sides, a trabecular dip mid-body is not.
+    pub disc_flank_mm: f64,
+    /// Smallest disc contrast considered, HU.
+    pub disc_min_contrast_hu: f64,
+    /// Plausible vertebral pitch (body + disc), mm.
+    pub pitch_range_mm: (f64, f64),
+    /// Weight of the smooth-pitch prior (per squared log ratio of successive pitches).
+    pub pitch_smoothness: f64,
+    /// Weight of the prior that a vertebral pitch is about the body's antero-posterior depth
+    /// (per squared log ratio).
+    pub pitch_depth_weight: f64,
+    /// Largest half depth searched for the cortex from the centreline.
+    pub body_max_half_depth_mm: f64,
+    /// Smallest antero-posterior body depth accepted.
+    pub body_min_depth_mm: f64,
+    /// Smallest height accepted at any column.
+    pub body_min_height_mm: f64,
+    /// Smallest endplate-to-disc drop accepted, HU.
+    pub endplate_min_drop_hu: f64,
+    /// Shift of each detected endplate surface outward (+) or inward (−), mm: compensates the
+    /// half-level estimator's bias on a thin bright endplate.
+    pub edge_bias_mm: f64,
+    /// Smallest depth of a focal endplate pit called a Schmorl node.
+    pub schmorl_min_depth_mm: f64,
+    /// Bone above this inside a body is cement (vertebroplasty): not gradable.
+    pub cement_hu: f64,
+    /// Metal above this near a vertebra (screws, rods): not gradable.
+    pub metal_hu: f64,
+    /// Coherent ring amplitude that flags a vertebra, HU.
+    pub ring_min_hu: f64,
+    /// Bone threshold for ribs on the coarse grid.
+    pub rib_hu: f32,
+    /// Axial distance from the canal beyond which bone can only be rib (or pelvis, scapula).
+    pub rib_cut_mm: f64,
+    /// Shortest rib (beyond the cut) that makes a vertebra rib-bearing.
+    pub rib_min_length_mm: f64,
+}
+
+impl Default for ClassicalConfig {
+    fn default() -> Self {
+        Self {
+            coarse_mm: 2.0,
+            bone_hu: 180.0,
+            canal_area_mm2: (40.0, 700.0),
+            canal_max_hu: 120.0,
+            canal_max_gap_mm: 30.0,
+            canal_gap_cost: 0.1,
+            min_track_mm: 60.0,
+            abstain_gap_mm: 30.0,
+            body_max_depth_mm: 55.0,
+            body_hu: 110.0,
+            centreline_sigma_mm: 10.0,
+            straight_step_mm: 0.5,
+            lateral_half_mm: 4.5,
+            disc_band_mm: 5.0,
+            disc_flank_mm: 8.0,
+            disc_min_contrast_hu: 15.0,
+            pitch_range_mm: (10.0, 50.0),
+            pitch_smoothness: 1.5,
+            pitch_depth_weight: 2.0,
+            body_max_half_depth_mm: 32.0,
+            body_min_depth_mm: 10.0,
+            body_min_height_mm: 4.0,
+            endplate_min_drop_hu: 25.0,
+            edge_bias_mm: 0.0,
+            schmorl_min_depth_mm: 1.5,
+            cement_hu: 1500.0,
+            metal_hu: 2500.0,
+            ring_min_hu: 50.0,
+            rib_hu: 200.0,
+            rib_cut_mm: 55.0,
+            rib_min_length_mm: 30.0,
+        }
+    }
+}

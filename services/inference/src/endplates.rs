@@ -1,0 +1,342 @@
+//! Endplates of one vertebral body in the straightened image.
+//!
+//! The body's antero-posterior extent is measured at mid-height (osteophytes at the endplate rims
+//! beyond the anterior cortex line therefore never widen it). Sub-columns every 5 % of that depth
+//! give one profile each along the arc; on each, the endplate's outer surface is the innermost
+//! strong bone-to-disc drop, located at the half level between the endplate and the disc. The
+//! six keypoints sit on the posterior (15 %), middle (50 %) and anterior (85 %) columns. A narrow
+//! focal pit (< 1/3 of the depth) is a Schmorl node, not a biconcave deformity: it is flagged and
+//! the middle keypoint is placed on the endplate line around it.
+
+use crate::{config::ClassicalConfig, profile, straighten::Straightened};
+
+/// Column fractions of the antero-posterior depth, from the posterior cortex.
+pub const COLUMNS: [f64; 3] = [0.15, 0.5, 0.85];
+
+/// Endplates of one body, in straightened coordinates.
+#[derive(Debug, Clone)]
+pub struct BodyEndplates {
+    /// Anterior offsets of the posterior and anterior cortex at mid-height, mm.
+    pub u_post: f64,
+    /// See `u_post`.
+    pub u_ant: f64,
+    /// Anterior offset of the posterior, middle and anterior columns, mm.
+    pub u_cols: [f64; 3],
+    /// Arc length of the superior endplate surface at each column, mm.
+    pub s_sup: [f64; 3],
+    /// Arc length of the inferior endplate surface at each column, mm.
+    pub s_inf: [f64; 3],
+    /// Median drop (HU) from endplate to disc over the sub-columns: edge strength.
+    pub edge_hu: f64,
+    /// Fraction of sub-columns where both endplates were found.
+    pub found_fraction: f64,
+    /// A Schmorl node was found on the superior or inferior endplate.
+    pub schmorl: bool,
+    /// Highest HU inside the body (cement, metal).
+    pub max_hu: f64,
+}
+
+/// Antero-posterior cortex positions from a profile across the body at mid-height.
+pub fn ap_extent(q: &[f64], img: &Straightened, cfg: &ClassicalConfig) -> Option<(f64, f64)> {
+    let c0 = img.col_of(0.0);
+    let lim = (cfg.body_max_half_depth_mm / img.du) as usize;
+    let edge = |dir: isize| -> Option<f64> {
+        let end = (c0 as isize + dir * lim as isize).clamp(0, q.len() as isize - 1) as usize;
+        let outer = if dir < 0 {
+            profile::min_in(q, end as isize, c0 as isize).1
+        } else {
+            profile::min_in(q, c0 as isize, end as isize).1
+        };
+        let mut run_max = q[c0];
+        let mut i = c0 as isize;
+        while i != end as isize {
+            let j = i + dir;
+            run_max = run_max.max(q[i as usize]);
+            let level = 0.5 * (run_max + outer);
+            let (a, b) = (q[i as usize], q[j as usize]);
+            if a >= level && b < level && run_max - outer > 60.0 {
+                let f = (a - level) / (a - b).max(1e-9);
+                return Some(img.u0 + (i as f64 + dir as f64 * f) * img.du);
+            }
+            i = j;
+        }
+        None
+    };
+    Some((edge(-1)?, edge(1)?))
+}
+
+/// One endplate on one profile: walking from the body centre `mid` towards the disc at `disc`
+/// (row indices), the innermost position where the step from the bright side (max within 3 mm
+/// inward) to the dark side (min within 3 mm outward) reaches 60 % of the strongest step in the
+/// window; refined to the half-level crossing between that endplate peak and the disc.
+/// Returns (row, step in HU).
+fn endplate_edge(p: &[f64], mid: usize, disc: usize, min_drop: f64) -> Option<(f64, f64)> {
+    let dir: isize = if disc >= mid { 1 } else { -1 };
+    let n = p.len() as isize;
+    let w = 6isize;
+    let step = |i: isize| -> f64 {
+        let (inner, outer) = if dir > 0 {
+            (
+                profile::max_in(p, i - w, i).1,
+                profile::min_in(p, i, i + w).1,
+            )
+        } else {
+            (
+                profile::max_in(p, i, i + w).1,
+                profile::min_in(p, i - w, i).1,
+            )
+        };
+        inner - outer
+    };
+    let stop = (disc as isize + dir * 3).clamp(0, n - 1);
+    let mut steps = Vec::new();
+    let mut i = mid as isize;
+    while i != stop {
+        steps.push((i, step(i)));
+        i += dir;
+    }
+    let strongest = steps.iter().map(|s| s.1).fold(0.0f64, f64::max);
+    if strongest < min_drop {
+        return None;
+    }
+    let &(e, _) = steps.iter().find(|s| s.1 >= 0.6 * strongest)?;
+    // Half level between the endplate peak just inside and the disc just outside.
+    let r = 8isize;
+    let (ip, inner) = if dir > 0 {
+        profile::max_in(p, e - r, e + 2)
+    } else {
+        profile::max_in(p, e - 2, e + r)
+    };
+    let (op, outer) = if dir > 0 {
+        profile::min_in(p, ip as isize, ip as isize + r)
+    } else {
+        profile::min_in(p, ip as isize - r, ip as isize)
+    };
+    let level = 0.5 * (inner + outer);
+    let x = profile::first_fall_below(p, ip, op, level)?;
+    Some((x, inner - outer))
+}
+
+/// Least-squares quadratic through `(x, y)` pairs; returns coefficients (c0, c1, c2).
+fn fit_quadratic(pts: &[(f64, f64)]) -> Option<[f64; 3]> {
+    if pts.len() < 3 {
+        return None;
+    }
+    let mut m = [[0.0f64; 4]; 3];
+    for &(x, y) in pts {
+        let b = [1.0, x, x * x];
+        for r in 0..3 {
+            for c in 0..3 {
+                m[r][c] += b[r] * b[c];
+            }
+            m[r][3] += b[r] * y;
+        }
+    }
+    for col in 0..3 {
+        let piv = (col..3).max_by(|&a, &b| m[a][col].abs().total_cmp(&m[b][col].abs()))?;
+        m.swap(col, piv);
+        if m[col][col].abs() < 1e-12 {
+            return None;
+        }
+        for r in 0..3 {
+            if r != col {
+                let f = m[r][col] / m[col][col];
+                for c in col..4 {
+                    m[r][c] -= f * m[col][c];
+                }
+            }
+        }
+    }
+    Some([m[0][3] / m[0][0], m[1][3] / m[1][1], m[2][3] / m[2][2]])
+}
+
+/// Replace a narrow focal pit (a Schmorl node) in an endplate line by the line around it.
+/// `inward` is +1 when a pit moves the surface to larger arc length. Returns whether one was found.
+fn repair_schmorl(fr: &[f64], e: &mut [Option<f64>], inward: f64, min_depth: f64) -> bool {
+    let pts: Vec<(f64, f64)> = fr
+        .iter()
+        .zip(e.iter())
+        .filter_map(|(&f, v)| v.map(|v| (f, v)))
+        .collect();
+    let Some(q) = fit_quadratic(&pts) else {
+        return false;
+    };
+    let res = |f: f64, v: f64| inward * (v - (q[0] + q[1] * f + q[2] * f * f));
+    let (mut worst, mut wi) = (0.0, usize::MAX);
+    for (i, (&f, v)) in fr.iter().zip(e.iter()).enumerate() {
+        if let Some(v) = v {
+            let r = res(f, *v);
+            if r > worst {
+                worst = r;
+                wi = i;
+            }
+        }
+    }
+    if worst < min_depth * 0.6 || wi == usize::MAX {
+        return false;
+    }
+    let deep = |i: usize| e[i].map(|v| res(fr[i], v) > 0.35 * worst).unwrap_or(false);
+    let (mut a, mut b) = (wi, wi);
+    while a > 0 && deep(a - 1) {
+        a -= 1;
+    }
+    while b + 1 < e.len() && deep(b + 1) {
+        b += 1;
+    }
+    let width = fr[b] - fr[a];
+    if a == 0 || b + 1 == e.len() || width > 0.3 {
+        return false;
+    }
+    let rest: Vec<(f64, f64)> = fr
+        .iter()
+        .zip(e.iter())
+        .enumerate()
+        .filter(|(i, _)| *i < a || *i > b)
+        .filter_map(|(_, (&f, v))| v.map(|v| (f, v)))
+        .collect();
+    let Some(q2) = fit_quadratic(&rest) else {
+        return false;
+    };
+    let depth = (a..=b)
+        .filter_map(|i| {
+            e[i].map(|v| inward * (v - (q2[0] + q2[1] * fr[i] + q2[2] * fr[i] * fr[i])))
+        })
+        .fold(0.0f64, f64::max);
+    if depth < min_depth {
+        return false;
+    }
+    for i in a..=b {
+        e[i] = Some(q2[0] + q2[1] * fr[i] + q2[2] * fr[i] * fr[i]);
+    }
+    true
+}
+
+/// Measure the body between the discs at arc lengths `s_up` and `s_down`.
+pub fn measure(
+    img: &Straightened,
+    s_up: f64,
+    s_down: f64,
+    cfg: &ClassicalConfig,
+) -> Option<BodyEndplates> {
+    let ds = img.ds;
+    let pitch = s_down - s_up;
+    let s_mid = 0.5 * (s_up + s_down);
+    let (r0, r1) = (
+        img.row_of(s_mid - 0.2 * pitch),
+        img.row_of(s_mid + 0.2 * pitch),
+    );
+    let q = profile::smooth(&img.row_band_median(r0, r1), 0.6 / img.du);
+    let (u_post, u_ant) = ap_extent(&q, img, cfg)?;
+    let depth = u_ant - u_post;
+    if depth < cfg.body_min_depth_mm {
+        return None;
+    }
+    let fr: Vec<f64> = (0..17).map(|i| 0.10 + 0.05 * i as f64).collect();
+    let mid = img.row_of(s_mid);
+    let up = img.row_of(s_up);
+    let down = img.row_of(s_down);
+    let mut sup = vec![None; fr.len()];
+    let mut inf = vec![None; fr.len()];
+    let mut drops = Vec::new();
+    let half_w = (0.04 * depth).max(0.75);
+    for (k, &f) in fr.iter().enumerate() {
+        let u = u_post + f * depth;
+        let p = profile::smooth(&img.profile(u - half_w, u + half_w), 0.5 / ds);
+        if let Some((x, dr)) = endplate_edge(&p, mid, up, cfg.endplate_min_drop_hu) {
+            sup[k] = Some(x * ds + cfg.edge_bias_mm);
+            drops.push(dr);
+        }
+        if let Some((x, dr)) = endplate_edge(&p, mid, down, cfg.endplate_min_drop_hu) {
+            inf[k] = Some(x * ds - cfg.edge_bias_mm);
+            drops.push(dr);
+        }
+    }
+    let found = sup
+        .iter()
+        .zip(&inf)
+        .filter(|(a, b)| a.is_some() && b.is_some())
+        .count();
+    let found_fraction = found as f64 / fr.len() as f64;
+    let schmorl_sup = repair_schmorl(&fr, &mut sup, 1.0, cfg.schmorl_min_depth_mm);
+    let schmorl_inf = repair_schmorl(&fr, &mut inf, -1.0, cfg.schmorl_min_depth_mm);
+    // Keypoint columns: median of the sub-column and its two neighbours.
+    let pick = |e: &[Option<f64>], f: f64| -> Option<f64> {
+        let k = fr.iter().position(|&x| (x - f).abs() < 1e-6)?;
+        for reach in 1..=3 {
+            let mut v: Vec<f64> = (k.saturating_sub(reach)..(k + reach + 1).min(fr.len()))
+                .filter_map(|i| e[i])
+                .collect();
+            if !v.is_empty() {
+                return Some(crate::straighten::median(&mut v));
+            }
+        }
+        None
+    };
+    let mut s_sup = [0.0; 3];
+    let mut s_inf = [0.0; 3];
+    for (c, &f) in COLUMNS.iter().enumerate() {
+        s_sup[c] = pick(&sup, f)?;
+        s_inf[c] = pick(&inf, f)?;
+        if s_inf[c] - s_sup[c] < cfg.body_min_height_mm {
+            return None;
+        }
+    }
+    let edge_hu = crate::straighten::median(&mut drops);
+    // Highest HU in the body's core (cement, metal).
+    let mut max_hu = f64::NEG_INFINITY;
+    let (ca, cb) = (
+        img.col_of(u_post + 0.1 * depth),
+        img.col_of(u_ant - 0.1 * depth),
+    );
+    let (ra, rb) = (
+        img.row_of(s_sup.iter().copied().fold(f64::INFINITY, f64::min) + 1.5),
+        img.row_of(s_inf.iter().copied().fold(f64::NEG_INFINITY, f64::max) - 1.5),
+    );
+    for r in ra..=rb.max(ra) {
+        for c in ca..=cb.max(ca) {
+            max_hu = max_hu.max(img.at(r, c) as f64);
+        }
+    }
+    Some(BodyEndplates {
+        u_post,
+        u_ant,
+        u_cols: COLUMNS.map(|f| u_post + f * depth),
+        s_sup,
+        s_inf,
+        edge_hu,
+        found_fraction,
+        schmorl: schmorl_sup || schmorl_inf,
+        max_hu,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn narrow_pit_is_repaired_but_broad_depression_is_kept() {
+        let fr: Vec<f64> = (0..17).map(|i| 0.10 + 0.05 * i as f64).collect();
+        // Flat endplate at 10 mm with a 4 mm pit over 15 % of the depth.
+        let mut e: Vec<Option<f64>> = fr
+            .iter()
+            .map(|&f| {
+                Some(if (0.45..=0.56).contains(&f) {
+                    14.0
+                } else {
+                    10.0
+                })
+            })
+            .collect();
+        assert!(repair_schmorl(&fr, &mut e, 1.0, 1.5));
+        assert!(e.iter().all(|v| (v.unwrap() - 10.0).abs() < 0.5));
+        // Biconcave: a smooth broad depression of 4 mm.
+        let mut b: Vec<Option<f64>> = fr
+            .iter()
+            .map(|&f| Some(10.0 + 4.0 * (1.0 - ((f - 0.5) / 0.4).powi(2))))
+            .collect();
+        let before = b.clone();
+        assert!(!repair_schmorl(&fr, &mut b, 1.0, 1.5));
+        assert_eq!(b, before);
+    }
+}

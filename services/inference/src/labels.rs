@@ -1,0 +1,296 @@
+//! Naming the vertebrae: ribs and the lumbosacral junction.
+//!
+//! - The lowest vertebra with a rib longer than a few centimetres is T12. Ribs are found as thin,
+//!   elongated bone components of the coarse grid beyond an exclusion radius around the canal
+//!   (which removes the vertebra and its transverse processes), and assigned to the vertebra at
+//!   the level where they come closest to the spine.
+//! - The sacrum is the body whose sides are bone (the sacral alae) rather than psoas: S1, with
+//!   L5 above it.
+//! - When both are seen and disagree (11 or 13 rib pairs, or a transitional lumbosacral vertebra,
+//!   together 5–10 % of people) labels are counted from the lumbosacral junction and every
+//!   vertebra is flagged `label_uncertain`; with neither, labels come from fitting the height
+//!   sequence to the normal growth of body height from T1 to L5, also flagged.
+
+use crate::{canal::CanalTrack, centreline::Centreline, config::ClassicalConfig, geom, grid::Grid};
+use spinescreen_proto::vertebra_index;
+
+/// A body to be named: its arc-length span and centre, and its mean height.
+#[derive(Debug, Clone, Copy)]
+pub struct BodySpan {
+    /// Arc length of the body centre, mm.
+    pub s_center: f64,
+    /// Mean height, mm.
+    pub height: f64,
+}
+
+/// One rib found on the coarse grid.
+#[derive(Debug, Clone, Copy)]
+pub struct Rib {
+    /// Arc length of the point where the rib is closest to the spine, mm.
+    pub s: f64,
+    /// Length of the rib beyond the exclusion radius (bounding-box diagonal), mm.
+    pub length: f64,
+    /// +1 patient left, −1 right.
+    pub side: i8,
+}
+
+/// The naming decision.
+#[derive(Debug, Clone)]
+pub struct Naming {
+    /// Index into [`spinescreen_proto::VERTEBRA_LABELS`] of each body (may fall outside T1…S1
+    /// when the anchors place bodies beyond the labelled range; callers drop those).
+    pub label_index: Vec<isize>,
+    /// Confidence multiplier for labels (1 when two anchors agree).
+    pub confidence: f64,
+    /// Labels are uncertain: flag every vertebra.
+    pub uncertain: bool,
+    /// Study-level notes explaining how labels were counted.
+    pub notes: Vec<String>,
+}
+
+/// Ribs: thin elongated bone beyond `rib_cut_mm` of the canal, 26-connected on the coarse grid.
+pub fn find_ribs(g: &Grid, track: &CanalTrack, cl: &Centreline, cfg: &ClassicalConfig) -> Vec<Rib> {
+    let [nx, ny, _] = g.dims;
+    let s = g.spacing;
+    let k0 = track.k_start;
+    let k1 = k0 + track.points.len();
+    let cut2 = cfg.rib_cut_mm * cfg.rib_cut_mm;
+    let far2 = 160.0f64 * 160.0;
+    let plane = nx * ny;
+    let mut mask = vec![false; plane * (k1 - k0)];
+    for k in k0..k1 {
+        let (cx, cy, _, _) = track.points[k - k0];
+        for y in 0..ny {
+            let py = g.origin[1] + y as f64 * s;
+            for x in 0..nx {
+                let px = g.origin[0] + x as f64 * s;
+                let d2 = (px - cx).powi(2) + (py - cy).powi(2);
+                if d2 > cut2 && d2 < far2 && g.at(x, y, k) > cfg.rib_hu {
+                    mask[(k - k0) * plane + y * nx + x] = true;
+                }
+            }
+        }
+    }
+    let nz = k1 - k0;
+    let mut seen = vec![false; mask.len()];
+    let mut ribs = Vec::new();
+    let mut stack = Vec::new();
+    for start in 0..mask.len() {
+        if !mask[start] || seen[start] {
+            continue;
+        }
+        seen[start] = true;
+        stack.push(start);
+        let mut count = 0usize;
+        let (mut lo, mut hi) = ([usize::MAX; 3], [0usize; 3]);
+        let mut nearest = (f64::INFINITY, [0.0f64; 3]);
+        while let Some(i) = stack.pop() {
+            count += 1;
+            let (z, y, x) = (i / plane, (i % plane) / nx, i % nx);
+            for (a, v) in [x, y, z].into_iter().enumerate() {
+                lo[a] = lo[a].min(v);
+                hi[a] = hi[a].max(v);
+            }
+            let (cx, cy, _, _) = track.points[z];
+            let p = g.to_patient(x as f64, y as f64, (z + k0) as f64);
+            let d = (p[0] - cx).hypot(p[1] - cy);
+            if d < nearest.0 {
+                nearest = (d, p);
+            }
+            for dz in -1isize..=1 {
+                for dy in -1isize..=1 {
+                    for dx in -1isize..=1 {
+                        let (xx, yy, zz) = (x as isize + dx, y as isize + dy, z as isize + dz);
+                        if xx < 0
+                            || yy < 0
+                            || zz < 0
+                            || xx >= nx as isize
+                            || yy >= ny as isize
+                            || zz >= nz as isize
+                        {
+                            continue;
+                        }
+                        let j = (zz as usize) * plane + (yy as usize) * nx + xx as usize;
+                        if mask[j] && !seen[j] {
+                            seen[j] = true;
+                            stack.push(j);
+                        }
+                    }
+                }
+            }
+        }
+        let ext: [f64; 3] = std::array::from_fn(|a| (hi[a] - lo[a] + 1) as f64 * s);
+        let diag = geom::norm(ext);
+        let section = count as f64 * s * s * s / diag.max(1.0);
+        if diag < cfg.rib_min_length_mm || section > 180.0 || nearest.0 > cfg.rib_cut_mm + 20.0 {
+            continue;
+        }
+        let (sp, _) = cl.project(nearest.1);
+        let canal = cl.canal_at(sp);
+        let frame = cl.frame_at(sp);
+        // Ribs leave the spine beside or behind the body, not in front of it.
+        let ap = geom::dot(geom::sub(nearest.1, canal), frame.a);
+        if ap > 30.0 {
+            continue;
+        }
+        let side = if geom::dot(geom::sub(nearest.1, canal), frame.l) > 0.0 {
+            1
+        } else {
+            -1
+        };
+        ribs.push(Rib {
+            s: sp,
+            length: diag,
+            side,
+        });
+    }
+    ribs
+}
+
+/// Fraction of bone lateral to the body centre at both sides (sacral alae vs psoas).
+pub fn lateral_bone_fraction(g: &Grid, cl: &Centreline, s_center: f64, thr: f32) -> f64 {
+    let f = cl.frame_at(s_center);
+    let mut frac = [0.0f64; 2];
+    for (k, side) in [-1.0f64, 1.0].into_iter().enumerate() {
+        let (mut n, mut b) = (0, 0);
+        for v in (26..=56).step_by(2) {
+            for u in [-6.0, -3.0, 0.0, 3.0] {
+                for t in [-3.0, 0.0, 3.0] {
+                    let p = geom::axpy(
+                        geom::axpy(geom::axpy(f.p, side * v as f64, f.l), u, f.a),
+                        t,
+                        f.t,
+                    );
+                    n += 1;
+                    if g.sample(p) > thr {
+                        b += 1;
+                    }
+                }
+            }
+        }
+        frac[k] = b as f64 / n as f64;
+    }
+    frac[0].min(frac[1])
+}
+
+/// Normal body height by label index (T1…L5; Panjabi et al. 1991/1992 style means, mm).
+fn normal_height(idx: usize) -> Option<f64> {
+    let t1 = vertebra_index("T1")?;
+    let l5 = vertebra_index("L5")?;
+    if idx < t1 || idx > l5 {
+        return None;
+    }
+    // T1 15 mm rising to L3 27 mm, flat to L5.
+    let l3 = vertebra_index("L3")?;
+    let k = idx.min(l3) - t1;
+    Some(15.0 + 12.0 * k as f64 / (l3 - t1) as f64)
+}
+
+/// Name the bodies (cranial → caudal).
+pub fn name(
+    bodies: &[BodySpan],
+    ribs: &[Rib],
+    sacrum: Option<usize>,
+    cfg: &ClassicalConfig,
+) -> Naming {
+    let n = bodies.len();
+    let t12 = vertebra_index("T12").unwrap_or(18) as isize;
+    let s1 = vertebra_index("S1").unwrap_or(24) as isize;
+    let mut notes = Vec::new();
+    // Which body each rib belongs to: rib heads articulate with the upper part of their body (and
+    // the disc above), so the rib's closest approach lies about 0.4 heights above the centre.
+    let mut rib_bodies = vec![0u8; n];
+    for r in ribs.iter().filter(|r| r.length >= cfg.rib_min_length_mm) {
+        let mut best = (f64::INFINITY, usize::MAX);
+        for (j, b) in bodies.iter().enumerate() {
+            let d = (b.s_center - r.s - 0.4 * b.height).abs();
+            if d < best.0 {
+                best = (d, j);
+            }
+        }
+        if best.1 != usize::MAX && best.0 < 30.0 {
+            rib_bodies[best.1] |= if r.side > 0 { 1 } else { 2 };
+        }
+    }
+    let lowest_rib = (0..n).rev().find(|&j| rib_bodies[j] != 0);
+    if std::env::var("SPINE_DEBUG").is_ok() {
+        eprintln!(
+            "DBG bodies {:?}",
+            bodies
+                .iter()
+                .map(|b| format!("{:.0}/{:.0}", b.s_center, b.height))
+                .collect::<Vec<_>>()
+        );
+        eprintln!(
+            "DBG ribs {:?}",
+            ribs.iter()
+                .map(|r| format!("{:.0}:{:.0}:{}", r.s, r.length, r.side))
+                .collect::<Vec<_>>()
+        );
+    }
+    // The lowest rib is only an anchor when a rib-free body is seen below it.
+    let rib_anchor = lowest_rib.filter(|&j| j + 1 < n).map(|j| t12 - j as isize);
+    let sac_anchor = sacrum.map(|j| s1 - j as isize);
+    let (offset, confidence, uncertain) = match (rib_anchor, sac_anchor) {
+        (Some(a), Some(b)) if a == b => {
+            notes.push(
+                "labels: lowest rib-bearing vertebra (T12) and lumbosacral junction agree".into(),
+            );
+            (a, 1.0, false)
+        }
+        (Some(a), Some(b)) => {
+            notes.push(format!(
+                "labels: lowest rib-bearing vertebra and lumbosacral junction disagree by {} level(s) \
+                 (11 or 13 rib pairs, or a transitional lumbosacral vertebra); counted from the \
+                 lumbosacral junction",
+                (a - b).abs()
+            ));
+            (b, 0.6, true)
+        }
+        (Some(a), None) => {
+            notes.push("labels: counted from the lowest rib-bearing vertebra (T12); lumbosacral junction not in view".into());
+            (a, 0.85, false)
+        }
+        (None, Some(b)) => {
+            notes.push("labels: counted from the lumbosacral junction (S1); no rib-free vertebra below the last rib in view".into());
+            (b, 0.85, false)
+        }
+        (None, None) => {
+            // Fit heights to the normal T1→L3 growth.
+            let mut best = (f64::INFINITY, 0isize);
+            for off in (vertebra_index("T1").unwrap_or(7) as isize - n as isize + 3)
+                ..=(vertebra_index("L5").unwrap_or(23) as isize - 2)
+            {
+                let (mut sse, mut cnt) = (0.0, 0);
+                for (j, b) in bodies.iter().enumerate() {
+                    let idx = off + j as isize;
+                    if idx < 0 {
+                        continue;
+                    }
+                    if let Some(h) = normal_height(idx as usize) {
+                        sse += (b.height - h).powi(2);
+                        cnt += 1;
+                    }
+                }
+                if cnt >= n.min(3) && cnt > 0 {
+                    let m = sse / cnt as f64 + 20.0 * (n - cnt) as f64;
+                    if m < best.0 {
+                        best = (m, off);
+                    }
+                }
+            }
+            notes.push("labels: neither a last rib nor the lumbosacral junction seen; labels estimated from vertebral heights and uncertain".into());
+            (best.1, 0.3, true)
+        }
+    };
+    let ribbed = rib_bodies.iter().filter(|&&b| b != 0).count();
+    if ribbed > 0 {
+        notes.push(format!("{ribbed} rib-bearing vertebra(e) in view"));
+    }
+    Naming {
+        label_index: (0..n).map(|j| offset + j as isize).collect(),
+        confidence,
+        uncertain,
+        notes,
+    }
+}

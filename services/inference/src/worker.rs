@@ -1,0 +1,92 @@
+//! The inference stage worker: load the volume, run the detector off the async runtime, store
+//! `detection.json`, and mark the job abstained when the detector abstained.
+
+use crate::{ClassicalDetector, Detector, InferenceConfig};
+use anyhow::anyhow;
+use async_trait::async_trait;
+use spinescreen_proto::{HuVolume, Job, Stage, StudyStatus};
+use spinescreen_runtime::{storage::StorageError, StageContext, StageError, StageWorker};
+use std::sync::Arc;
+
+/// The inference [`StageWorker`].
+pub struct InferenceWorker {
+    detector: Arc<dyn Detector>,
+}
+
+impl InferenceWorker {
+    /// Build the worker for a configuration: `classical`, or `onnx` with a manifest.
+    pub fn new(cfg: &InferenceConfig) -> anyhow::Result<Self> {
+        let detector: Arc<dyn Detector> = match cfg.detector.as_str() {
+            "classical" => Arc::new(ClassicalDetector::default()),
+            "onnx" => return Err(anyhow!("ONNX detector not built yet")),
+            other => return Err(anyhow!("unknown detector {other:?} (classical | onnx)")),
+        };
+        Ok(Self { detector })
+    }
+
+    /// A worker around any detector (tests, embedding).
+    pub fn with_detector(detector: Arc<dyn Detector>) -> Self {
+        Self { detector }
+    }
+}
+
+fn storage(e: StorageError) -> StageError {
+    match e {
+        StorageError::InvalidKey(_) | StorageError::NotFound(_) => {
+            StageError::Permanent(anyhow::Error::new(e))
+        }
+        StorageError::Store(_) => StageError::Transient(anyhow::Error::new(e)),
+    }
+}
+
+#[async_trait]
+impl StageWorker for InferenceWorker {
+    fn stage(&self) -> Stage {
+        Stage::Inference
+    }
+
+    async fn process(&self, mut job: Job, ctx: &StageContext) -> Result<Vec<Job>, StageError> {
+        if job.status != StudyStatus::Ok {
+            return Ok(vec![job]);
+        }
+        let uid = job
+            .study_uid
+            .clone()
+            .ok_or_else(|| StageError::Permanent(anyhow!("inference job without a study UID")))?;
+        let keys = uid.keys();
+        let header = ctx
+            .store
+            .get(&keys.volume_header())
+            .await
+            .map_err(storage)?;
+        let voxels = ctx
+            .store
+            .get(&keys.volume_voxels())
+            .await
+            .map_err(storage)?;
+        let detector = self.detector.clone();
+        let detection = tokio::task::spawn_blocking(move || {
+            let volume = HuVolume::from_bytes(&header, &voxels)?;
+            Ok::<_, spinescreen_proto::VolumeError>(detector.detect(&volume))
+        })
+        .await
+        .map_err(|e| StageError::Transient(anyhow!("detector task failed: {e}")))?
+        .map_err(|e| StageError::Permanent(anyhow!("stored volume unreadable: {e}")))?;
+        let bytes = serde_json::to_vec_pretty(&detection)
+            .map_err(|e| StageError::Permanent(anyhow!("serializing detection: {e}")))?;
+        ctx.store
+            .put(&keys.detection(), bytes)
+            .await
+            .map_err(storage)?;
+        tracing::info!(
+            status = detection.status.as_str(),
+            vertebrae = detection.vertebrae.len(),
+            detector = %detection.detector,
+            "inference done"
+        );
+        if detection.status == StudyStatus::Abstained {
+            job.status = StudyStatus::Abstained;
+        }
+        Ok(vec![job])
+    }
+}
