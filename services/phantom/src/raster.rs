@@ -25,9 +25,11 @@ impl Canvas<'_> {
     }
 }
 
-/// Voxel extent along a unit direction.
+/// Width of the linear partial-volume ramp across a surface with unit normal `e`: the ramp with
+/// the same variance as the voxel box projected onto the normal (`Σ (eᵢ·sizeᵢ)²`), exact for
+/// grid-aligned surfaces.
 fn extent(g: &crate::scene::Grid, e: V3) -> f64 {
-    e[0].abs() * g.px + e[1].abs() * g.px + e[2].abs() * g.dz
+    ((e[0] * g.px).powi(2) + (e[1] * g.px).powi(2) + (e[2] * g.dz).powi(2)).sqrt()
 }
 
 /// Paint slice `k` of the scene into `out` (row-major, `nx·ny`, HU).

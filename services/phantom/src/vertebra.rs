@@ -19,6 +19,12 @@ pub const COLUMNS: [f64; 3] = [0.15, 0.50, 0.85];
 /// 15/85 % lie outside it (normalised radius 0.70), so concavity changes only `Hm`.
 const CONCAVITY_RADIUS: f64 = 0.65;
 
+/// Thickness of the dense subchondral layer under each endplate, mm.
+pub const SUBCHONDRAL_MM: f64 = 2.0;
+
+/// Density of the subchondral layer next to the endplate, as a fraction of cortical HU.
+const SUBCHONDRAL_PEAK: f64 = 0.7;
+
 /// A focal endplate pit (Schmorl node) in the superior endplate.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Pit {
@@ -219,6 +225,13 @@ impl Vertebra {
             .max(db + self.endplate_mm / hw);
         let inner = (0.5 - di).clamp(0.0, 1.0);
         let mut core = self.trabecular_hu;
+        // Subchondral bone: denser trabeculae under each endplate, fading over 2 mm, which is
+        // why endplates look like bright bands (not hairlines) on CT.
+        let depth = (top - w).min(w - bot) - self.endplate_mm;
+        if depth < SUBCHONDRAL_MM {
+            let f = (1.0 - depth / SUBCHONDRAL_MM).clamp(0.0, 1.0);
+            core += (SUBCHONDRAL_PEAK * self.cortex_hu - core) * f;
+        }
         // Basivertebral vein: a low-density channel entering the posterior centre.
         let t = (v + self.b) / (2.0 * self.b);
         if t < 0.3 {
@@ -229,8 +242,8 @@ impl Vertebra {
         }
         // Fracture: compacted trabeculae form a sclerotic band under the collapsed endplate.
         if self.fracture.is_some() {
-            let loss = (self.hl_nat(t) - self.hl(t)).max(0.0)
-                + (self.conc_sup - 0.0).max(0.0) * self.concavity(u, v) * 0.5;
+            let loss =
+                (self.hl_nat(t) - self.hl(t)).max(0.0) + self.conc_sup * self.concavity(u, v) * 0.5;
             let band = 1.0 - ((top - w) / 4.0).clamp(0.0, 1.0);
             core += 90.0 * band * (loss / 4.0).min(1.0);
         }
