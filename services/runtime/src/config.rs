@@ -73,8 +73,9 @@ impl RuntimeConfig {
     }
 }
 
-/// The job transport. TOML: `[broker] kind = "memory"` or `kind = "amqp"`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The job transport. TOML: `[broker] kind = "memory"` or `kind = "amqp"`. Its `Debug` output
+/// hides the password in the URL.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum BrokerConfig {
     /// In-process queues (embedded mode); all stages must run in this process.
@@ -98,6 +99,31 @@ pub enum BrokerConfig {
         #[serde(default = "default_delivery_limit")]
         delivery_limit: u32,
     },
+}
+
+impl std::fmt::Debug for BrokerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BrokerConfig::Memory {
+                prefetch,
+                delivery_limit,
+            } => f
+                .debug_struct("Memory")
+                .field("prefetch", prefetch)
+                .field("delivery_limit", delivery_limit)
+                .finish(),
+            BrokerConfig::Amqp {
+                url,
+                prefetch,
+                delivery_limit,
+            } => f
+                .debug_struct("Amqp")
+                .field("url", &redact_url(url))
+                .field("prefetch", prefetch)
+                .field("delivery_limit", delivery_limit)
+                .finish(),
+        }
+    }
 }
 
 fn default_prefetch() -> u16 {
@@ -327,6 +353,31 @@ mod tests {
         assert!(RuntimeConfig::from_value(&v).is_err());
         let clash = vars(&[("SPINESCREEN__A", "1"), ("SPINESCREEN__A__B", "2")]);
         assert!(load_config_value_with(None, clash).is_err());
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let c = RuntimeConfig {
+            broker: BrokerConfig::Amqp {
+                url: "amqp://u:hunter2@h/%2f".into(),
+                prefetch: 1,
+                delivery_limit: 3,
+            },
+            store: StoreConfig::S3 {
+                endpoint: String::new(),
+                bucket: "b".into(),
+                region: "r".into(),
+                access_key: "AK".into(),
+                secret_key: "topsecret".into(),
+                allow_http: false,
+            },
+            ..RuntimeConfig::default()
+        };
+        let text = format!("{c:?}");
+        assert!(
+            !text.contains("hunter2") && !text.contains("topsecret"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 /// Where study objects live. TOML: `[store] kind = "local"` with `root`, or `kind = "s3"` with
 /// the fields of [`StoreConfig::S3`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Its `Debug` output never shows the secret key.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum StoreConfig {
     /// A directory on local disk (created if missing); the embedded default.
@@ -35,6 +36,30 @@ pub enum StoreConfig {
         #[serde(default)]
         allow_http: bool,
     },
+}
+
+impl std::fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreConfig::Local { root } => f.debug_struct("Local").field("root", root).finish(),
+            StoreConfig::S3 {
+                endpoint,
+                bucket,
+                region,
+                access_key,
+                secret_key: _,
+                allow_http,
+            } => f
+                .debug_struct("S3")
+                .field("endpoint", endpoint)
+                .field("bucket", bucket)
+                .field("region", region)
+                .field("access_key", access_key)
+                .field("secret_key", &"<redacted>")
+                .field("allow_http", allow_http)
+                .finish(),
+        }
+    }
 }
 
 fn default_region() -> String {

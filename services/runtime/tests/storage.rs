@@ -112,7 +112,7 @@ async fn s3_store() -> Option<StudyStore> {
     let store = StudyStore::from_config(&config).expect("S3 configuration is valid");
     if let Err(e) = store.exists("probe/never-there").await {
         panic!(
-            "S3 server not usable ({config:?} without secrets shown as given): {e}. Run scripts/test.sh \
+            "S3 server not usable ({config:?}): {e}. Run scripts/test.sh \
              (it starts s3s-fs with bucket spinescreen-test) or set SPINESCREEN_SKIP_SERVICES=1"
         );
     }
