@@ -415,8 +415,9 @@ fn chart_renders_a_probed_sized_deployment_per_stage() {
                     Some(name_of(secret)),
                     "{name}: env from another Secret"
                 );
+                let optional = at(e, &["valueFrom", "secretKeyRef", "optional"]).as_bool();
                 assert!(
-                    !at(secret, &["stringData", key]).is_null(),
+                    !at(secret, &["stringData", key]).is_null() || optional == Some(true),
                     "{name}: Secret has no key {key}"
                 );
                 secret_keys.insert(key);
@@ -572,8 +573,53 @@ fn chart_guards_each_stage_with_a_disruption_budget() {
     }
 }
 
+/// The environment a rendered container gets: literal values, and keys of `secret` (a key the
+/// Secret lacks is left out, as Kubernetes does for `optional: true`).
+fn container_env(container: &Value, secret: &Value) -> Vec<(String, String)> {
+    let mut env = Vec::new();
+    for e in seq(&container["env"]) {
+        let name = str_at(e, &["name"]).expect("env name").to_string();
+        if let Some(v) = str_at(e, &["value"]) {
+            env.push((name, v.to_string()));
+        } else if let Some(key) = str_at(e, &["valueFrom", "secretKeyRef", "key"]) {
+            match str_at(secret, &["stringData", key]) {
+                Some(v) => env.push((name, v.to_string())),
+                None => assert_eq!(
+                    at(e, &["valueFrom", "secretKeyRef", "optional"]).as_bool(),
+                    Some(true),
+                    "{name}: Secret lacks required key {key}"
+                ),
+            }
+        }
+    }
+    env
+}
+
+/// A config file plus `SPINESCREEN__*` variables, read by the runtime's own loader.
+fn load_config(text: &str, env: Vec<(String, String)>) -> toml::Value {
+    let mut file = tempfile::Builder::new()
+        .suffix(".toml")
+        .tempfile()
+        .expect("temp file");
+    file.write_all(text.as_bytes()).expect("write config");
+    spinescreen_runtime::config::load_config_value_with(Some(file.path()), env)
+        .unwrap_or_else(|e| panic!("the runtime cannot read this config: {e:#}\n{text}"))
+}
+
+/// One stage's table as that stage's own config type.
+fn section<T: serde::de::DeserializeOwned>(config: &toml::Value, name: &str) -> T {
+    config
+        .get(name)
+        .cloned()
+        .unwrap_or_else(|| toml::Value::Table(toml::Table::new()))
+        .try_into()
+        .unwrap_or_else(|e| panic!("[{name}] does not fit the stage's config: {e}"))
+}
+
 #[test]
-fn chart_config_toml_carries_runtime_language_and_destinations() {
+fn chart_config_and_secrets_load_into_every_stage_config() {
+    use spinescreen_publisher::Destination;
+    use spinescreen_runtime::{BrokerConfig, RuntimeConfig, StoreConfig};
     let Some(helm) = helm() else { return };
     let docs = render(
         &helm,
@@ -582,50 +628,118 @@ language: ru
 serviceName: spinescreen-city
 publisher:
   destinations:
-    - { kind: dicom, host: pacs.hospital.example, port: 104, called_ae_title: PACS }
+    - { kind: cstore, host: pacs.hospital.example, port: 104, called_ae: PACS, calling_ae: SPINESCREEN }
 extraConfig:
-  inference: { threads: 2 }
+  inference: { detector: classical }
+  publisher: { institution_name: "City Hospital 1" }
 "#],
     );
-    let cfg = rendered_config(&docs);
-    let get = |path: &str| -> toml::Value {
-        path.split('.')
-            .try_fold(toml::Value::Table(cfg.clone()), |v, k| v.get(k).cloned())
-            .unwrap_or_else(|| panic!("config.toml has no {path}"))
-    };
-    assert_eq!(
-        get("runtime.service_name").as_str(),
-        Some("spinescreen-city")
-    );
-    assert_eq!(get("runtime.metrics_addr").as_str(), Some("0.0.0.0:9464"));
-    assert_eq!(get("runtime.broker.kind").as_str(), Some("amqp"));
-    assert_eq!(get("runtime.store.kind").as_str(), Some("s3"));
-    assert_eq!(
-        get("runtime.store.endpoint").as_str(),
-        Some("https://s3.hospital.example")
-    );
-    assert_eq!(get("ingest.scp_port").as_integer(), Some(11112));
-    assert_eq!(get("rendering.language").as_str(), Some("ru"));
-    assert_eq!(get("inference.threads").as_integer(), Some(2));
-    let dest = get("publisher.destinations");
-    let dest = dest.as_array().expect("destinations array");
-    assert_eq!(dest.len(), 1);
-    assert_eq!(
-        dest[0].get("port").and_then(toml::Value::as_integer),
-        Some(104)
-    );
-    assert_eq!(
-        dest[0].get("host").and_then(toml::Value::as_str),
-        Some("pacs.hospital.example")
-    );
-    let text = str_at(
-        find(&docs, "ConfigMap", &format!("{RELEASE}-spinescreen-config")).expect("cm"),
-        &["data", "config.toml"],
-    )
-    .expect("config.toml");
+    let cm = find(&docs, "ConfigMap", &format!("{RELEASE}-spinescreen-config")).expect("ConfigMap");
+    let text = str_at(cm, &["data", "config.toml"]).expect("config.toml");
     for secret in ["s3cret", "secret-example", "stow-token"] {
         assert!(!text.contains(secret), "a secret leaked into the ConfigMap");
     }
+    let secret = find(&docs, "Secret", &format!("{RELEASE}-spinescreen-secrets")).expect("Secret");
+
+    for stage in stage_names() {
+        let dep = find(
+            &docs,
+            "Deployment",
+            &format!("{RELEASE}-spinescreen-{stage}"),
+        )
+        .expect("dep");
+        let container = &seq(at(dep, &["spec", "template", "spec", "containers"]))[0];
+        let config = load_config(text, container_env(container, secret));
+
+        let runtime = RuntimeConfig::from_value(&config).expect("runtime config");
+        assert_eq!(runtime.service_name, "spinescreen-city");
+        assert_eq!(
+            runtime.metrics_addr.to_string(),
+            "0.0.0.0:9464",
+            "{stage}: reachable metrics"
+        );
+        let grace = at(
+            dep,
+            &["spec", "template", "spec", "terminationGracePeriodSeconds"],
+        )
+        .as_u64()
+        .expect("grace period");
+        assert!(
+            runtime.shutdown_grace_secs < grace,
+            "{stage}: Kubernetes kills the pod before the worker gives up its job"
+        );
+        match &runtime.broker {
+            BrokerConfig::Amqp { url, .. } => {
+                assert_eq!(
+                    url,
+                    "amqp://spinescreen:s3cret@rabbitmq.messaging.svc:5672/%2f"
+                )
+            }
+            other => panic!("{stage}: broker {other:?}, not RabbitMQ"),
+        }
+        match &runtime.store {
+            StoreConfig::S3 {
+                endpoint,
+                access_key,
+                secret_key,
+                ..
+            } => {
+                assert_eq!(endpoint, "https://s3.hospital.example");
+                assert_eq!(access_key, "AKIAEXAMPLE");
+                assert_eq!(secret_key, "secret-example");
+            }
+            other => panic!("{stage}: store {other:?}, not S3"),
+        }
+
+        let ingest: spinescreen_ingest::IngestConfig = section(&config, "ingest");
+        assert_eq!((ingest.scp.port, ingest.stow.port), (11112, 8042));
+        assert_eq!(
+            ingest.stow.bearer_token.as_deref(),
+            (stage == "ingest").then_some("stow-token"),
+            "{stage}: only ingest gets the STOW-RS token"
+        );
+        let inference: spinescreen_inference::InferenceConfig = section(&config, "inference");
+        assert_eq!(inference.detector, "classical");
+        let rendering: spinescreen_rendering::RenderingConfig = section(&config, "rendering");
+        assert_eq!(rendering.language, spinescreen_rendering::Language::Ru);
+        let publisher: spinescreen_publisher::PublisherConfig = section(&config, "publisher");
+        assert_eq!(publisher.language, spinescreen_publisher::Language::Ru);
+        assert_eq!(
+            publisher.institution_name.as_deref(),
+            Some("City Hospital 1")
+        );
+        assert_eq!(
+            publisher.destinations,
+            [Destination::Cstore {
+                host: "pacs.hospital.example".into(),
+                port: 104,
+                called_ae: "PACS".into(),
+                calling_ae: "SPINESCREEN".into(),
+            }]
+        );
+    }
+}
+
+#[test]
+fn chart_without_stow_token_leaves_stow_unauthenticated_rather_than_empty() {
+    let Some(helm) = helm() else { return };
+    let docs = render(&helm, &["ingest: {bearerToken: \"\"}\n"]);
+    let secret = find(&docs, "Secret", &format!("{RELEASE}-spinescreen-secrets")).expect("Secret");
+    assert!(at(secret, &["stringData", "stow-bearer-token"]).is_null());
+    let cm = find(&docs, "ConfigMap", &format!("{RELEASE}-spinescreen-config")).expect("ConfigMap");
+    let dep = find(
+        &docs,
+        "Deployment",
+        &format!("{RELEASE}-spinescreen-ingest"),
+    )
+    .expect("ingest");
+    let container = &seq(at(dep, &["spec", "template", "spec", "containers"]))[0];
+    let config = load_config(
+        str_at(cm, &["data", "config.toml"]).expect("config.toml"),
+        container_env(container, secret),
+    );
+    let ingest: spinescreen_ingest::IngestConfig = section(&config, "ingest");
+    assert_eq!(ingest.stow.bearer_token, None);
 }
 
 #[test]
@@ -1285,12 +1399,6 @@ fn compose_pilot_runs_every_stage_with_broker_store_and_monitoring() {
             str_at(svc, &["environment", "SPINESCREEN_CONFIG"]),
             Some("/etc/spinescreen/config.toml")
         );
-        let broker =
-            str_at(svc, &["environment", "SPINESCREEN__RUNTIME__BROKER__URL"]).expect("broker URL");
-        assert!(
-            broker.starts_with("amqp://") && broker.contains("@rabbitmq:5672"),
-            "{stage}: {broker}"
-        );
         assert_eq!(
             str_at(svc, &["depends_on", "rabbitmq", "condition"]),
             Some("service_healthy"),
@@ -1326,17 +1434,6 @@ fn compose_pilot_runs_every_stage_with_broker_store_and_monitoring() {
         Some("s3s-fs"),
         "S3 store built from the Dockerfile"
     );
-    let store_endpoint = read("deploy/config.toml")
-        .parse::<toml::Table>()
-        .expect("config.toml")["runtime"]["store"]["endpoint"]
-        .as_str()
-        .expect("endpoint")
-        .to_string();
-    assert!(
-        store_endpoint.starts_with("http://s3:"),
-        "workers reach the compose store: {store_endpoint}"
-    );
-
     // Every file the compose mounts exists.
     for (name, svc) in services {
         for vol in seq(&svc["volumes"]).iter().filter_map(Value::as_str) {
@@ -1404,13 +1501,119 @@ fn prometheus_scrapes_each_stage_and_rabbitmq_per_queue() {
     );
 }
 
+/// `${NAME}`, `${NAME:-default}` and `${NAME:?message}` of a compose value, from `vars`.
+fn interpolate(text: &str, vars: &BTreeMap<String, String>) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let end = start + rest[start..].find('}').expect("closing brace");
+        let inner = &rest[start + 2..end];
+        let name_end = inner.find([':', '-', '?']).unwrap_or(inner.len());
+        let name = &inner[..name_end];
+        let default = inner[name_end..].strip_prefix(":-").unwrap_or("");
+        out.push_str(vars.get(name).map(String::as_str).unwrap_or(default));
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[test]
+fn pilot_config_and_compose_env_load_into_every_stage_config() {
+    use spinescreen_runtime::{BrokerConfig, RuntimeConfig, StoreConfig};
+    let example: BTreeMap<String, String> = read("deploy/.env.example")
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let compose = yaml("deploy/docker-compose.yml");
+    let text = read("deploy/config.toml");
+    for stage in stage_names() {
+        let env: Vec<(String, String)> = at(&compose, &["services", stage, "environment"])
+            .as_mapping()
+            .expect("environment map")
+            .iter()
+            .map(|(k, v)| {
+                let k = k.as_str().expect("name").to_string();
+                (k, interpolate(v.as_str().expect("string value"), &example))
+            })
+            .collect();
+        let config = load_config(&text, env);
+        let runtime = RuntimeConfig::from_value(&config).expect("runtime config");
+        assert_eq!(
+            runtime.metrics_addr.to_string(),
+            "0.0.0.0:9464",
+            "reachable from Prometheus"
+        );
+        assert!(
+            runtime.shutdown_grace_secs < 150,
+            "below compose's stop_grace_period"
+        );
+        match &runtime.broker {
+            BrokerConfig::Amqp { url, .. } => assert_eq!(
+                url,
+                &format!(
+                    "amqp://{}:{}@rabbitmq:5672/%2f",
+                    example["RABBITMQ_USER"], example["RABBITMQ_PASSWORD"]
+                )
+            ),
+            other => panic!("{stage}: broker {other:?}"),
+        }
+        match &runtime.store {
+            StoreConfig::S3 {
+                endpoint,
+                bucket,
+                secret_key,
+                allow_http,
+                ..
+            } => {
+                assert!(
+                    endpoint.starts_with("http://s3:8014") && *allow_http,
+                    "compose store"
+                );
+                assert_eq!(bucket, "spinescreen", "the bucket the s3 service creates");
+                assert_eq!(secret_key, &example["S3_SECRET_KEY"]);
+            }
+            other => panic!("{stage}: store {other:?}"),
+        }
+        let ingest: spinescreen_ingest::IngestConfig = section(&config, "ingest");
+        assert_eq!((ingest.scp.port, ingest.stow.port), (11112, 8042));
+        assert_eq!(
+            ingest.stow.bearer_token.is_some(),
+            stage == "ingest",
+            "{stage}: STOW-RS token"
+        );
+        let _: spinescreen_inference::InferenceConfig = section(&config, "inference");
+        let _: spinescreen_rendering::RenderingConfig = section(&config, "rendering");
+        let _: spinescreen_publisher::PublisherConfig = section(&config, "publisher");
+    }
+    let s3_entry = str_at(&compose, &["services", "s3", "entrypoint"])
+        .map(String::from)
+        .unwrap_or_else(|| {
+            seq(at(&compose, &["services", "s3", "entrypoint"]))
+                .iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(" ")
+        });
+    assert!(
+        s3_entry.contains("mkdir -p /data/spinescreen"),
+        "s3s-fs serves the bucket"
+    );
+}
+
 #[test]
 fn pilot_config_has_the_same_keys_as_the_chart_config() {
     fn keys(t: &toml::Table, prefix: &str, out: &mut BTreeSet<String>) {
         for (k, v) in t {
             let path = format!("{prefix}{k}");
             match v {
-                toml::Value::Table(inner) => keys(inner, &format!("{path}."), out),
+                toml::Value::Table(inner) => {
+                    out.insert(format!("[{path}]"));
+                    keys(inner, &format!("{path}."), out)
+                }
                 _ => {
                     out.insert(path);
                 }
@@ -1422,27 +1625,6 @@ fn pilot_config_has_the_same_keys_as_the_chart_config() {
         .expect("deploy/config.toml is TOML");
     let mut pilot_keys = BTreeSet::new();
     keys(&pilot, "", &mut pilot_keys);
-    for required in [
-        "runtime.service_name",
-        "runtime.metrics_addr",
-        "runtime.broker.kind",
-        "runtime.store.kind",
-        "runtime.store.endpoint",
-        "runtime.store.bucket",
-        "ingest.scp_port",
-        "ingest.stow_port",
-        "rendering.language",
-    ] {
-        assert!(
-            pilot_keys.contains(required),
-            "deploy/config.toml lacks {required}"
-        );
-    }
-    assert_eq!(
-        pilot["runtime"]["metrics_addr"].as_str(),
-        Some("0.0.0.0:9464"),
-        "reachable from Prometheus"
-    );
     let Some(helm) = helm() else { return };
     let mut chart_keys = BTreeSet::new();
     keys(&rendered_config(&render(&helm, &[])), "", &mut chart_keys);
