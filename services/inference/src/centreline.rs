@@ -140,7 +140,28 @@ fn body_centroid(
         return None;
     }
     let u_mid = r + (start + end) as f64 * 0.5 * step;
-    Some((cx, cy - u_mid))
+    // Lateral centre at mid-depth: the body may sit beside the canal in a rotated, scoliotic spine.
+    let z = g.origin[2] + k as f64 * g.spacing;
+    let y = cy - u_mid;
+    let lateral = |sign: f64| -> f64 {
+        let mut last = 0.0;
+        let mut low = 0;
+        for i in 0..40 {
+            let v = i as f64;
+            if g.sample([cx + sign * v, y, z]) as f64 > cfg.body_hu {
+                last = v;
+                low = 0;
+            } else {
+                low += 1;
+                if low >= 3 {
+                    break;
+                }
+            }
+        }
+        last
+    };
+    let (left, right) = (lateral(1.0), lateral(-1.0));
+    Some((cx + 0.5 * (left - right), y))
 }
 
 /// Local linear regression of samples `(z, value)` at `z0` with a Gaussian kernel of `sigma`:

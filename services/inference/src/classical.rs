@@ -122,6 +122,15 @@ pub fn analyse(volume: &HuVolume, cfg: &ClassicalConfig) -> Result<Detection, Re
         cfg.lateral_half_mm,
     );
     let discs = segment::discs(&img, cfg);
+    if std::env::var("SPINE_DEBUG").is_ok() {
+        eprintln!(
+            "DBG track k {}..{} len {:.0} discs {:?}",
+            track.k_start,
+            track.k_start + track.points.len(),
+            cl.length(),
+            discs.iter().map(|d| format!("{:.0}", d.s)).collect::<Vec<_>>()
+        );
+    }
     let mut bodies = Vec::new();
     for w in discs.windows(2) {
         if let Some(ep) = endplates::measure(&img, w[0].s, w[1].s, cfg) {

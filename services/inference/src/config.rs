@@ -121,7 +121,7 @@ impl Default for ClassicalConfig {
             body_min_depth_mm: 10.0,
             body_min_height_mm: 4.0,
             endplate_min_drop_hu: 25.0,
-            edge_bias_mm: 0.0,
+            edge_bias_mm: -0.3,
             schmorl_min_depth_mm: 1.5,
             cement_hu: 1500.0,
             metal_hu: 2500.0,

@@ -226,7 +226,13 @@ pub fn measure(
         img.row_of(s_mid + 0.2 * pitch),
     );
     let q = profile::smooth(&img.row_band_median(r0, r1), 0.6 / img.du);
-    let (u_post, u_ant) = ap_extent(&q, img, cfg)?;
+    let dbg = std::env::var("SPINE_DEBUG").is_ok();
+    let Some((u_post, u_ant)) = ap_extent(&q, img, cfg) else {
+        if dbg {
+            eprintln!("DBG {s_up:.0}-{s_down:.0}: no AP extent");
+        }
+        return None;
+    };
     let depth = u_ant - u_post;
     if depth < cfg.body_min_depth_mm {
         return None;
@@ -243,11 +249,11 @@ pub fn measure(
         let u = u_post + f * depth;
         let p = profile::smooth(&img.profile(u - half_w, u + half_w), 0.5 / ds);
         if let Some((x, dr)) = endplate_edge(&p, mid, up, cfg.endplate_min_drop_hu) {
-            sup[k] = Some(x * ds + cfg.edge_bias_mm);
+            sup[k] = Some(x * ds - cfg.edge_bias_mm);
             drops.push(dr);
         }
         if let Some((x, dr)) = endplate_edge(&p, mid, down, cfg.endplate_min_drop_hu) {
-            inf[k] = Some(x * ds - cfg.edge_bias_mm);
+            inf[k] = Some(x * ds + cfg.edge_bias_mm);
             drops.push(dr);
         }
     }
@@ -275,9 +281,18 @@ pub fn measure(
     let mut s_sup = [0.0; 3];
     let mut s_inf = [0.0; 3];
     for (c, &f) in COLUMNS.iter().enumerate() {
-        s_sup[c] = pick(&sup, f)?;
-        s_inf[c] = pick(&inf, f)?;
+        let (Some(a), Some(b)) = (pick(&sup, f), pick(&inf, f)) else {
+            if dbg {
+                eprintln!("DBG {s_up:.0}-{s_down:.0}: column {c} missing, u {u_post:.1}..{u_ant:.1}");
+            }
+            return None;
+        };
+        s_sup[c] = a;
+        s_inf[c] = b;
         if s_inf[c] - s_sup[c] < cfg.body_min_height_mm {
+            if dbg {
+                eprintln!("DBG {s_up:.0}-{s_down:.0}: column {c} height {:.1}", b - a);
+            }
             return None;
         }
     }

@@ -27,6 +27,24 @@ pub fn discs(img: &Straightened, cfg: &ClassicalConfig) -> Vec<Disc> {
         buf.extend((c0..=c1).map(|c| img.at(r, c) as f64));
         raw.push(crate::straighten::median(&mut buf));
     }
+    // Cortical walls: bright along a body, absent at a disc — so an osteoporotic body, whose
+    // interior is as dark as a disc, still reads as bone between its endplates.
+    let walls = depth_along(img, cfg);
+    if walls.len() >= 3 {
+        for (r, v) in raw.iter_mut().enumerate() {
+            let s_r = r as f64 * ds;
+            let (Some(up), Some(ua)) = (wall_at(&walls, s_r, 1), wall_at(&walls, s_r, 2)) else {
+                continue;
+            };
+            let band_max = |a: f64, b: f64| -> f64 {
+                (img.col_of(a)..=img.col_of(b))
+                    .map(|c| img.at(r, c) as f64)
+                    .fold(f64::NEG_INFINITY, f64::max)
+            };
+            let w = 0.5 * (band_max(up - 1.0, up + 2.5) + band_max(ua - 2.5, ua + 1.0));
+            *v = 0.5 * (*v + w);
+        }
+    }
     let b = profile::smooth(&raw, 1.5 / ds);
     let win = (cfg.disc_flank_mm / ds) as isize;
     let mut cands: Vec<(usize, f64)> = profile::local_minima(&b)
@@ -52,7 +70,7 @@ pub fn discs(img: &Straightened, cfg: &ClassicalConfig) -> Vec<Disc> {
     let n = cands.len();
     let pos: Vec<f64> = cands.iter().map(|c| c.0 as f64 * ds).collect();
     let (pmin, pmax) = cfg.pitch_range_mm;
-    let depth = depth_along(img, cfg);
+    let depth: Vec<(f64, f64)> = walls.iter().map(|w| (w.0, w.2 - w.1)).collect();
     // Pitch (body + disc) is about the body's antero-posterior depth from T1 to L5.
     let prior = |a: f64, b: f64| -> f64 {
         match depth_at(&depth, 0.5 * (a + b)) {
@@ -120,8 +138,9 @@ pub fn discs(img: &Straightened, cfg: &ClassicalConfig) -> Vec<Disc> {
         .collect()
 }
 
-/// Antero-posterior body depth along the arc: `(s, depth)` every 5 mm where a body is measured.
-fn depth_along(img: &Straightened, cfg: &ClassicalConfig) -> Vec<(f64, f64)> {
+/// Posterior and anterior cortex along the arc: `(s, u_post, u_ant)` every 5 mm where a body is
+/// measured.
+fn depth_along(img: &Straightened, cfg: &ClassicalConfig) -> Vec<(f64, f64, f64)> {
     let mut out = Vec::new();
     let mut s = 5.0;
     while s < img.rows as f64 * img.ds - 5.0 {
@@ -129,7 +148,7 @@ fn depth_along(img: &Straightened, cfg: &ClassicalConfig) -> Vec<(f64, f64)> {
         let q = profile::smooth(&img.row_band_median(r0, r1), 0.6 / img.du);
         if let Some((a, b)) = crate::endplates::ap_extent(&q, img, cfg) {
             if b - a >= cfg.body_min_depth_mm {
-                out.push((s, b - a));
+                out.push((s, a, b));
             }
         }
         s += 5.0;
@@ -145,6 +164,19 @@ fn depth_at(depth: &[(f64, f64)], s: f64) -> Option<f64> {
         .map(|(_, d)| *d)
         .collect();
     if v.len() < 3 {
+        return None;
+    }
+    Some(crate::straighten::median(&mut v))
+}
+
+/// Median of field `k` (1 = posterior wall, 2 = anterior wall) within ±15 mm of `s`.
+fn wall_at(walls: &[(f64, f64, f64)], s: f64, k: usize) -> Option<f64> {
+    let mut v: Vec<f64> = walls
+        .iter()
+        .filter(|w| (w.0 - s).abs() <= 15.0)
+        .map(|w| if k == 1 { w.1 } else { w.2 })
+        .collect();
+    if v.len() < 2 {
         return None;
     }
     Some(crate::straighten::median(&mut v))
