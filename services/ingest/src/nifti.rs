@@ -16,9 +16,8 @@
 // Affine arithmetic reads best with explicit indices.
 #![allow(clippy::needless_range_loop)]
 
-use crate::{error::IngestError, uidgen::derived_uid};
-use ndarray::{Array3, Axis};
-use spinescreen_proto::volume::Vec3;
+use crate::{error::IngestError, orient::reorient_to_lps, uidgen::derived_uid};
+use ndarray::Array3;
 use spinescreen_proto::{HuVolume, StudyInfo, VolumeHeader, SCHEMA_VERSION};
 use std::io::Read;
 use std::path::Path;
@@ -344,59 +343,6 @@ fn parse_nifti(raw: &[u8]) -> Result<HuVolume, String> {
     };
     let (header, array) = reorient_to_lps(header, array);
     HuVolume::new(header, array).map_err(|e| e.to_string())
-}
-
-/// Permute and flip the index axes so that index axis `c` points mostly along patient axis `c`
-/// in the positive direction (x → left, y → posterior, z → head). Every voxel keeps its patient
-/// position. Left unchanged when the axes are too oblique to be assigned unambiguously.
-fn reorient_to_lps(header: VolumeHeader, array: Array3<i16>) -> (VolumeHeader, Array3<i16>) {
-    let dominant = |d: &Vec3| {
-        (0..3)
-            .max_by(|&a, &b| d[a].abs().total_cmp(&d[b].abs()))
-            .unwrap_or(0)
-    };
-    // perm[c]: which old index axis runs along patient axis c.
-    let mut perm = [usize::MAX; 3];
-    for axis in 0..3 {
-        let c = dominant(&header.direction[axis]);
-        if perm[c] != usize::MAX {
-            return (header, array);
-        }
-        perm[c] = axis;
-    }
-    let mut origin = header.origin_mm;
-    let mut dims = [0usize; 3];
-    let mut spacing = [0f64; 3];
-    let mut direction = [[0f64; 3]; 3];
-    // ndarray axis of old index axis a is 2 - a (arrays are [z, y, x]).
-    let mut view = array
-        .view()
-        .permuted_axes([2 - perm[2], 2 - perm[1], 2 - perm[0]]);
-    for c in 0..3 {
-        let old = perm[c];
-        let n = header.dims[old];
-        let mut d = header.direction[old];
-        if d[c] < 0.0 {
-            let step = header.spacing_mm[old] * (n as f64 - 1.0);
-            for k in 0..3 {
-                origin[k] += d[k] * step;
-            }
-            d = d.map(|v| -v);
-            view.invert_axis(Axis(2 - c));
-        }
-        dims[c] = n;
-        spacing[c] = header.spacing_mm[old];
-        direction[c] = d;
-    }
-    let array = view.as_standard_layout().into_owned();
-    let header = VolumeHeader {
-        dims,
-        spacing_mm: spacing,
-        origin_mm: origin,
-        direction,
-        ..header
-    };
-    (header, array)
 }
 
 #[cfg(test)]

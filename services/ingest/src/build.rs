@@ -1,0 +1,288 @@
+//! The pure core of the stage: received files in, one HU volume (or a coded defect) out.
+//!
+//! Steps: guard the sizes (decompression-bomb limits, [`IngestLimits`]), parse every file in
+//! parallel, group and rank the series ([`crate::select`]), validate the best candidate's
+//! geometry and decode it in parallel; if it is unusable, fall back to the next candidate. The
+//! reason reported is the best-ranked candidate's, so a defect names the series a reader would
+//! have looked at.
+
+use crate::config::IngestLimits;
+use crate::decode::decode_frame;
+use crate::error::IngestError;
+use crate::geometry::{validate, Stack};
+use crate::instance::{parse_instance, Instance, NotDicom};
+use crate::orient::reorient_to_lps;
+use crate::select::{select, Series, SeriesNote};
+use crate::uidgen::derived_uid;
+use bytes::Bytes;
+use ndarray::Array3;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use spinescreen_proto::uid::validate_uid;
+use spinescreen_proto::{HuVolume, Reason, ReasonCode, StudyInfo, VolumeHeader, SCHEMA_VERSION};
+use std::path::Path;
+
+/// One received file: a name for messages (storage key or path; never patient data) and bytes.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    /// Storage key or file name.
+    pub name: String,
+    /// The file as received.
+    pub bytes: Bytes,
+}
+
+impl SourceFile {
+    /// Every regular file under `dir`, recursively, in path order (symbolic links are not
+    /// followed, so a reception cannot reach outside its directory).
+    pub fn read_dir(dir: &Path) -> Result<Vec<SourceFile>, IngestError> {
+        let mut paths = vec![];
+        collect_files(dir, &mut paths)?;
+        paths.sort();
+        paths
+            .into_par_iter()
+            .map(|p| {
+                let bytes = std::fs::read(&p).map_err(|source| IngestError::Io {
+                    path: p.clone(),
+                    source,
+                })?;
+                Ok(SourceFile {
+                    name: p.to_string_lossy().into_owned(),
+                    bytes: Bytes::from(bytes),
+                })
+            })
+            .collect()
+    }
+}
+
+/// Paths of the regular files under `dir`, recursively.
+pub(crate) fn collect_files(
+    dir: &Path,
+    out: &mut Vec<std::path::PathBuf>,
+) -> Result<(), IngestError> {
+    let io = |source| IngestError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let entry = entry.map_err(io)?;
+        let kind = entry.file_type().map_err(io)?;
+        if kind.is_dir() {
+            collect_files(&entry.path(), out)?;
+        } else if kind.is_file() {
+            out.push(entry.path());
+        }
+    }
+    Ok(())
+}
+
+/// What ingest saw in a reception; safe to log (no patient data).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct IngestReport {
+    /// Files received.
+    pub files: usize,
+    /// Files that are not DICOM, with the parser's reason (`name: why`).
+    pub not_dicom: Vec<String>,
+    /// Every series and what became of it.
+    pub series: Vec<SeriesNote>,
+    /// A valid Study Instance UID found in the files (the selected series' when there is one).
+    pub study_uid: Option<String>,
+}
+
+/// Build the HU volume of the best axial CT series among `files`, or say why none is usable.
+pub fn build_volume(files: &[SourceFile], limits: &IngestLimits) -> Result<HuVolume, Reason> {
+    build_volume_with_report(files, limits).0
+}
+
+/// [`build_volume`], plus a report of every series and why it was or was not used.
+pub fn build_volume_with_report(
+    files: &[SourceFile],
+    limits: &IngestLimits,
+) -> (Result<HuVolume, Reason>, IngestReport) {
+    let mut report = IngestReport {
+        files: files.len(),
+        ..Default::default()
+    };
+    if files.is_empty() {
+        return (
+            Err(Reason::new(ReasonCode::NO_DICOM, "no files were received")),
+            report,
+        );
+    }
+    if files.len() > limits.max_instances {
+        return (
+            Err(Reason::new(
+                ReasonCode::OVERSIZE,
+                format!(
+                    "{} files exceed the limit of {} instances",
+                    files.len(),
+                    limits.max_instances
+                ),
+            )),
+            report,
+        );
+    }
+    if let Some(f) = files
+        .iter()
+        .find(|f| f.bytes.len() as u64 > limits.max_bytes_per_file)
+    {
+        return (
+            Err(Reason::new(
+                ReasonCode::OVERSIZE,
+                format!(
+                    "{} is {} bytes, over the limit of {}",
+                    f.name,
+                    f.bytes.len(),
+                    limits.max_bytes_per_file
+                ),
+            )),
+            report,
+        );
+    }
+    let parsed: Vec<Result<Instance, NotDicom>> = files
+        .par_iter()
+        .map(|f| parse_instance(&f.name, &f.bytes))
+        .collect();
+    let mut instances = Vec::with_capacity(parsed.len());
+    for p in parsed {
+        match p {
+            Ok(i) => instances.push(i),
+            Err(n) => report.not_dicom.push(format!("{}: {}", n.source, n.why)),
+        }
+    }
+    report.study_uid = instances
+        .iter()
+        .map(|i| i.study_uid.as_str())
+        .find(|u| validate_uid(u).is_ok())
+        .map(str::to_string);
+    if instances.is_empty() {
+        return (
+            Err(Reason::new(
+                ReasonCode::NO_DICOM,
+                format!("none of the {} files is a DICOM file", files.len()),
+            )),
+            report,
+        );
+    }
+    let selection = select(&instances);
+    for (s, why) in &selection.skipped {
+        report.series.push(s.note(format!("skipped: {why}")));
+    }
+    if selection.candidates.is_empty() {
+        let what: Vec<String> = selection
+            .skipped
+            .iter()
+            .map(|(s, why)| format!("series {} ({why})", display_number(s)))
+            .collect();
+        let code = ReasonCode::NO_CT_SERIES;
+        let lead = if selection.any_ct {
+            "no axial CT image series"
+        } else {
+            "no CT series"
+        };
+        return (
+            Err(Reason::new(code, format!("{lead}: {}", what.join("; ")))),
+            report,
+        );
+    }
+    let mut first_failure: Option<Reason> = None;
+    let mut result = None;
+    for series in &selection.candidates {
+        if result.is_some() {
+            report
+                .series
+                .push(series.note("skipped: ranked below the selected series"));
+            continue;
+        }
+        match build_series(series, &instances, limits) {
+            Ok(v) => {
+                report.study_uid = Some(v.header.study.study_instance_uid.clone());
+                report.series.push(series.note("selected"));
+                result = Some(v);
+            }
+            Err(reason) => {
+                report
+                    .series
+                    .push(series.note(format!("unusable: {}: {}", reason.code, reason.text)));
+                first_failure.get_or_insert(reason);
+            }
+        }
+    }
+    match result {
+        Some(v) => (Ok(v), report),
+        None => (
+            Err(first_failure
+                .unwrap_or_else(|| Reason::new(ReasonCode::NO_CT_SERIES, "no usable CT series"))),
+            report,
+        ),
+    }
+}
+
+fn display_number(s: &Series) -> &str {
+    if s.series_number.is_empty() {
+        "?"
+    } else {
+        &s.series_number
+    }
+}
+
+fn build_series(
+    series: &Series,
+    instances: &[Instance],
+    limits: &IngestLimits,
+) -> Result<HuVolume, Reason> {
+    let stack = validate(series, instances, limits)?;
+    let voxels = decode_stack(&stack, instances)?;
+    let Stack {
+        frames,
+        rows,
+        columns,
+        spacing,
+        origin,
+        direction,
+    } = stack;
+    let mut study: StudyInfo = instances[frames[0].0].study.clone();
+    let mut uids: Vec<String> = vec![];
+    for &(i, _) in &frames {
+        let uid = &instances[i].sop_instance_uid;
+        if uids.last() != Some(uid) && !uids.contains(uid) {
+            uids.push(uid.clone());
+        }
+    }
+    // A study without a usable Study/Series Instance UID (seen in anonymised exports) still gets
+    // analysed, under UIDs derived from its instances so redeliveries agree.
+    if validate_uid(&study.study_instance_uid).is_err() {
+        study.study_instance_uid =
+            derived_uid("spinescreen.ingest.study", uids.join("\\").as_bytes());
+    }
+    if validate_uid(&study.series_instance_uid).is_err() {
+        study.series_instance_uid =
+            derived_uid("spinescreen.ingest.series", uids.join("\\").as_bytes());
+    }
+    study.sop_instance_uids = uids;
+    let header = VolumeHeader {
+        schema_version: SCHEMA_VERSION,
+        dims: [columns, rows, frames.len()],
+        spacing_mm: spacing,
+        origin_mm: origin,
+        direction,
+        study,
+    };
+    let array = Array3::from_shape_vec((frames.len(), rows, columns), voxels)
+        .map_err(|e| Reason::new(ReasonCode::DECODE_FAILURE, e.to_string()))?;
+    let (header, array) = reorient_to_lps(header, array);
+    HuVolume::new(header, array).map_err(|e| Reason::new(ReasonCode::DECODE_FAILURE, e.to_string()))
+}
+
+/// Decode every frame of the stack into one `[z][y][x]` buffer, slices in parallel.
+fn decode_stack(stack: &Stack, instances: &[Instance]) -> Result<Vec<i16>, Reason> {
+    let plane = stack.rows * stack.columns;
+    let mut voxels = vec![0i16; plane * stack.frames.len()];
+    voxels
+        .par_chunks_mut(plane)
+        .zip(stack.frames.par_iter())
+        .try_for_each(|(out, &(i, f))| {
+            let inst = &instances[i];
+            decode_frame(inst, &inst.frames[f], out)
+        })?;
+    Ok(voxels)
+}
