@@ -953,143 +953,70 @@ const RABBITMQ_QUEUE_METRICS: [&str; 4] = [
     "rabbitmq_queue_consumers",
 ];
 
-/// A metric reference in PromQL: name, label names of its matchers, and `le` values matched.
+/// A metric selector in a PromQL expression: the metric name and its label matchers.
 #[derive(Debug)]
 struct MetricRef {
     name: String,
     labels: Vec<(String, String)>,
 }
 
-/// Metric selectors of a PromQL expression. String literals are skipped; an identifier is a
-/// metric unless it is a function call, a keyword or inside `by (...)`/`without (...)`.
-fn metric_refs(expr: &str) -> (Vec<MetricRef>, Vec<String>) {
-    const KEYWORDS: [&str; 10] = [
-        "by",
-        "without",
-        "on",
-        "ignoring",
-        "group_left",
-        "group_right",
-        "and",
-        "or",
-        "unless",
-        "offset",
-    ];
-    const AGGREGATIONS: [&str; 12] = [
-        "sum",
-        "min",
-        "max",
-        "avg",
-        "group",
-        "stddev",
-        "stdvar",
-        "count",
-        "count_values",
-        "bottomk",
-        "topk",
-        "quantile",
-    ];
-    let chars: Vec<char> = expr.chars().collect();
-    let mut refs = Vec::new();
-    let mut grouping = Vec::new();
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        if c == '"' || c == '\'' {
-            i = skip_string(&chars, i);
-            continue;
-        }
-        if c == '[' {
-            // Range or subquery duration: [5m], [$__rate_interval].
-            while i < chars.len() && chars[i] != ']' {
-                i += 1;
-            }
-            i += 1;
-            continue;
-        }
-        if c.is_ascii_alphabetic() || c == '_' || c == ':' {
-            let start = i;
-            while i < chars.len()
-                && (chars[i].is_ascii_alphanumeric() || chars[i] == '_' || chars[i] == ':')
-            {
-                i += 1;
-            }
-            let word: String = chars[start..i].iter().collect();
-            let mut j = i;
-            while j < chars.len() && chars[j].is_whitespace() {
-                j += 1;
-            }
-            let next = chars.get(j).copied();
-            if KEYWORDS.contains(&word.as_str()) {
-                if matches!(
-                    word.as_str(),
-                    "by" | "without" | "on" | "ignoring" | "group_left" | "group_right"
-                ) && next == Some('(')
-                {
-                    let close = (j..chars.len())
-                        .find(|&k| chars[k] == ')')
-                        .expect("closing paren");
-                    let inner: String = chars[j + 1..close].iter().collect();
-                    grouping.extend(
-                        inner
-                            .split(',')
-                            .map(|s| s.trim().to_string())
-                            .filter(|s| !s.is_empty()),
-                    );
-                    i = close + 1;
-                }
-                continue;
-            }
-            if next == Some('(') || AGGREGATIONS.contains(&word.as_str()) || word == "bool" {
-                continue; // function call, or `sum by (...) (...)`
-            }
-            let mut labels = Vec::new();
-            if next == Some('{') {
-                let mut k = j + 1;
-                while k < chars.len() && chars[k] != '}' {
-                    if chars[k] == '"' || chars[k] == '\'' {
-                        k = skip_string(&chars, k);
-                        continue;
-                    }
-                    if chars[k].is_ascii_alphabetic() || chars[k] == '_' {
-                        let ls = k;
-                        while chars[k].is_ascii_alphanumeric() || chars[k] == '_' {
-                            k += 1;
-                        }
-                        let label: String = chars[ls..k].iter().collect();
-                        while matches!(chars[k], '=' | '!' | '~' | ' ') {
-                            k += 1;
-                        }
-                        let vs = k;
-                        k = skip_string(&chars, k);
-                        let value: String = chars[vs + 1..k - 1].iter().collect();
-                        labels.push((label, value));
-                        continue;
-                    }
-                    k += 1;
-                }
-                i = k + 1;
-            }
-            if !word.chars().all(|c| c.is_ascii_digit() || c == '.') {
-                refs.push(MetricRef { name: word, labels });
-            }
-            continue;
-        }
-        i += 1;
-    }
-    (refs, grouping)
+/// Collects selectors and `by (...)`/`without (...)` labels from a parsed expression.
+#[derive(Default)]
+struct SelectorCollector {
+    refs: Vec<MetricRef>,
+    grouping: Vec<String>,
 }
 
-fn skip_string(chars: &[char], start: usize) -> usize {
-    let quote = chars[start];
-    let mut k = start + 1;
-    while k < chars.len() && chars[k] != quote {
-        if chars[k] == '\\' {
-            k += 1;
-        }
-        k += 1;
+impl SelectorCollector {
+    fn push(&mut self, vs: &promql_parser::parser::VectorSelector) {
+        let matchers = &vs.matchers.matchers;
+        let name = vs.name.clone().or_else(|| {
+            matchers
+                .iter()
+                .find(|m| m.name == "__name__")
+                .map(|m| m.value.clone())
+        });
+        self.refs.push(MetricRef {
+            name: name.unwrap_or_default(),
+            labels: matchers
+                .iter()
+                .filter(|m| m.name != "__name__")
+                .map(|m| (m.name.clone(), m.value.clone()))
+                .collect(),
+        });
     }
-    k + 1
+}
+
+impl promql_parser::util::ExprVisitor for SelectorCollector {
+    type Error = std::convert::Infallible;
+
+    fn pre_visit(&mut self, expr: &promql_parser::parser::Expr) -> Result<bool, Self::Error> {
+        use promql_parser::parser::Expr;
+        match expr {
+            Expr::VectorSelector(vs) => self.push(vs),
+            Expr::MatrixSelector(ms) => self.push(&ms.vs),
+            Expr::Aggregate(agg) => {
+                if let Some(modifier) = &agg.modifier {
+                    self.grouping
+                        .extend(modifier.labels().labels.iter().cloned());
+                }
+            }
+            _ => {}
+        }
+        Ok(true)
+    }
+}
+
+/// Parses `expr` with a real PromQL parser (Grafana's `$__…` interval variables become `5m`,
+/// as Grafana substitutes them) and returns its selectors and grouping labels.
+fn metric_refs(expr: &str) -> Result<(Vec<MetricRef>, Vec<String>), String> {
+    let expr = ["$__rate_interval", "$__interval", "$__range"]
+        .iter()
+        .fold(expr.to_string(), |e, var| e.replace(var, "5m"));
+    let ast = promql_parser::parser::parse(&expr)?;
+    let mut collector = SelectorCollector::default();
+    let Ok(_) = promql_parser::util::walk_expr(&mut collector, &ast);
+    Ok((collector.refs, collector.grouping))
 }
 
 /// Every `expr` of the dashboard's panels (rows and nested panels included), with its title.
@@ -1142,7 +1069,8 @@ fn check_queries(source: &str, exprs: &[(String, String)]) {
     let le_values = exported_le_values();
     assert!(!exprs.is_empty(), "{source}: no queries found");
     for (title, expr) in exprs {
-        let (refs, grouping) = metric_refs(expr);
+        let (refs, grouping) = metric_refs(expr)
+            .unwrap_or_else(|e| panic!("{source} {title:?}: invalid PromQL {expr:?}: {e}"));
         assert!(
             !refs.is_empty(),
             "{source} {title:?}: no metric in {expr:?}"
@@ -1211,10 +1139,11 @@ fn alert_rules_query_only_metrics_the_workers_export() {
 }
 
 #[test]
-fn promql_scanner_finds_metrics_labels_and_grouping() {
+fn promql_parsing_finds_metrics_labels_and_grouping() {
     let (refs, grouping) = metric_refs(
         r#"histogram_quantile(0.95, sum by (le, stage) (rate(spinescreen_stage_duration_seconds_bucket{stage!="x",le="390"}[$__rate_interval]))) or up{job=~"a.+"} == 0"#,
-    );
+    )
+    .expect("valid PromQL");
     let names: Vec<&str> = refs.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(names, ["spinescreen_stage_duration_seconds_bucket", "up"]);
     assert_eq!(
@@ -1254,6 +1183,10 @@ fn a_query_on_a_metric_nobody_exports_is_caught() {
     assert!(
         result.is_err(),
         "grouping by a label the metric lacks must fail the check"
+    );
+    assert!(
+        metric_refs("sum(rate(spinescreen_jobs_total[5m])").is_err(),
+        "unbalanced parentheses are not PromQL"
     );
 }
 
