@@ -1,0 +1,154 @@
+//! [`RenderingWorker`]: the rendering stage as a [`StageWorker`]. Loads `result.json` (always),
+//! the volume and `detection.json` when they exist, renders, and stores `preview.png` and the
+//! secondary-capture instances `sc/NNNN.dcm`.
+//!
+//! A study that ingest rejected has no volume and therefore no patient/study module to file
+//! images under: it gets `preview.png` (the notice frame) but no SC series; the publisher's SR
+//! carries the reason to the PACS.
+
+use crate::config::RenderingConfig;
+use crate::dicom::secondary_capture_series;
+use crate::render::{render, render_not_analysed, RenderError, Rendered};
+use anyhow::anyhow;
+use async_trait::async_trait;
+use spinescreen_proto::{Detection, HuVolume, Job, Stage, StudyResult, VolumeHeader};
+use spinescreen_runtime::storage::StorageError;
+use spinescreen_runtime::{StageContext, StageError, StageWorker, StudyStore};
+
+/// The rendering stage.
+#[derive(Debug, Clone, Default)]
+pub struct RenderingWorker {
+    cfg: RenderingConfig,
+}
+
+impl RenderingWorker {
+    /// A worker with these settings.
+    pub fn new(cfg: RenderingConfig) -> Self {
+        Self { cfg }
+    }
+}
+
+fn storage_error(e: StorageError) -> StageError {
+    match e {
+        StorageError::InvalidKey(_) => StageError::Permanent(anyhow!(e)),
+        other => StageError::Transient(anyhow!(other)),
+    }
+}
+
+/// An object that may be absent: `Ok(None)` when it is.
+async fn get_optional(store: &StudyStore, key: &str) -> Result<Option<bytes::Bytes>, StageError> {
+    match store.get(key).await {
+        Ok(b) => Ok(Some(b)),
+        Err(StorageError::NotFound(_)) => Ok(None),
+        Err(e) => Err(storage_error(e)),
+    }
+}
+
+/// Inputs as loaded from storage. A volume whose voxels do not decode still yields its header.
+struct Inputs {
+    result: StudyResult,
+    header: Option<VolumeHeader>,
+    volume: Option<HuVolume>,
+    volume_problem: Option<String>,
+    detection: Option<Detection>,
+}
+
+fn render_inputs(inputs: &Inputs, cfg: &RenderingConfig) -> Result<Rendered, RenderError> {
+    match (&inputs.volume, &inputs.volume_problem) {
+        (Some(v), _) => render(v, inputs.detection.as_ref(), &inputs.result, cfg),
+        (None, problem) => render_not_analysed(&inputs.result, problem.as_deref(), cfg),
+    }
+}
+
+#[async_trait]
+impl StageWorker for RenderingWorker {
+    fn stage(&self) -> Stage {
+        Stage::Rendering
+    }
+
+    async fn process(&self, job: Job, ctx: &StageContext) -> Result<Vec<Job>, StageError> {
+        let uid = job
+            .study_uid
+            .clone()
+            .ok_or_else(|| StageError::Permanent(anyhow!("rendering job without a study UID")))?;
+        let keys = uid.keys();
+        let result_bytes = match ctx.store.get(&keys.result()).await {
+            Ok(b) => b,
+            Err(StorageError::NotFound(k)) => {
+                return Err(StageError::Permanent(anyhow!("no result.json at {k}")))
+            }
+            Err(e) => return Err(storage_error(e)),
+        };
+        let mut result: StudyResult = serde_json::from_slice(&result_bytes)
+            .map_err(|e| StageError::Permanent(anyhow!("result.json: {e}")))?;
+        // The series description and burned-in name are the configured service's.
+        result.service = ctx.service.clone();
+        let header_bytes = get_optional(&ctx.store, &keys.volume_header()).await?;
+        let voxel_bytes = match header_bytes {
+            Some(_) => get_optional(&ctx.store, &keys.volume_voxels()).await?,
+            None => None,
+        };
+        let detection_bytes = get_optional(&ctx.store, &keys.detection()).await?;
+        let cfg = self.cfg.clone();
+        let (rendered, files) = tokio::task::spawn_blocking(move || {
+            let header: Option<VolumeHeader> = header_bytes
+                .as_ref()
+                .and_then(|b| serde_json::from_slice(b).ok());
+            let (volume, volume_problem) = match (&header_bytes, &voxel_bytes) {
+                (Some(h), Some(v)) => match HuVolume::from_bytes(h, v) {
+                    Ok(vol) => (Some(vol), None),
+                    Err(e) => (
+                        None,
+                        Some(format!("The stored CT volume cannot be read: {e}.")),
+                    ),
+                },
+                (Some(_), None) => (None, Some("The CT volume voxels are missing.".to_string())),
+                _ => (None, None),
+            };
+            // A detection that does not parse is treated as missing (the frame says so).
+            let detection = detection_bytes
+                .as_ref()
+                .and_then(|b| serde_json::from_slice::<Detection>(b).ok());
+            let inputs = Inputs {
+                result,
+                header,
+                volume,
+                volume_problem,
+                detection,
+            };
+            let rendered = render_inputs(&inputs, &cfg)?;
+            let files = match &inputs.header {
+                Some(h) => secondary_capture_series(&rendered, h, &inputs.result, &cfg)?,
+                None => Vec::new(),
+            };
+            Ok::<_, RenderError>((rendered, files))
+        })
+        .await
+        .map_err(|e| StageError::Transient(anyhow!("render task: {e}")))?
+        .map_err(|e| StageError::Permanent(anyhow!(e)))?;
+
+        ctx.store
+            .put(&keys.preview_png(), rendered.preview_png)
+            .await
+            .map_err(storage_error)?;
+        let mut written = Vec::with_capacity(files.len());
+        for (i, file) in files.into_iter().enumerate() {
+            let key = keys.secondary_capture(i);
+            ctx.store.put(&key, file).await.map_err(storage_error)?;
+            written.push(key);
+        }
+        // A redelivery that renders fewer frames must not leave stale instances behind.
+        for key in ctx
+            .store
+            .list(&keys.secondary_capture_prefix())
+            .await
+            .map_err(storage_error)?
+        {
+            if !written.contains(&key) {
+                ctx.store.delete(&key).await.map_err(storage_error)?;
+            }
+        }
+        tracing::info!(study = %uid, instances = written.len(), "rendered");
+        Ok(vec![job])
+    }
+}
