@@ -43,7 +43,7 @@ cleanup() {
     kill "$S3_PID" 2>/dev/null
     wait "$S3_PID" 2>/dev/null
   fi
-  if [ -n "$S3_DIR" ]; then rm -rf "$S3_DIR"; fi
+  if [ -n "$S3_DIR" ]; then rm -rf "$S3_DIR" "$S3_DIR.log"; fi
   if [ "$STARTED_RABBIT" = 1 ]; then
     log "stopping the RabbitMQ this script started"
     $SUDO rabbitmqctl stop >/dev/null 2>&1

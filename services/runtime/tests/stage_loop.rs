@@ -351,6 +351,53 @@ async fn shutdown_past_grace_returns_job_to_queue(backend: Backend) {
     rig.stop().await;
 }
 
+/// RabbitMQ cancels a consumer whose queue is deleted (an operator mistake, a failover): the
+/// loop must notice, declare again and keep working instead of going quiet.
+#[tokio::test]
+async fn amqp_loop_recovers_when_its_consumer_is_cancelled() {
+    let Some(rig) = Rig::start(Backend::Amqp, Behaviour::Succeed, fast()).await else {
+        return;
+    };
+    let amqp = common::amqp().await.expect("RabbitMQ");
+    // Let the loop start consuming, then pull the queue from under it.
+    for _ in 0..100 {
+        if spinescreen_runtime::http::is_ready() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    amqp.delete_queue(&rig.ns.real_name(Stage::Ingest.queue()))
+        .await
+        .unwrap();
+    // Publishing succeeds again once the loop has re-declared its queue.
+    let mut published = false;
+    for _ in 0..100 {
+        let job = Job::ingest("after-cancel".into(), "incoming/a/".into(), 1);
+        let message = Message {
+            body: job.to_bytes(),
+            headers: Default::default(),
+        };
+        if rig.ns.publish(Stage::Ingest.queue(), message).await.is_ok() {
+            published = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(published, "the loop never re-declared its queue");
+    assert!(
+        wait_depth(
+            &*rig.ns,
+            Stage::Inference.queue(),
+            1,
+            Duration::from_secs(10)
+        )
+        .await,
+        "the job published after the cancel was not processed"
+    );
+    rig.stop().await;
+}
+
 macro_rules! on_both_brokers {
     ($($name:ident),* $(,)?) => {
         mod memory {
