@@ -752,18 +752,29 @@ fn chart_refuses_to_render_without_broker_or_with_bad_values() {
     );
     let err = template(&helm, &[BASE_VALUES, "language: de\n"]).expect_err("language de");
     assert!(
-        err.contains("language must be en or ru"),
+        err.contains("language") && err.contains("'ru'"),
         "unexpected error: {err}"
     );
+    let segmentation =
+        "stages:\n  segmentation:\n    resources: {requests: {cpu: 1, memory: 1Gi}, \
+        limits: {cpu: 1, memory: 1Gi}}\n    autoscaling: {enabled: false}\n";
+    let err = template(&helm, &[BASE_VALUES, segmentation]).expect_err("unknown stage");
+    assert!(err.contains("segmentation"), "unexpected error: {err}");
     let err = template(
         &helm,
         &[
             BASE_VALUES,
-            "stages:\n  segmentation:\n    replicas: 1\n    autoscaling: {enabled: false}\n",
+            "stages: {inference: {resources: {limits: {memory: 1GB}}}}\n",
         ],
     )
-    .expect_err("unknown stage");
-    assert!(err.contains("unknown stage"), "unexpected error: {err}");
+    .expect_err("memory in GB");
+    assert!(err.contains("memory"), "unexpected error: {err}");
+    let err = template(
+        &helm,
+        &[BASE_VALUES, "extraConfig: {inference: {nested: {a: 1}}}\n"],
+    )
+    .expect_err("nested extra config");
+    assert!(err.contains("nested"), "unexpected error: {err}");
 }
 
 #[test]
