@@ -164,6 +164,7 @@ fn slice_file(
     o.put(el(tags::X_RAY_TUBE_CURRENT, VR::IS, s("200")));
     o.put(el(tags::CONVOLUTION_KERNEL, VR::SH, s("B30f")));
     o.put(el(tags::PATIENT_POSITION, VR::CS, s("HFS")));
+    o.put(el(tags::BODY_PART_EXAMINED, VR::CS, s("CHEST")));
     // Study / series / frame of reference
     o.put(el(
         tags::STUDY_INSTANCE_UID,
@@ -241,7 +242,7 @@ fn slice_file(
             FileMetaTableBuilder::new()
                 .transfer_syntax(EXPLICIT_VR_LE)
                 .implementation_class_uid(crate::uid::implementation_class_uid())
-                .implementation_version_name(format!("SPINESCREEN_{}", env!("CARGO_PKG_VERSION"))),
+                .implementation_version_name(format!("SPSCREEN_{}", env!("CARGO_PKG_VERSION"))),
         )
         .map_err(|e| e.to_string())?;
     let mut buf = Vec::with_capacity(nx * ny * 2 + 4096);

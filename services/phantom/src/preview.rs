@@ -1,12 +1,12 @@
 //! A quick-look PNG of a phantom: left, the curved mid-sagittal plane through the spine's
 //! centreline (stacked vertebrae, discs, canal); right, a coronal maximum-intensity projection
-//! of the posterior half of the body (ribs, spine). Bone window (W 1500, L 350), 1 mm per pixel.
+//! of the posterior half of the body (ribs, spine). Bone window (W 800, L 200, so discs stay darker than trabecular bone), 1 mm per pixel.
 
 use crate::{Phantom, PhantomError};
 use std::path::Path;
 
 /// Window applied to the preview, HU.
-const WINDOW: (f64, f64) = (350.0, 1500.0);
+const WINDOW: (f64, f64) = (200.0, 800.0);
 
 fn window(hu: f64) -> u8 {
     let lo = WINDOW.0 - WINDOW.1 / 2.0;
