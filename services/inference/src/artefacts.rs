@@ -16,49 +16,12 @@ pub fn rings_on_slice(volume: &HuVolume, z: usize, min_hu: f64) -> Vec<(f64, f64
         return vec![];
     };
     let sl = &all[z * nx * ny..(z + 1) * nx * ny];
-    // High-pass: value minus a 7 × 7 box mean (separable running sums).
-    let r = 3usize;
-    let mut tmp = vec![0f32; nx * ny];
-    for y in 0..ny {
-        let row = &sl[y * nx..(y + 1) * nx];
-        let mut acc: f32 = 0.0;
-        let mut cnt = 0f32;
-        for x in 0..(r + 1).min(nx) {
-            acc += row[x] as f32;
-            cnt += 1.0;
-        }
-        for x in 0..nx {
-            tmp[y * nx + x] = acc / cnt;
-            if x + r + 1 < nx {
-                acc += row[x + r + 1] as f32;
-                cnt += 1.0;
-            }
-            if x >= r {
-                acc -= row[x - r] as f32;
-                cnt -= 1.0;
-            }
-        }
-    }
-    let mut blur = vec![0f32; nx * ny];
-    for x in 0..nx {
-        let mut acc = 0f32;
-        let mut cnt = 0f32;
-        for y in 0..(r + 1).min(ny) {
-            acc += tmp[y * nx + x];
-            cnt += 1.0;
-        }
-        for y in 0..ny {
-            blur[y * nx + x] = acc / cnt;
-            if y + r + 1 < ny {
-                acc += tmp[(y + r + 1) * nx + x];
-                cnt += 1.0;
-            }
-            if y >= r {
-                acc -= tmp[(y - r) * nx + x];
-                cnt -= 1.0;
-            }
-        }
-    }
+    // High-pass: value minus a 7 × 7 box mean; pixels whose box holds air are skipped so the
+    // skin and lung edges (often near-circular about the isocentre) do not read as rings.
+    let vals: Vec<f32> = sl.iter().map(|&v| v as f32).collect();
+    let air: Vec<f32> = sl.iter().map(|&v| f32::from(u8::from(v < -300))).collect();
+    let blur = box_mean(&vals, nx, ny, 3);
+    let air_near = box_mean(&air, nx, ny, 3);
     // Isocentre: the reconstruction centre, taken as the centre of the image matrix.
     let (cx, cy) = ((nx as f64 - 1.0) / 2.0, (ny as f64 - 1.0) / 2.0);
     let px = volume.header.spacing_mm[0].abs().max(1e-3);
@@ -68,7 +31,7 @@ pub fn rings_on_slice(volume: &HuVolume, z: usize, min_hu: f64) -> Vec<(f64, f64
         for x in 0..nx {
             let v = sl[y * nx + x];
             // Only inside the body, away from air and the skin edge.
-            if !(-300..=1200).contains(&v) || blur[y * nx + x] < -200.0 {
+            if !(-300..=1200).contains(&v) || air_near[y * nx + x] > 0.0 {
                 continue;
             }
             let rr = ((x as f64 - cx).powi(2) + (y as f64 - cy).powi(2)).sqrt();
@@ -95,6 +58,50 @@ pub fn rings_on_slice(volume: &HuVolume, z: usize, min_hu: f64) -> Vec<(f64, f64
         let a = med[b].abs();
         if a >= min_hu && a >= med[b - 1].abs() && a >= med[b + 1].abs() {
             out.push((b as f64 * px, med[b]));
+        }
+    }
+    out
+}
+
+/// Mean over a (2r+1)² box (clipped at the borders), separable running sums.
+fn box_mean(src: &[f32], nx: usize, ny: usize, r: usize) -> Vec<f32> {
+    let mut tmp = vec![0f32; nx * ny];
+    for y in 0..ny {
+        let row = &src[y * nx..(y + 1) * nx];
+        let (mut acc, mut cnt) = (0f32, 0f32);
+        for &v in row.iter().take((r + 1).min(nx)) {
+            acc += v;
+            cnt += 1.0;
+        }
+        for x in 0..nx {
+            tmp[y * nx + x] = acc / cnt;
+            if x + r + 1 < nx {
+                acc += row[x + r + 1];
+                cnt += 1.0;
+            }
+            if x >= r {
+                acc -= row[x - r];
+                cnt -= 1.0;
+            }
+        }
+    }
+    let mut out = vec![0f32; nx * ny];
+    for x in 0..nx {
+        let (mut acc, mut cnt) = (0f32, 0f32);
+        for y in 0..(r + 1).min(ny) {
+            acc += tmp[y * nx + x];
+            cnt += 1.0;
+        }
+        for y in 0..ny {
+            out[y * nx + x] = acc / cnt;
+            if y + r + 1 < ny {
+                acc += tmp[(y + r + 1) * nx + x];
+                cnt += 1.0;
+            }
+            if y >= r {
+                acc -= tmp[(y - r) * nx + x];
+                cnt -= 1.0;
+            }
         }
     }
     out

@@ -122,13 +122,16 @@ pub fn analyse(volume: &HuVolume, cfg: &ClassicalConfig) -> Result<Detection, Re
         cfg.lateral_half_mm,
     );
     let discs = segment::discs(&img, cfg);
-    if std::env::var("SPINE_DEBUG").is_ok() {
-        eprintln!(
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        tracing::debug!(
             "DBG track k {}..{} len {:.0} discs {:?}",
             track.k_start,
             track.k_start + track.points.len(),
             cl.length(),
-            discs.iter().map(|d| format!("{:.0}", d.s)).collect::<Vec<_>>()
+            discs
+                .iter()
+                .map(|d| format!("{:.0}", d.s))
+                .collect::<Vec<_>>()
         );
     }
     let mut bodies = Vec::new();

@@ -226,10 +226,10 @@ pub fn measure(
         img.row_of(s_mid + 0.2 * pitch),
     );
     let q = profile::smooth(&img.row_band_median(r0, r1), 0.6 / img.du);
-    let dbg = std::env::var("SPINE_DEBUG").is_ok();
+    let dbg = tracing::enabled!(tracing::Level::DEBUG);
     let Some((u_post, u_ant)) = ap_extent(&q, img, cfg) else {
         if dbg {
-            eprintln!("DBG {s_up:.0}-{s_down:.0}: no AP extent");
+            tracing::debug!("DBG {s_up:.0}-{s_down:.0}: no AP extent");
         }
         return None;
     };
@@ -283,7 +283,9 @@ pub fn measure(
     for (c, &f) in COLUMNS.iter().enumerate() {
         let (Some(a), Some(b)) = (pick(&sup, f), pick(&inf, f)) else {
             if dbg {
-                eprintln!("DBG {s_up:.0}-{s_down:.0}: column {c} missing, u {u_post:.1}..{u_ant:.1}");
+                tracing::debug!(
+                    "DBG {s_up:.0}-{s_down:.0}: column {c} missing, u {u_post:.1}..{u_ant:.1}"
+                );
             }
             return None;
         };
@@ -291,7 +293,7 @@ pub fn measure(
         s_inf[c] = b;
         if s_inf[c] - s_sup[c] < cfg.body_min_height_mm {
             if dbg {
-                eprintln!("DBG {s_up:.0}-{s_down:.0}: column {c} height {:.1}", b - a);
+                tracing::debug!("DBG {s_up:.0}-{s_down:.0}: column {c} height {:.1}", b - a);
             }
             return None;
         }

@@ -199,29 +199,51 @@ pub fn name(
     let mut notes = Vec::new();
     // Which body each rib belongs to: rib heads articulate with the upper part of their body (and
     // the disc above), so the rib's closest approach lies about 0.4 heights above the centre.
-    let mut rib_bodies = vec![0u8; n];
-    for r in ribs.iter().filter(|r| r.length >= cfg.rib_min_length_mm) {
-        let mut best = (f64::INFINITY, usize::MAX);
-        for (j, b) in bodies.iter().enumerate() {
-            let d = (b.s_center - r.s - 0.4 * b.height).abs();
-            if d < best.0 {
-                best = (d, j);
+    // Virtual bodies one pitch above the first and below the last stand for vertebrae in view
+    // but not measured (a body cut by the edge of the scan), so their ribs are not given to a
+    // neighbour.
+    let mut rib_bodies = vec![0u8; n + 2];
+    if n > 0 {
+        let first = bodies[0];
+        let last = bodies[n - 1];
+        let pitch = |b: &BodySpan| b.height * 1.25;
+        let mut all = vec![BodySpan {
+            s_center: first.s_center - pitch(&first),
+            height: first.height,
+        }];
+        all.extend_from_slice(bodies);
+        all.push(BodySpan {
+            s_center: last.s_center + pitch(&last),
+            height: last.height,
+        });
+        for r in ribs.iter().filter(|r| r.length >= cfg.rib_min_length_mm) {
+            let mut best = (f64::INFINITY, usize::MAX);
+            for (j, b) in all.iter().enumerate() {
+                let d = (b.s_center - r.s - 0.4 * b.height).abs();
+                if d < best.0 {
+                    best = (d, j);
+                }
+            }
+            if best.1 != usize::MAX && best.0 < 30.0 {
+                rib_bodies[best.1] |= if r.side > 0 { 1 } else { 2 };
             }
         }
-        if best.1 != usize::MAX && best.0 < 30.0 {
-            rib_bodies[best.1] |= if r.side > 0 { 1 } else { 2 };
-        }
     }
-    let lowest_rib = (0..n).rev().find(|&j| rib_bodies[j] != 0);
-    if std::env::var("SPINE_DEBUG").is_ok() {
-        eprintln!(
+    // Index in `all` → index in `bodies` (−1 = the virtual body above).
+    let lowest_rib = (0..n + 2)
+        .rev()
+        .find(|&j| rib_bodies[j] != 0)
+        .map(|j| j as isize - 1);
+
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        tracing::debug!(
             "DBG bodies {:?}",
             bodies
                 .iter()
                 .map(|b| format!("{:.0}/{:.0}", b.s_center, b.height))
                 .collect::<Vec<_>>()
         );
-        eprintln!(
+        tracing::debug!(
             "DBG ribs {:?}",
             ribs.iter()
                 .map(|r| format!("{:.0}:{:.0}:{}", r.s, r.length, r.side))
@@ -229,7 +251,7 @@ pub fn name(
         );
     }
     // The lowest rib is only an anchor when a rib-free body is seen below it.
-    let rib_anchor = lowest_rib.filter(|&j| j + 1 < n).map(|j| t12 - j as isize);
+    let rib_anchor = lowest_rib.filter(|&j| j + 1 < n as isize).map(|j| t12 - j);
     let sac_anchor = sacrum.map(|j| s1 - j as isize);
     let (offset, confidence, uncertain) = match (rib_anchor, sac_anchor) {
         (Some(a), Some(b)) if a == b => {
@@ -283,7 +305,7 @@ pub fn name(
             (best.1, 0.3, true)
         }
     };
-    let ribbed = rib_bodies.iter().filter(|&&b| b != 0).count();
+    let ribbed = rib_bodies[1..=n].iter().filter(|&&b| b != 0).count();
     if ribbed > 0 {
         notes.push(format!("{ribbed} rib-bearing vertebra(e) in view"));
     }

@@ -1,0 +1,114 @@
+//! Accuracy of the classical detector on phantoms: vertebrae found (centre within 3 mm),
+//! correctly labelled, and keypoint heights. Reduced size so the test stays fast; the full sweep
+//! is `#[ignore]`d (run with `cargo test --release -p spinescreen-inference -- --ignored`).
+
+mod support;
+
+use spinescreen_inference::ClassicalDetector;
+use spinescreen_phantom::{Confounder, PhantomSpec};
+use support::accuracy::{evaluate, Tally};
+
+fn small(seed: u64) -> PhantomSpec {
+    PhantomSpec {
+        seed,
+        matrix: 200,
+        pixel_spacing_mm: Some(1.8),
+        slices: 200,
+        slice_thickness_mm: 2.0,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn finds_labels_and_measures_vertebrae_on_small_phantoms() {
+    let det = ClassicalDetector::default();
+    let mut t = Tally::default();
+    for seed in [11, 12] {
+        t.add(&evaluate(&det, &small(seed), false));
+    }
+    eprintln!(
+        "found {:.3} labelled {:.3} height MAE {:.2} mm over {} vertebrae",
+        t.found_rate(),
+        t.label_rate(),
+        t.height_mae(),
+        t.total
+    );
+    assert!(t.found_rate() >= 0.80, "found {:.3}", t.found_rate());
+    assert!(t.label_rate() >= 0.80, "labelled {:.3}", t.label_rate());
+    assert!(t.height_mae() <= 1.0, "height MAE {:.2}", t.height_mae());
+}
+
+#[test]
+fn cement_is_flagged_not_gradable_and_no_study_abstains_for_it() {
+    let det = ClassicalDetector::default();
+    let spec = PhantomSpec {
+        confounders: vec![Confounder::Cement],
+        ..small(13)
+    };
+    let ph = spinescreen_phantom::generate(&spec).expect("phantom");
+    let d = spinescreen_inference::Detector::detect(&det, &ph.volume);
+    assert_eq!(d.status, spinescreen_proto::StudyStatus::Ok);
+    assert!(
+        d.vertebrae
+            .iter()
+            .any(|v| v.flags.iter().any(|f| f == "cement")
+                && v.flags.iter().any(|f| f == "not_gradable")),
+        "no vertebra flagged cement: {:?}",
+        d.vertebrae
+            .iter()
+            .map(|v| (&v.label, &v.flags))
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+#[ignore = "sweep over many seeds and variants; minutes in release"]
+fn sweep_many_seeds_and_variants() {
+    let det = ClassicalDetector::default();
+    let mut t = Tally::default();
+    for seed in 0..10u64 {
+        let variants = [
+            PhantomSpec {
+                seed,
+                ..small(seed)
+            },
+            PhantomSpec {
+                seed,
+                osteoporotic: true,
+                noise_hu: 30.0,
+                ..small(seed)
+            },
+            PhantomSpec {
+                seed,
+                scoliosis_mm: 25.0,
+                ..small(seed)
+            },
+            PhantomSpec {
+                seed,
+                kyphosis_deg: Some(60.0),
+                ..small(seed)
+            },
+            PhantomSpec {
+                seed,
+                confounders: vec![
+                    Confounder::CalcifiedDisc,
+                    Confounder::Osteophyte,
+                    Confounder::Schmorl,
+                ],
+                ..small(seed)
+            },
+        ];
+        for v in &variants {
+            t.add(&evaluate(&det, v, false));
+        }
+    }
+    eprintln!(
+        "sweep: found {:.3} labelled {:.3} height MAE {:.2} mm over {} vertebrae, {} abstained",
+        t.found_rate(),
+        t.label_rate(),
+        t.height_mae(),
+        t.total,
+        t.abstained
+    );
+    assert!(t.found_rate() >= 0.80 && t.label_rate() >= 0.80 && t.height_mae() <= 1.0);
+}

@@ -1,0 +1,54 @@
+//! The real 3 mm abdominal CT in `shared/data/real/abdomen-ct-3mm`: the lumbar bodies are found
+//! and labelled as the reference label map has them. Skipped (with a message) when the data set
+//! is not present.
+
+mod support;
+
+use spinescreen_inference::{ClassicalDetector, Detector};
+use std::path::Path;
+
+const DIR: &str = "../../../shared/data/real/abdomen-ct-3mm";
+
+#[test]
+fn lumbar_bodies_are_found_and_labelled_as_the_reference_map() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(DIR);
+    let (ct, labels) = (
+        dir.join("ct.nii.gz"),
+        dir.join("reference_vertebra_labels.nii.gz"),
+    );
+    if !ct.exists() || !labels.exists() {
+        eprintln!("skipped: {} not present", dir.display());
+        return;
+    }
+    let volume = support::nifti::read(&ct).expect("CT reads");
+    let map = support::nifti::read(&labels).expect("labels read");
+    let det = ClassicalDetector::default().detect(&volume);
+    // Reference map values: 27 = L5 … 31 = L1, 32 = T12.
+    let code = |l: &str| match l {
+        "T12" => 32,
+        "L1" => 31,
+        "L2" => 30,
+        "L3" => 29,
+        "L4" => 28,
+        "L5" => 27,
+        _ => -1,
+    };
+    let mut agree = 0;
+    for v in &det.vertebrae {
+        let i = map.header.patient_to_index(v.center_mm);
+        let r = map.get(
+            i[0].round() as isize,
+            i[1].round() as isize,
+            i[2].round() as isize,
+        );
+        eprintln!("{} at reference label {:?}", v.label, r);
+        assert_eq!(
+            r.map(i32::from),
+            Some(code(&v.label)),
+            "{} mislabelled",
+            v.label
+        );
+        agree += 1;
+    }
+    assert!(agree >= 4, "only {agree} lumbar bodies found");
+}
