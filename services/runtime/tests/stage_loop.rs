@@ -398,6 +398,119 @@ async fn amqp_loop_recovers_when_its_consumer_is_cancelled() {
     rig.stop().await;
 }
 
+/// Close the RabbitMQ connection whose client-provided name is `name` (via rabbitmqctl).
+fn close_connection_named(name: &str) -> bool {
+    let out = std::process::Command::new("rabbitmqctl")
+        .args(["-q", "list_connections", "pid", "client_properties"])
+        .output()
+        .expect("rabbitmqctl runs (the suite's RabbitMQ is local)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut closed = false;
+    for line in text.lines().filter(|l| l.contains(name)) {
+        let pid = line.split_whitespace().next().unwrap_or_default();
+        let status = std::process::Command::new("rabbitmqctl")
+            .args([
+                "-q",
+                "close_connection",
+                pid,
+                "test: simulated network failure",
+            ])
+            .status()
+            .expect("rabbitmqctl runs");
+        closed |= status.success();
+    }
+    closed
+}
+
+/// The network drops the worker's connection: the loop reconnects and keeps consuming.
+#[tokio::test]
+async fn amqp_loop_reconnects_after_connection_loss() {
+    if common::skip_services() {
+        return;
+    }
+    let name = format!(
+        "spinescreen-reconnect-test-{}",
+        uuid::Uuid::new_v4().simple()
+    );
+    let options = spinescreen_runtime::broker::AmqpOptions {
+        delivery_limit: DELIVERY_LIMIT,
+        connection_name: name.clone(),
+        ..Default::default()
+    };
+    let worker_broker = Arc::new(
+        spinescreen_runtime::broker::AmqpBroker::connect(&common::amqp_url(), options)
+            .await
+            .expect("RabbitMQ is reachable (run scripts/test.sh)"),
+    );
+    let env = Env::new(Backend::Amqp).await.expect("RabbitMQ");
+    let prefix = format!("test-{}.", env.id);
+    let worker_ns = Arc::new(Namespaced::new(worker_broker, prefix.clone()));
+    let other_ns = Namespaced::new(env.broker.clone(), prefix);
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = StageContext {
+        store: StudyStore::from_config(&StoreConfig::Local {
+            root: dir.path().to_path_buf(),
+        })
+        .unwrap(),
+        broker: worker_ns.clone(),
+        service: ServiceInfo {
+            name: "t".into(),
+            version: "0".into(),
+        },
+    };
+    let worker = Arc::new(FakeIngest {
+        behaviour: Behaviour::Succeed,
+        calls: AtomicU32::new(0),
+        started: tokio::sync::Notify::new(),
+    });
+    let shutdown = CancellationToken::new();
+    let handle = tokio::spawn(run_stage(worker.clone(), ctx, fast(), shutdown.clone()));
+    for _ in 0..100 {
+        if spinescreen_runtime::http::is_ready() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        close_connection_named(&name),
+        "no connection named {name} to close"
+    );
+
+    let job = Job::ingest("after-reconnect".into(), "incoming/r/".into(), 1);
+    other_ns
+        .publish(
+            Stage::Ingest.queue(),
+            Message {
+                body: job.to_bytes(),
+                headers: Default::default(),
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        wait_depth(
+            &other_ns,
+            Stage::Inference.queue(),
+            1,
+            Duration::from_secs(20)
+        )
+        .await,
+        "the worker did not come back after losing its connection"
+    );
+    assert_eq!(worker.calls.load(Ordering::SeqCst), 1);
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(10), handle)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    env.cleanup(&[
+        other_ns.real_name(Stage::Ingest.queue()),
+        other_ns.real_name(Stage::Inference.queue()),
+    ])
+    .await;
+}
+
 macro_rules! on_both_brokers {
     ($($name:ident),* $(,)?) => {
         mod memory {
