@@ -253,18 +253,3 @@ pub fn user_guide(lang: Language) -> &'static str {
         }
     }
 }
-
-/// Display name of a deformity type in `lang`.
-pub fn deformity_type_name(t: spinescreen_proto::DeformityType, lang: Language) -> &'static str {
-    use spinescreen_proto::DeformityType as D;
-    match (t, lang) {
-        (D::None, Language::En) => "none",
-        (D::Wedge, Language::En) => "wedge",
-        (D::Biconcave, Language::En) => "biconcave",
-        (D::Crush, Language::En) => "crush",
-        (D::None, Language::Ru) => "нет",
-        (D::Wedge, Language::Ru) => "клиновидная",
-        (D::Biconcave, Language::Ru) => "двояковогнутая",
-        (D::Crush, Language::Ru) => "компрессионная",
-    }
-}

@@ -15,7 +15,6 @@ use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 use dicom_ul::association::client::ClientAssociationOptions;
 use dicom_ul::pdu::{PDataValue, PDataValueType, Pdu};
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
 
 /// Where and as whom to associate.
 #[derive(Debug, Clone)]
@@ -142,14 +141,27 @@ async fn store_one(
         })
         .await
         .map_err(|e| format!("sending C-STORE-RQ: {e}"))?;
+    // Fragment the data set into P-DATA-TF PDUs that fit the acceptor's maximum PDU length
+    // (PS3.8 §9.3.5: the PDV item adds 6 bytes to its fragment). Done by hand rather than with
+    // dicom-ul's P-Data writer, whose `Drop` needs a multi-threaded runtime.
+    let chunk = (assoc.acceptor_max_pdu_length() as usize)
+        .saturating_sub(6)
+        .clamp(1, 1 << 20);
+    let fragments = dataset.chunks(chunk).count().max(1);
+    for (n, fragment) in dataset
+        .chunks(chunk)
+        .chain(dataset.is_empty().then_some(&[][..]))
+        .enumerate()
     {
-        let mut writer = assoc.send_pdata(pc_id);
-        writer
-            .write_all(&dataset)
-            .await
-            .map_err(|e| format!("sending data set: {e}"))?;
-        writer
-            .finish()
+        assoc
+            .send(&Pdu::PData {
+                data: vec![PDataValue {
+                    presentation_context_id: pc_id,
+                    value_type: PDataValueType::Data,
+                    is_last: n + 1 == fragments,
+                    data: fragment.to_vec(),
+                }],
+            })
             .await
             .map_err(|e| format!("sending data set: {e}"))?;
     }

@@ -1,0 +1,369 @@
+//! The publisher stage end to end: object store in, DCMTK storescp and a directory out, the
+//! done announcement on the broker, and the runtime's retry → dead-letter path.
+
+mod common;
+
+use common::*;
+use object_store::memory::InMemory;
+use spinescreen_proto::job::{StudyDone, DONE_QUEUE};
+use spinescreen_proto::{Job, Stage, StudyResult, StudyStatus, StudyUid, VolumeHeader};
+use spinescreen_publisher::{Destination, PublisherConfig, PublisherWorker, RetryPolicy};
+use spinescreen_runtime::broker::{MemoryBroker, ERROR_HEADER};
+use spinescreen_runtime::{
+    metrics, run_stage, Broker, CancellationToken, LoopOptions, Message, StageContext, StageError,
+    StageWorker, StudyStore,
+};
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+struct StoreScp {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl StoreScp {
+    fn start(extra: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("storescp")
+            .args(["-aet", "PACS", "-od"])
+            .arg(dir.path())
+            .args(extra)
+            .arg(port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("storescp runs");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "storescp did not listen");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self { child, port, dir }
+    }
+    fn destination(&self) -> Destination {
+        Destination::Cstore {
+            host: "127.0.0.1".into(),
+            port: self.port,
+            called_ae: "PACS".into(),
+            calling_ae: "SPINESCREEN".into(),
+        }
+    }
+    fn received(&self) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_file())
+            .map(|p| {
+                dicom_object::open_file(&p)
+                    .unwrap()
+                    .meta()
+                    .media_storage_sop_instance_uid()
+                    .to_string()
+            })
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+impl Drop for StoreScp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn config(destinations: Vec<Destination>) -> PublisherConfig {
+    PublisherConfig {
+        destinations,
+        retry: RetryPolicy {
+            attempts: 2,
+            initial_backoff_ms: 10,
+            max_backoff_ms: 20,
+        },
+        timeout_s: 5,
+        ..Default::default()
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+fn job(received_ms_ago: u64) -> Job {
+    let mut job = Job::ingest(
+        "job-1".into(),
+        "incoming/b1/".into(),
+        now_ms() - received_ms_ago,
+    );
+    job.study_uid = Some(StudyUid::new(STUDY_UID).unwrap());
+    job.timings_ms = BTreeMap::from([
+        ("ingest".to_string(), 1000),
+        ("inference".to_string(), 2000),
+        ("morphometry".to_string(), 300),
+        ("rendering".to_string(), 400),
+    ]);
+    job.trace_context = BTreeMap::from([(
+        "traceparent".to_string(),
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".to_string(),
+    )]);
+    job
+}
+
+async fn seeded_store(result: Option<&StudyResult>, with_volume: bool, sc: usize) -> StudyStore {
+    let store = StudyStore::new(Arc::new(InMemory::new()));
+    let keys = StudyUid::new(STUDY_UID).unwrap().keys();
+    if let Some(r) = result {
+        store
+            .put(&keys.result(), serde_json::to_vec(r).unwrap())
+            .await
+            .unwrap();
+    }
+    if with_volume {
+        let header = VolumeHeader {
+            schema_version: spinescreen_proto::SCHEMA_VERSION,
+            dims: [64, 64, 40],
+            spacing_mm: [1.0, 1.0, 1.25],
+            origin_mm: [0.0, 0.0, 0.0],
+            direction: [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]],
+            study: study_info(40),
+        };
+        store
+            .put(&keys.volume_header(), serde_json::to_vec(&header).unwrap())
+            .await
+            .unwrap();
+    }
+    for i in 0..sc {
+        store
+            .put(&keys.secondary_capture(i), sc_file(i))
+            .await
+            .unwrap();
+    }
+    if sc > 0 {
+        store
+            .put(&keys.preview_png(), b"\x89PNG fake".to_vec())
+            .await
+            .unwrap();
+    }
+    store
+}
+
+fn context(store: StudyStore, broker: &MemoryBroker) -> StageContext {
+    StageContext {
+        store,
+        broker: Arc::new(broker.clone()),
+        service: service(),
+    }
+}
+
+async fn next_done(broker: &MemoryBroker) -> (StudyDone, BTreeMap<String, String>) {
+    let mut consumer = broker.consume(DONE_QUEUE, 1).await.unwrap();
+    let d = tokio::time::timeout(Duration::from_secs(5), consumer.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    d.acker.ack().await.unwrap();
+    (
+        serde_json::from_slice(&d.message.body).unwrap(),
+        d.message.headers.clone(),
+    )
+}
+
+#[tokio::test]
+async fn worker_delivers_sr_and_sc_records_sla_timings_and_announces_done() {
+    let scp = StoreScp::start(&[]);
+    let out = tempfile::tempdir().unwrap();
+    let store = seeded_store(Some(&positive_result()), true, 2).await;
+    let broker = MemoryBroker::new();
+    let ctx = context(store.clone(), &broker);
+    let worker = PublisherWorker::new(config(vec![
+        scp.destination(),
+        Destination::Directory {
+            path: out.path().to_path_buf(),
+        },
+    ]))
+    .unwrap();
+    assert_eq!(worker.stage(), Stage::Publisher);
+    let latency_before = metrics::STUDY_LATENCY.get_sample_count();
+
+    let next = worker.process(job(5_000), &ctx).await.unwrap();
+    assert!(next.is_empty(), "the publisher is the last stage");
+
+    // The PACS got 2 SC + 1 SR; the SR is the one stored in the study prefix.
+    let keys = StudyUid::new(STUDY_UID).unwrap().keys();
+    let sr = store.get(&keys.structured_report()).await.unwrap();
+    let sr = spinescreen_publisher::Instance::from_part10(sr, "sr.dcm").unwrap();
+    let received = scp.received();
+    assert_eq!(received.len(), 3);
+    assert!(received.contains(&sr.sop_instance_uid));
+
+    // timings_ms: the stage timings, the publisher's own, and end-to-end ≥ the 5 s head start.
+    let result: StudyResult =
+        serde_json::from_slice(&store.get(&keys.result()).await.unwrap()).unwrap();
+    for k in [
+        "ingest",
+        "inference",
+        "morphometry",
+        "rendering",
+        "publisher",
+        "end_to_end",
+    ] {
+        assert!(
+            result.timings_ms.contains_key(k),
+            "no {k} in {:?}",
+            result.timings_ms
+        );
+    }
+    let e2e = result.timings_ms["end_to_end"];
+    assert!((5_000..60_000).contains(&e2e), "{e2e}");
+    let dir_result: StudyResult = serde_json::from_slice(
+        &std::fs::read(out.path().join(STUDY_UID).join("result.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(dir_result.timings_ms["end_to_end"], e2e);
+    assert!(metrics::STUDY_LATENCY.get_sample_count() > latency_before);
+
+    let (done, headers) = next_done(&broker).await;
+    assert_eq!(done.job_id, "job-1");
+    assert_eq!(done.status, StudyStatus::Ok);
+    assert_eq!(done.end_to_end_ms, e2e);
+    assert_eq!(done.result_key, keys.result());
+    assert!(headers["traceparent"].starts_with("00-0af7"));
+
+    // A redelivered job republishes the same instances: nothing new at the PACS.
+    worker.process(job(6_000), &ctx).await.unwrap();
+    assert_eq!(scp.received(), received);
+}
+
+#[tokio::test]
+async fn technical_defect_without_volume_still_gets_an_sr_saying_why() {
+    let scp = StoreScp::start(&[]);
+    let store = seeded_store(Some(&defect_result()), false, 0).await;
+    let broker = MemoryBroker::new();
+    let worker = PublisherWorker::new(config(vec![scp.destination()])).unwrap();
+    let mut j = job(1_000);
+    j.status = StudyStatus::TechnicalDefect;
+    worker
+        .process(j, &context(store.clone(), &broker))
+        .await
+        .unwrap();
+    assert_eq!(scp.received().len(), 1);
+    let sr_path = std::fs::read_dir(scp.dir.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let dump = dsrdump(&sr_path);
+    assert!(dump.contains("NO_CT_SERIES"), "{dump}");
+    assert!(dump.contains("Technical defect"), "{dump}");
+    let (done, _) = next_done(&broker).await;
+    assert_eq!(done.status, StudyStatus::TechnicalDefect);
+}
+
+#[tokio::test]
+async fn missing_result_json_is_published_as_an_internal_error_not_dropped() {
+    let store = seeded_store(None, true, 0).await;
+    let broker = MemoryBroker::new();
+    let worker = PublisherWorker::new(config(vec![])).unwrap();
+    worker
+        .process(job(1_000), &context(store.clone(), &broker))
+        .await
+        .unwrap();
+    let keys = StudyUid::new(STUDY_UID).unwrap().keys();
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("sr.dcm");
+    std::fs::write(&p, store.get(&keys.structured_report()).await.unwrap()).unwrap();
+    let dump = dsrdump(&p);
+    assert!(dump.contains("INTERNAL_ERROR"), "{dump}");
+    let (done, _) = next_done(&broker).await;
+    assert_eq!(done.status, StudyStatus::TechnicalDefect);
+}
+
+fn dsrdump(path: &Path) -> String {
+    let out = Command::new("dsrdump")
+        .args(["+Pl"])
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn refusing_pacs_makes_a_transient_error() {
+    let scp = StoreScp::start(&["--abort-after"]);
+    let store = seeded_store(Some(&positive_result()), true, 1).await;
+    let broker = MemoryBroker::new();
+    let worker = PublisherWorker::new(config(vec![scp.destination()])).unwrap();
+    let err = worker
+        .process(job(1_000), &context(store, &broker))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StageError::Transient(_)), "{err}");
+    assert!(err.to_string().contains("2 attempt(s)"), "{err}");
+    assert!(scp.received().is_empty());
+    assert_eq!(
+        broker.queue_len(DONE_QUEUE),
+        0,
+        "no done announcement for an undelivered study"
+    );
+}
+
+#[tokio::test]
+async fn refusing_pacs_ends_in_the_dead_letter_queue_with_the_reason() {
+    let scp = StoreScp::start(&["--abort-after"]);
+    let store = seeded_store(Some(&positive_result()), true, 1).await;
+    let broker = MemoryBroker::new();
+    let worker: Arc<dyn StageWorker> =
+        Arc::new(PublisherWorker::new(config(vec![scp.destination()])).unwrap());
+    let queue = Stage::Publisher.queue();
+    let dlq = format!("{queue}.dlq");
+    broker.declare(queue).await.unwrap();
+    broker
+        .publish(
+            queue,
+            Message {
+                body: job(1_000).to_bytes(),
+                headers: BTreeMap::new(),
+            },
+        )
+        .await
+        .unwrap();
+    let shutdown = CancellationToken::new();
+    let opts = LoopOptions {
+        delivery_limit: 2,
+        retry_delay: Duration::from_millis(10),
+        shutdown_grace: Duration::from_secs(5),
+        ..LoopOptions::default()
+    };
+    let ctx = context(store, &broker);
+    let loop_task = tokio::spawn(run_stage(worker, ctx, opts, shutdown.clone()));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while broker.queue_len(&dlq) == 0 {
+        assert!(Instant::now() < deadline, "job never reached {dlq}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    shutdown.cancel();
+    loop_task.await.unwrap().unwrap();
+    let mut consumer = broker.consume(&dlq, 1).await.unwrap();
+    let d = consumer.next().await.unwrap().unwrap();
+    let reason = &d.message.headers[ERROR_HEADER];
+    assert!(reason.contains("cstore PACS@127.0.0.1"), "{reason}");
+    assert!(reason.contains("attempt(s)"), "{reason}");
+    assert_eq!(Job::from_bytes(&d.message.body).unwrap().job_id, "job-1");
+    assert!(scp.received().is_empty());
+}
