@@ -42,11 +42,13 @@ pub fn ap_extent(q: &[f64], img: &Straightened, cfg: &ClassicalConfig) -> Option
     let lim = (cfg.body_max_half_depth_mm / img.du) as usize;
     let edge = |dir: isize| -> Option<f64> {
         let end = (c0 as isize + dir * lim as isize).clamp(0, q.len() as isize - 1) as usize;
+        // Air (trachea, lung) beyond the soft tissue must not lower the level: clamp at fat.
         let outer = if dir < 0 {
             profile::min_in(q, end as isize, c0 as isize).1
         } else {
             profile::min_in(q, c0 as isize, end as isize).1
-        };
+        }
+        .max(-50.0);
         let mut run_max = q[c0];
         let mut i = c0 as isize;
         while i != end as isize {

@@ -67,6 +67,13 @@ pub fn discs(img: &Straightened, cfg: &ClassicalConfig) -> Vec<Disc> {
     for c in cands.iter_mut() {
         c.1 = (c.1 / typical).min(1.5);
     }
+    tracing::debug!(
+        "disc candidates {:?}",
+        cands
+            .iter()
+            .map(|c| format!("{:.1}:{:.2}", c.0 as f64 * ds, c.1))
+            .collect::<Vec<_>>()
+    );
     let n = cands.len();
     let pos: Vec<f64> = cands.iter().map(|c| c.0 as f64 * ds).collect();
     let (pmin, pmax) = cfg.pitch_range_mm;
