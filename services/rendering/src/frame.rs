@@ -415,15 +415,6 @@ pub fn reformat_frame(
     anchors.sort_by(|a, b| a.1.total_cmp(&b.1));
     orientation_and_scale(&mut p, r, ox, oy, s);
     table(&mut p, result, &anchors, image_right, s);
-    if r.plane.view == View::Coronal {
-        p.text(
-            s.coronal_hint,
-            image_right + 36,
-            (FRAME_HEIGHT - 96) as i64,
-            14.0,
-            colour::LIGHT,
-        );
-    }
     footer(&mut p, Some(result), s);
     p
 }

@@ -36,8 +36,6 @@ pub struct Strings {
     pub reason: &'static str,
     /// Trabecular attenuation line prefix.
     pub trabecular: &'static str,
-    /// Coronal hint.
-    pub coronal_hint: &'static str,
     /// Anterior, posterior, right, left orientation letters.
     pub orientation: [&'static str; 4],
 }
@@ -63,7 +61,6 @@ const EN: Strings = Strings {
     no_detection: "Not graded: no usable spine detection",
     reason: "Reason",
     trabecular: "Trabecular attenuation",
-    coronal_hint: "Lateral curvature is shown as is (not straightened)",
     orientation: ["A", "P", "R", "L"],
 };
 
@@ -88,7 +85,6 @@ const RU: Strings = Strings {
     no_detection: "Оценка не выполнена: позвоночник не найден",
     reason: "Причина",
     trabecular: "Плотность губчатой кости",
-    coronal_hint: "Боковое искривление показано без выпрямления",
     orientation: ["A", "P", "R", "L"],
 };
 
