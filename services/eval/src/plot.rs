@@ -1,6 +1,7 @@
-//! `roc.png`: the ROC curve drawn with plain line rasterization (no fonts): white background,
-//! light grid every 0.1, axes, the chance diagonal (dashed grey), the empirical curve (blue) and
-//! the service's operating point (red disc). x = 1 − specificity, y = sensitivity, both 0–1.
+//! `roc.png`: the ROC curve drawn with plain line rasterization and a built-in 5×7 bitmap font
+//! (no font files): white background, light grid every 0.1, axes labelled 0 / 0.5 / 1 with the
+//! titles `1 - SPECIFICITY` and `SENSITIVITY`, the chance diagonal (dashed grey), the empirical
+//! curve (blue), the service's operating point (red disc) and the AUC in the lower right.
 
 use std::io::Write;
 
@@ -79,6 +80,33 @@ impl Canvas {
         }
     }
 
+    /// Text in the built-in 5×7 font (upper case, digits, `.`, `-`, `=`, space; other characters
+    /// are skipped), `scale` pixels per font pixel, top-left at `(x, y)`; `vertical` writes
+    /// bottom-to-top (rotated 90° anticlockwise).
+    pub fn text(&mut self, x: i64, y: i64, s: &str, scale: i64, c: Rgb, vertical: bool) {
+        let advance = 6 * scale;
+        for (i, ch) in s.chars().enumerate() {
+            let Some(rows) = glyph(ch) else { continue };
+            for (r, bits) in rows.iter().enumerate() {
+                for col in 0..5 {
+                    if bits & (0b10000 >> col) == 0 {
+                        continue;
+                    }
+                    for dy in 0..scale {
+                        for dx in 0..scale {
+                            let (gx, gy) = (col * scale + dx, r as i64 * scale + dy);
+                            if vertical {
+                                self.set(x + gy, y - i as i64 * advance - gx, c);
+                            } else {
+                                self.set(x + i as i64 * advance + gx, y + gy, c);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// Filled disc.
     pub fn disc(&mut self, centre: (f64, f64), radius: f64, c: Rgb) {
         let r = radius.ceil() as i64;
@@ -103,6 +131,41 @@ impl Canvas {
     }
 }
 
+/// 5×7 glyphs, one byte per row, the five low bits left to right.
+fn glyph(c: char) -> Option<[u8; 7]> {
+    Some(match c {
+        '0' => [0x0E, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0E],
+        '1' => [0x04, 0x0C, 0x04, 0x04, 0x04, 0x04, 0x0E],
+        '2' => [0x0E, 0x11, 0x01, 0x02, 0x04, 0x08, 0x1F],
+        '3' => [0x1F, 0x02, 0x04, 0x02, 0x01, 0x11, 0x0E],
+        '4' => [0x02, 0x06, 0x0A, 0x12, 0x1F, 0x02, 0x02],
+        '5' => [0x1F, 0x10, 0x1E, 0x01, 0x01, 0x11, 0x0E],
+        '6' => [0x06, 0x08, 0x10, 0x1E, 0x11, 0x11, 0x0E],
+        '7' => [0x1F, 0x01, 0x02, 0x04, 0x08, 0x08, 0x08],
+        '8' => [0x0E, 0x11, 0x11, 0x0E, 0x11, 0x11, 0x0E],
+        '9' => [0x0E, 0x11, 0x11, 0x0F, 0x01, 0x02, 0x0C],
+        '.' => [0x00, 0x00, 0x00, 0x00, 0x00, 0x0C, 0x0C],
+        '-' => [0x00, 0x00, 0x00, 0x1F, 0x00, 0x00, 0x00],
+        '=' => [0x00, 0x00, 0x1F, 0x00, 0x1F, 0x00, 0x00],
+        ' ' => [0; 7],
+        'A' => [0x0E, 0x11, 0x11, 0x1F, 0x11, 0x11, 0x11],
+        'C' => [0x0E, 0x11, 0x10, 0x10, 0x10, 0x11, 0x0E],
+        'E' => [0x1F, 0x10, 0x10, 0x1E, 0x10, 0x10, 0x1F],
+        'F' => [0x1F, 0x10, 0x10, 0x1E, 0x10, 0x10, 0x10],
+        'I' => [0x0E, 0x04, 0x04, 0x04, 0x04, 0x04, 0x0E],
+        'N' => [0x11, 0x11, 0x19, 0x15, 0x13, 0x11, 0x11],
+        'O' => [0x0E, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0E],
+        'P' => [0x1E, 0x11, 0x11, 0x1E, 0x10, 0x10, 0x10],
+        'R' => [0x1E, 0x11, 0x11, 0x1E, 0x14, 0x12, 0x11],
+        'S' => [0x0F, 0x10, 0x10, 0x0E, 0x01, 0x01, 0x1E],
+        'T' => [0x1F, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04],
+        'U' => [0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0E],
+        'V' => [0x11, 0x11, 0x11, 0x11, 0x11, 0x0A, 0x04],
+        'Y' => [0x11, 0x11, 0x0A, 0x04, 0x04, 0x04, 0x04],
+        _ => return None,
+    })
+}
+
 /// Pixel position of an ROC point (fpr, tpr) on a [`SIZE`]² canvas.
 pub fn to_pixel(fpr: f64, tpr: f64) -> (f64, f64) {
     let span = (SIZE - 2 * MARGIN) as f64;
@@ -117,8 +180,13 @@ pub const CURVE: Rgb = [31, 90, 200];
 /// Colour of the operating point.
 pub const OPERATING_POINT: Rgb = [220, 30, 30];
 
-/// Draw the ROC plot: `curve` as (fpr, tpr) points, `operating_point` as (fpr, tpr).
-pub fn draw_roc(curve: &[(f64, f64)], operating_point: Option<(f64, f64)>) -> Canvas {
+/// Draw the ROC plot: `curve` as (fpr, tpr) points, `operating_point` as (fpr, tpr), `auc`
+/// printed when given.
+pub fn draw_roc(
+    curve: &[(f64, f64)],
+    operating_point: Option<(f64, f64)>,
+    auc: Option<f64>,
+) -> Canvas {
     let mut c = Canvas::new(SIZE, SIZE);
     let grid = [225, 225, 225];
     for i in 1..10 {
@@ -170,6 +238,28 @@ pub fn draw_roc(curve: &[(f64, f64)], operating_point: Option<(f64, f64)>) -> Ca
     if let Some((f, t)) = operating_point {
         c.disc(to_pixel(f, t), 7.0, OPERATING_POINT);
     }
+    let m = MARGIN as i64;
+    let bottom = (SIZE - MARGIN) as i64;
+    let right = (SIZE - MARGIN) as i64;
+    let mid = (m + right) / 2;
+    c.text(m - 5, bottom + 14, "0", 1, black, false);
+    c.text(mid - 8, bottom + 14, "0.5", 1, black, false);
+    c.text(right - 2, bottom + 14, "1", 1, black, false);
+    c.text(mid - 45, bottom + 26, "1 - SPECIFICITY", 1, black, false);
+    c.text(m - 22, bottom - 3, "0", 1, black, false);
+    c.text(m - 29, (m + bottom) / 2 - 3, "0.5", 1, black, false);
+    c.text(m - 22, m - 3, "1", 1, black, false);
+    c.text(2, (m + bottom) / 2 + 33, "SENSITIVITY", 1, black, true);
+    if let Some(a) = auc {
+        c.text(
+            right - 130,
+            bottom - 30,
+            &format!("AUC = {a:.3}"),
+            2,
+            CURVE,
+            false,
+        );
+    }
     c
 }
 
@@ -179,7 +269,11 @@ mod tests {
 
     #[test]
     fn curve_and_operating_point_are_drawn_where_they_belong() {
-        let c = draw_roc(&[(0.0, 0.0), (0.0, 1.0), (1.0, 1.0)], Some((0.1, 0.9)));
+        let c = draw_roc(
+            &[(0.0, 0.0), (0.0, 1.0), (1.0, 1.0)],
+            Some((0.1, 0.9)),
+            Some(1.0),
+        );
         let (x, y) = to_pixel(0.0, 0.5);
         assert_eq!(c.pixel(x as u32, y as u32), Some(CURVE));
         let (x, y) = to_pixel(0.1, 0.9);
