@@ -25,4 +25,13 @@ pub enum IngestError {
         /// What is wrong with it.
         message: String,
     },
+    /// Object storage failed.
+    #[error("storage: {0}")]
+    Storage(String),
+    /// The broker failed.
+    #[error("broker: {0}")]
+    Broker(String),
+    /// A receiver could not start or a reception could not be recorded.
+    #[error("receive: {0}")]
+    Receive(String),
 }

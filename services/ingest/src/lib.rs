@@ -42,11 +42,15 @@ mod geometry;
 mod instance;
 pub mod nifti;
 mod orient;
+pub mod receive;
 pub mod select;
 pub mod uidgen;
+pub mod worker;
 
 pub use build::{build_volume, build_volume_with_report, IngestReport, SourceFile};
 pub use config::{IngestConfig, IngestLimits, ScpConfig, StowConfig};
 pub use error::IngestError;
 pub use nifti::read_nifti;
+pub use receive::{run_scp, run_stow, stage_directory, CancellationToken};
 pub use select::SeriesNote;
+pub use worker::IngestWorker;

@@ -1,0 +1,225 @@
+//! Receivers: where DICOM instances arrive and become one ingest job per completed reception.
+//!
+//! Every receiver does the same three things: store each instance as received at
+//! `incoming/<batch>/<SOPInstanceUID>.dcm` (`proto::uid::incoming_instance_key`), decide when
+//! the reception is complete, and publish one [`Job::ingest`] to `spinescreen.ingest`. The
+//! pixels never travel over the broker.
+//!
+//! - [`directory`]: [`stage_directory`], a directory tree (the CLI's `analyze DIR`).
+//! - [`scp`]: [`run_scp`], the DICOM C-STORE SCP; a reception per study per association, complete
+//!   on A-RELEASE, on abort, or after the inactivity timeout.
+//! - [`stow`]: [`run_stow`], DICOMweb STOW-RS; a reception per study per request.
+//!
+//! Receivers take a [`CancellationToken`] (re-exported by `spinescreen_runtime`): cancelling it
+//! stops accepting connections, completes the receptions in hand and returns.
+
+pub mod directory;
+pub mod scp;
+pub mod stow;
+
+pub use directory::stage_directory;
+pub use scp::{run_scp, run_scp_on};
+pub use stow::{run_stow, run_stow_on, stow_router};
+
+use crate::error::IngestError;
+use dicom_dictionary_std::tags;
+use dicom_object::{file::ReadPreamble, OpenFileOptions};
+use sha2::{Digest, Sha256};
+use spinescreen_proto::uid::{incoming_batch_prefix, incoming_instance_key, validate_uid};
+use spinescreen_proto::{Job, Stage};
+use spinescreen_runtime::{Broker, Message, StudyStore};
+use std::collections::HashMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub use spinescreen_runtime::CancellationToken;
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// The UIDs a receiver needs from a Part 10 file, read from its header only.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct InstanceIds {
+    /// SOP Instance UID (from the File Meta Information, else the dataset), if valid.
+    pub sop_instance_uid: Option<String>,
+    /// Study Instance UID, if valid.
+    pub study_uid: Option<String>,
+}
+
+/// Read the identifying UIDs of a Part 10 file without reading its pixel data.
+pub(crate) fn instance_ids(bytes: &[u8]) -> InstanceIds {
+    let body = if bytes.len() >= 132 && &bytes[128..132] == b"DICM" {
+        &bytes[128..]
+    } else if bytes.starts_with(b"DICM") {
+        bytes
+    } else {
+        return InstanceIds::default();
+    };
+    let Ok(obj) = OpenFileOptions::new()
+        .read_preamble(ReadPreamble::Never)
+        .read_until(tags::PIXEL_DATA)
+        .from_reader(body)
+    else {
+        return InstanceIds::default();
+    };
+    let text = |tag| {
+        obj.element_opt(tag)
+            .ok()
+            .flatten()
+            .and_then(|e| {
+                e.to_str()
+                    .ok()
+                    .map(|s| s.trim_end_matches(['\0', ' ']).to_string())
+            })
+            .filter(|s| validate_uid(s).is_ok())
+    };
+    let meta_sop = obj
+        .meta()
+        .media_storage_sop_instance_uid()
+        .trim_end_matches(['\0', ' '])
+        .to_string();
+    InstanceIds {
+        sop_instance_uid: Some(meta_sop)
+            .filter(|s| validate_uid(s).is_ok())
+            .or_else(|| text(tags::SOP_INSTANCE_UID)),
+        study_uid: text(tags::STUDY_INSTANCE_UID),
+    }
+}
+
+/// Storage key for one received file: by SOP Instance UID when it has a valid one, else by a
+/// content hash (so even a file that is not DICOM is kept, and ingest can report it).
+pub(crate) fn instance_key(
+    batch: &str,
+    bytes: &[u8],
+    sop_instance_uid: Option<&str>,
+) -> Result<String, IngestError> {
+    if let Some(uid) = sop_instance_uid {
+        if let Ok(key) = incoming_instance_key(batch, uid) {
+            return Ok(key);
+        }
+    }
+    let prefix = incoming_batch_prefix(batch).map_err(|e| IngestError::Receive(e.to_string()))?;
+    let digest = Sha256::digest(bytes);
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    Ok(format!("{prefix}unidentified-{hex}.bin"))
+}
+
+/// One reception in progress: a batch of stored files that will become one ingest job.
+#[derive(Debug, Clone)]
+pub(crate) struct Reception {
+    /// Batch id (a UUID), also the job id.
+    pub batch: String,
+    /// When the first file arrived (the SLA clock starts here).
+    pub received_at_unix_ms: u64,
+    /// Files stored.
+    pub files: usize,
+}
+
+impl Reception {
+    /// A new, empty reception with a fresh batch id.
+    pub fn new() -> Self {
+        Self {
+            batch: uuid::Uuid::new_v4().to_string(),
+            received_at_unix_ms: now_ms(),
+            files: 0,
+        }
+    }
+
+    /// Store one file of this reception; returns its key.
+    pub async fn store(
+        &mut self,
+        store: &StudyStore,
+        bytes: bytes::Bytes,
+        sop_instance_uid: Option<&str>,
+    ) -> Result<String, IngestError> {
+        let key = instance_key(&self.batch, &bytes, sop_instance_uid)?;
+        store
+            .put(&key, bytes)
+            .await
+            .map_err(|e| IngestError::Storage(e.to_string()))?;
+        if self.files == 0 {
+            self.received_at_unix_ms = now_ms();
+        }
+        self.files += 1;
+        Ok(key)
+    }
+
+    /// The ingest job for this reception.
+    pub fn job(&self) -> Result<Job, IngestError> {
+        let prefix =
+            incoming_batch_prefix(&self.batch).map_err(|e| IngestError::Receive(e.to_string()))?;
+        Ok(Job::ingest(
+            self.batch.clone(),
+            prefix,
+            self.received_at_unix_ms,
+        ))
+    }
+}
+
+/// Receptions of one connection or request, one per study (instances without a readable Study
+/// Instance UID share one).
+#[derive(Debug, Default)]
+pub(crate) struct Receptions {
+    by_study: HashMap<Option<String>, Reception>,
+}
+
+impl Receptions {
+    /// Store a Part 10 file in the reception of its study.
+    pub async fn store(
+        &mut self,
+        store: &StudyStore,
+        bytes: bytes::Bytes,
+    ) -> Result<InstanceIds, IngestError> {
+        let ids = instance_ids(&bytes);
+        let reception = self
+            .by_study
+            .entry(ids.study_uid.clone())
+            .or_insert_with(Reception::new);
+        reception
+            .store(store, bytes, ids.sop_instance_uid.as_deref())
+            .await?;
+        Ok(ids)
+    }
+
+    /// Whether nothing has been stored.
+    pub fn is_empty(&self) -> bool {
+        self.by_study.is_empty()
+    }
+
+    /// Publish one ingest job per study and start afresh. Returns the jobs published.
+    pub async fn complete(&mut self, broker: &dyn Broker) -> Result<Vec<Job>, IngestError> {
+        let mut jobs = vec![];
+        let mut receptions: Vec<Reception> = self.by_study.drain().map(|(_, r)| r).collect();
+        receptions.sort_by_key(|r| r.received_at_unix_ms);
+        for r in receptions {
+            let job = r.job()?;
+            publish(broker, &job).await?;
+            tracing::info!(job_id = %job.job_id, files = r.files, "reception complete; ingest job published");
+            jobs.push(job);
+        }
+        Ok(jobs)
+    }
+}
+
+/// Publish an ingest job (declaring the queue first; declaring is idempotent).
+pub async fn publish(broker: &dyn Broker, job: &Job) -> Result<(), IngestError> {
+    let queue = Stage::Ingest.queue();
+    broker
+        .declare(queue)
+        .await
+        .map_err(|e| IngestError::Broker(e.to_string()))?;
+    broker
+        .publish(
+            queue,
+            Message {
+                body: job.to_bytes(),
+                headers: Default::default(),
+            },
+        )
+        .await
+        .map_err(|e| IngestError::Broker(e.to_string()))
+}

@@ -1,0 +1,440 @@
+//! DICOM C-STORE SCP: the way a PACS or scanner pushes a study.
+//!
+//! Association negotiation (PS3.8 §7.1) accepts the configured called AE title, optionally only
+//! the listed calling AE titles, and presentation contexts for CT Image Storage, Enhanced and
+//! Legacy Converted Enhanced CT, Secondary Capture and Verification (PS3.4 Annex A, B) in the
+//! transfer syntaxes this build can decode. Each C-STORE-RQ (PS3.7 §9.1.1) is stored as a Part 10
+//! file — the received dataset bytes untouched behind a File Meta Information group (PS3.10
+//! §7.1) — and answered with status 0000 (success) or A700 (out of resources) if storage failed.
+//! C-ECHO (PS3.7 §9.1.5) is answered with success.
+//!
+//! A reception (one per study on the association) is complete on A-RELEASE, when the peer
+//! aborts or drops the connection, or after `inactivity_timeout_s` without a PDU: then one
+//! ingest job per study is published.
+
+use super::Receptions;
+use crate::config::IngestConfig;
+use crate::error::IngestError;
+use dicom_core::{DataElement, PrimitiveValue, VR};
+use dicom_dictionary_std::tags;
+use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
+use dicom_transfer_syntax_registry::entries::IMPLICIT_VR_LITTLE_ENDIAN;
+use dicom_ul::association::server::AccessControl;
+use dicom_ul::association::Association as _;
+use dicom_ul::pdu::{
+    AssociationRJServiceUserReason, PDataValue, PDataValueType, PresentationContextResultReason,
+    UserIdentity,
+};
+use dicom_ul::{Pdu, ServerAssociationOptions};
+use spinescreen_runtime::{Broker, CancellationToken, StudyStore};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+
+/// Abstract syntaxes accepted (PS3.4 B.5).
+pub const ACCEPTED_SOP_CLASSES: [&str; 5] = [
+    "1.2.840.10008.5.1.4.1.1.2",   // CT Image Storage
+    "1.2.840.10008.5.1.4.1.1.2.1", // Enhanced CT Image Storage
+    "1.2.840.10008.5.1.4.1.1.2.2", // Legacy Converted Enhanced CT Image Storage
+    "1.2.840.10008.5.1.4.1.1.7",   // Secondary Capture Image Storage
+    "1.2.840.10008.1.1",           // Verification
+];
+
+/// Transfer syntaxes accepted, in order of preference (PS3.5 §10, Annex A).
+pub fn accepted_transfer_syntaxes() -> Vec<&'static str> {
+    let mut ts = vec![
+        "1.2.840.10008.1.2.1",    // Explicit VR Little Endian
+        "1.2.840.10008.1.2",      // Implicit VR Little Endian
+        "1.2.840.10008.1.2.4.90", // JPEG 2000 Lossless Only
+        "1.2.840.10008.1.2.4.91", // JPEG 2000
+        "1.2.840.10008.1.2.4.70", // JPEG Lossless, first-order prediction
+        "1.2.840.10008.1.2.4.57", // JPEG Lossless
+        "1.2.840.10008.1.2.5",    // RLE Lossless
+        "1.2.840.10008.1.2.4.50", // JPEG Baseline
+        "1.2.840.10008.1.2.4.51", // JPEG Extended
+    ];
+    if cfg!(feature = "jpeg-ls") {
+        ts.push("1.2.840.10008.1.2.4.80"); // JPEG-LS Lossless
+        ts.push("1.2.840.10008.1.2.4.81"); // JPEG-LS Near-Lossless
+    }
+    ts
+}
+
+const C_STORE_RQ: u16 = 0x0001;
+const C_STORE_RSP: u16 = 0x8001;
+const C_ECHO_RQ: u16 = 0x0030;
+const C_ECHO_RSP: u16 = 0x8030;
+const NO_DATASET: u16 = 0x0101;
+const STATUS_SUCCESS: u16 = 0x0000;
+const STATUS_OUT_OF_RESOURCES: u16 = 0xA700;
+const STATUS_UNRECOGNIZED_OPERATION: u16 = 0x0211;
+/// Our implementation class UID, written in the File Meta Information of received files.
+const IMPLEMENTATION_CLASS_UID: &str = "1.2.826.0.1.3680043.10.1381.1";
+
+/// Called AE title must match; calling AE title must be listed (when a list is configured).
+#[derive(Debug, Clone)]
+struct AeFilter {
+    accepted_calling: Vec<String>,
+}
+
+impl AccessControl for AeFilter {
+    fn check_access(
+        &self,
+        this_ae_title: &str,
+        calling_ae_title: &str,
+        called_ae_title: &str,
+        _user_identity: Option<&UserIdentity>,
+    ) -> Result<(), AssociationRJServiceUserReason> {
+        if called_ae_title.trim() != this_ae_title.trim() {
+            return Err(AssociationRJServiceUserReason::CalledAETitleNotRecognized);
+        }
+        if !self.accepted_calling.is_empty()
+            && !self
+                .accepted_calling
+                .iter()
+                .any(|a| a.trim() == calling_ae_title.trim())
+        {
+            return Err(AssociationRJServiceUserReason::CallingAETitleNotRecognized);
+        }
+        Ok(())
+    }
+}
+
+/// Listen on `0.0.0.0:<scp.port>` and serve associations until `shutdown` is cancelled.
+pub async fn run_scp(
+    config: &IngestConfig,
+    store: StudyStore,
+    broker: Arc<dyn Broker>,
+    shutdown: CancellationToken,
+) -> Result<(), IngestError> {
+    let listener = TcpListener::bind(("0.0.0.0", config.scp.port))
+        .await
+        .map_err(|e| {
+            IngestError::Receive(format!("cannot listen on port {}: {e}", config.scp.port))
+        })?;
+    run_scp_on(listener, config, store, broker, shutdown).await
+}
+
+/// [`run_scp`] on a listener the caller bound (tests bind port 0). Returns once `shutdown` is
+/// cancelled and every open association has completed its receptions.
+pub async fn run_scp_on(
+    listener: TcpListener,
+    config: &IngestConfig,
+    store: StudyStore,
+    broker: Arc<dyn Broker>,
+    shutdown: CancellationToken,
+) -> Result<(), IngestError> {
+    let config = Arc::new(config.clone());
+    tracing::info!(
+        ae_title = %config.scp.ae_title,
+        address = ?listener.local_addr().ok(),
+        "C-STORE SCP listening"
+    );
+    let mut associations = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((socket, peer)) => {
+                    let (config, store, broker, shutdown) =
+                        (config.clone(), store.clone(), broker.clone(), shutdown.clone());
+                    associations.spawn(async move {
+                        if let Err(e) = serve_association(socket, &config, &store, broker.as_ref(), &shutdown).await {
+                            tracing::warn!(%peer, error = %e, "association ended with an error");
+                        }
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            Some(_) = associations.join_next(), if !associations.is_empty() => {}
+        }
+    }
+    while associations.join_next().await.is_some() {}
+    Ok(())
+}
+
+/// A parsed DIMSE command (PS3.7 §9.3, §E).
+#[derive(Debug, Clone)]
+struct Command {
+    field: u16,
+    message_id: u16,
+    sop_class: String,
+    sop_instance: String,
+    has_dataset: bool,
+}
+
+fn parse_command(bytes: &[u8]) -> Result<Command, IngestError> {
+    let obj = InMemDicomObject::read_dataset_with_ts(bytes, &IMPLICIT_VR_LITTLE_ENDIAN.erased())
+        .map_err(|e| IngestError::Receive(format!("malformed DIMSE command: {e}")))?;
+    let int = |tag| -> Option<u16> {
+        obj.element_opt(tag)
+            .ok()
+            .flatten()
+            .and_then(|e| e.to_int::<u16>().ok())
+    };
+    let text = |tag| -> String {
+        obj.element_opt(tag)
+            .ok()
+            .flatten()
+            .and_then(|e| {
+                e.to_str()
+                    .ok()
+                    .map(|s| s.trim_end_matches(['\0', ' ']).to_string())
+            })
+            .unwrap_or_default()
+    };
+    Ok(Command {
+        field: int(tags::COMMAND_FIELD)
+            .ok_or_else(|| IngestError::Receive("DIMSE command without Command Field".into()))?,
+        message_id: int(tags::MESSAGE_ID).unwrap_or(0),
+        sop_class: text(tags::AFFECTED_SOP_CLASS_UID),
+        sop_instance: text(tags::AFFECTED_SOP_INSTANCE_UID),
+        has_dataset: int(tags::COMMAND_DATA_SET_TYPE).is_some_and(|t| t != NO_DATASET),
+    })
+}
+
+/// Encode a response command (implicit VR little endian, with its group length).
+fn response(request: &Command, field: u16, status: u16) -> Result<Vec<u8>, IngestError> {
+    let mut obj = InMemDicomObject::new_empty();
+    let put = |obj: &mut InMemDicomObject, tag, vr, v: PrimitiveValue| {
+        obj.put(DataElement::new(tag, vr, v));
+    };
+    if !request.sop_class.is_empty() {
+        put(
+            &mut obj,
+            tags::AFFECTED_SOP_CLASS_UID,
+            VR::UI,
+            PrimitiveValue::from(request.sop_class.as_str()),
+        );
+    }
+    put(
+        &mut obj,
+        tags::COMMAND_FIELD,
+        VR::US,
+        PrimitiveValue::from(field),
+    );
+    put(
+        &mut obj,
+        tags::MESSAGE_ID_BEING_RESPONDED_TO,
+        VR::US,
+        PrimitiveValue::from(request.message_id),
+    );
+    put(
+        &mut obj,
+        tags::COMMAND_DATA_SET_TYPE,
+        VR::US,
+        PrimitiveValue::from(NO_DATASET),
+    );
+    put(&mut obj, tags::STATUS, VR::US, PrimitiveValue::from(status));
+    if !request.sop_instance.is_empty() {
+        put(
+            &mut obj,
+            tags::AFFECTED_SOP_INSTANCE_UID,
+            VR::UI,
+            PrimitiveValue::from(request.sop_instance.as_str()),
+        );
+    }
+    let encode = |obj: &InMemDicomObject| -> Result<Vec<u8>, IngestError> {
+        let mut out = Vec::new();
+        obj.write_dataset_with_ts(&mut out, &IMPLICIT_VR_LITTLE_ENDIAN.erased())
+            .map_err(|e| IngestError::Receive(format!("encoding a DIMSE response: {e}")))?;
+        Ok(out)
+    };
+    let body = encode(&obj)?;
+    put(
+        &mut obj,
+        tags::COMMAND_GROUP_LENGTH,
+        VR::UL,
+        PrimitiveValue::from(body.len() as u32),
+    );
+    encode(&obj)
+}
+
+/// A Part 10 file from a received dataset: preamble, `DICM`, File Meta Information, then the
+/// dataset exactly as received in the negotiated transfer syntax.
+fn part10(
+    command: &Command,
+    transfer_syntax: &str,
+    dataset: &[u8],
+) -> Result<Vec<u8>, IngestError> {
+    let meta = FileMetaTableBuilder::new()
+        .media_storage_sop_class_uid(command.sop_class.as_str())
+        .media_storage_sop_instance_uid(command.sop_instance.as_str())
+        .transfer_syntax(transfer_syntax)
+        .implementation_class_uid(IMPLEMENTATION_CLASS_UID)
+        .implementation_version_name("SPINESCREEN")
+        .build()
+        .map_err(|e| IngestError::Receive(format!("file meta: {e}")))?;
+    let mut out = Vec::with_capacity(dataset.len() + 512);
+    out.extend_from_slice(&[0u8; 128]);
+    out.extend_from_slice(b"DICM");
+    meta.write(&mut out)
+        .map_err(|e| IngestError::Receive(format!("file meta: {e}")))?;
+    out.extend_from_slice(dataset);
+    Ok(out)
+}
+
+async fn send_command(
+    association: &mut dicom_ul::association::server::AsyncServerAssociation<TcpStream>,
+    context_id: u8,
+    data: Vec<u8>,
+) -> Result<(), IngestError> {
+    association
+        .send(&Pdu::PData {
+            data: vec![PDataValue {
+                presentation_context_id: context_id,
+                value_type: PDataValueType::Command,
+                is_last: true,
+                data,
+            }],
+        })
+        .await
+        .map_err(|e| IngestError::Receive(format!("sending a response: {e}")))
+}
+
+async fn serve_association(
+    socket: TcpStream,
+    config: &IngestConfig,
+    store: &StudyStore,
+    broker: &dyn Broker,
+    shutdown: &CancellationToken,
+) -> Result<(), IngestError> {
+    let mut options = ServerAssociationOptions::new()
+        .ae_access_control(AeFilter {
+            accepted_calling: config.scp.accepted_calling_aes.clone(),
+        })
+        .ae_title(config.scp.ae_title.clone());
+    for class in ACCEPTED_SOP_CLASSES {
+        options = options.with_abstract_syntax(class);
+    }
+    for ts in accepted_transfer_syntaxes() {
+        options = options.with_transfer_syntax(ts);
+    }
+    let mut association = options
+        .establish_async(socket)
+        .await
+        .map_err(|e| IngestError::Receive(format!("association rejected or failed: {e}")))?;
+    let contexts: HashMap<u8, String> = association
+        .presentation_contexts()
+        .iter()
+        .filter(|pc| pc.reason == PresentationContextResultReason::Acceptance)
+        .map(|pc| {
+            (
+                pc.id,
+                pc.transfer_syntax.trim_end_matches(['\0', ' ']).to_string(),
+            )
+        })
+        .collect();
+    tracing::info!(calling_ae = %association.peer_ae_title(), contexts = contexts.len(), "association accepted");
+    let inactivity = Duration::from_secs(config.inactivity_timeout_s.max(1));
+    let mut receptions = Receptions::default();
+    let mut command_bytes: Vec<u8> = Vec::new();
+    let mut data_bytes: Vec<u8> = Vec::new();
+    let mut pending: Option<Command> = None;
+    let outcome: Result<(), IngestError> = async {
+        loop {
+        let pdu = tokio::select! {
+            _ = shutdown.cancelled() => {
+                let _ = association.abort().await;
+                break Ok(());
+            }
+            r = tokio::time::timeout(inactivity, association.receive()) => r,
+        };
+        let pdu = match pdu {
+            Err(_elapsed) => {
+                if !receptions.is_empty() {
+                    tracing::info!("no instance for {} s: completing the reception", inactivity.as_secs());
+                    receptions.complete(broker).await?;
+                }
+                continue;
+            }
+            Ok(Err(e)) => {
+                tracing::info!(error = %e, "association closed without release");
+                break Ok(());
+            }
+            Ok(Ok(pdu)) => pdu,
+        };
+        match pdu {
+            Pdu::PData { data } => {
+                for value in data {
+                    let context_id = value.presentation_context_id;
+                    match value.value_type {
+                        PDataValueType::Command => {
+                            command_bytes.extend_from_slice(&value.data);
+                            if !value.is_last {
+                                continue;
+                            }
+                            let command = parse_command(&command_bytes)?;
+                            command_bytes.clear();
+                            match command.field {
+                                C_ECHO_RQ => {
+                                    send_command(&mut association, context_id, response(&command, C_ECHO_RSP, STATUS_SUCCESS)?).await?;
+                                }
+                                C_STORE_RQ if command.has_dataset => pending = Some(command),
+                                other => {
+                                    tracing::warn!(command_field = other, "unsupported DIMSE command");
+                                    send_command(&mut association, context_id, response(&command, other | 0x8000, STATUS_UNRECOGNIZED_OPERATION)?).await?;
+                                }
+                            }
+                        }
+                        PDataValueType::Data => {
+                            data_bytes.extend_from_slice(&value.data);
+                            if !value.is_last {
+                                continue;
+                            }
+                            let Some(command) = pending.take() else {
+                                tracing::warn!("data set without a C-STORE request; ignored");
+                                data_bytes.clear();
+                                continue;
+                            };
+                            let dataset = std::mem::take(&mut data_bytes);
+                            let status = match contexts.get(&context_id) {
+                                None => STATUS_OUT_OF_RESOURCES,
+                                Some(ts) => match part10(&command, ts, &dataset) {
+                                    Ok(file) => match receptions.store(store, bytes::Bytes::from(file)).await {
+                                        Ok(_) => STATUS_SUCCESS,
+                                        Err(e) => {
+                                            tracing::error!(error = %e, "could not store a received instance");
+                                            STATUS_OUT_OF_RESOURCES
+                                        }
+                                    },
+                                    Err(e) => {
+                                        tracing::error!(error = %e, "could not wrap a received instance");
+                                        STATUS_OUT_OF_RESOURCES
+                                    }
+                                },
+                            };
+                            send_command(&mut association, context_id, response(&command, C_STORE_RSP, status)?).await?;
+                        }
+                    }
+                }
+            }
+            Pdu::ReleaseRQ => {
+                let published = receptions.complete(broker).await;
+                let _ = association.send(&Pdu::ReleaseRP).await;
+                break published.map(|_| ());
+            }
+            Pdu::AbortRQ { .. } => {
+                tracing::info!("association aborted by the peer");
+                break Ok(());
+            }
+            other => {
+                tracing::warn!(pdu = %other.short_description(), "unexpected PDU; aborting");
+                let _ = association.abort().await;
+                break Ok(());
+            }
+        }
+    }
+    }
+    .await;
+    // Whatever was received before an abort, a dropped connection or shutdown is not lost.
+    if !receptions.is_empty() {
+        receptions.complete(broker).await?;
+    }
+    outcome
+}
