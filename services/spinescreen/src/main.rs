@@ -1,1 +1,180 @@
-fn main() {}
+//! `spinescreen`: one binary for every role.
+//!
+//! - `worker <stage>` runs one stage against the configured broker and store (a fleet member);
+//! - `all` runs every stage in one process (embedded by default: in-memory queues, local store);
+//! - `analyze DIR --out OUT` and `demo --out OUT` run one study through the embedded pipeline;
+//! - `phantom` writes synthetic CT studies with exact ground truth; `eval` runs calibration testing.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use spinescreen::{analyze, config::AppConfig, demo, fleet};
+use spinescreen_proto::Stage;
+use spinescreen_runtime::CancellationToken;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio::task::JoinSet;
+
+#[derive(Parser)]
+#[command(name = "spinescreen", version, about = "Screens chest CT for vertebral compression fractures and low bone density")]
+struct Cli {
+    /// TOML configuration file (environment overrides: SPINESCREEN__SECTION__KEY=value).
+    #[arg(long, global = true, env = "SPINESCREEN_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one stage's worker (ingest also runs its DICOM receivers).
+    Worker {
+        /// ingest | inference | morphometry | rendering | publisher
+        #[arg(value_parser = parse_stage)]
+        stage: Stage,
+    },
+    /// Run every stage in one process.
+    All,
+    /// Analyse one study directory on the embedded pipeline and write OUT/result.json, sr.dcm,
+    /// sc/*.dcm and preview.png.
+    Analyze {
+        /// Directory of DICOM files (searched recursively).
+        dicom_dir: PathBuf,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+        /// Keep intermediate objects (volume, detection) in this directory.
+        #[arg(long)]
+        store: Option<PathBuf>,
+        /// Seconds to wait for the result.
+        #[arg(long, default_value_t = 390)]
+        timeout: u64,
+    },
+    /// Generate a phantom chest CT with a fracture and analyse it (no servers needed).
+    Demo {
+        /// Output directory (the phantom study goes to OUT/study).
+        #[arg(long)]
+        out: PathBuf,
+        /// Phantom seed.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+    },
+    /// Write a synthetic DICOM CT study with exact ground truth.
+    Phantom(spinescreen_phantom::cli::PhantomArgs),
+    /// Calibration testing: sensitivity, specificity, accuracy, ROC AUC with 95 % CIs.
+    Eval(spinescreen_eval::EvalArgs),
+}
+
+fn parse_stage(s: &str) -> Result<Stage, String> {
+    Stage::from_name(s).ok_or_else(|| {
+        format!("unknown stage {s:?}; expected ingest, inference, morphometry, rendering or publisher")
+    })
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = AppConfig::load(cli.config.as_deref())?;
+    let interactive = !matches!(cli.command, Command::Worker { .. } | Command::All);
+    if interactive && std::env::var_os("RUST_LOG").is_none() {
+        // Tools print their own summary; keep stage logs for warnings unless asked.
+        std::env::set_var("RUST_LOG", "warn");
+    }
+    let _telemetry = spinescreen_runtime::telemetry::init_tracing(&config.runtime.service_name);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    match cli.command {
+        Command::Worker { stage } => runtime.block_on(serve(&config, &[stage])),
+        Command::All => runtime.block_on(serve(&config, &Stage::ALL)),
+        Command::Analyze {
+            dicom_dir,
+            out,
+            store,
+            timeout,
+        } => {
+            let opts = analyze::AnalyzeOptions {
+                input: dicom_dir,
+                out,
+                store_dir: store,
+                timeout: Duration::from_secs(timeout),
+            };
+            let analysis = runtime.block_on(analyze::analyze(&config, &opts))?;
+            print!("{}", analyze::summary(&analysis.result));
+            println!("wrote {} files to {}", analysis.files.len(), opts.out.display());
+            Ok(())
+        }
+        Command::Demo { out, seed } => runtime.block_on(demo::demo(&config, &out, seed)),
+        Command::Phantom(args) => spinescreen_phantom::cli::run(&args),
+        Command::Eval(args) => {
+            let analyze_case = |dir: &Path| {
+                let out = tempfile::tempdir()?;
+                let opts = analyze::AnalyzeOptions {
+                    input: dir.to_path_buf(),
+                    out: out.path().to_path_buf(),
+                    store_dir: None,
+                    timeout: Duration::from_secs(390),
+                };
+                Ok(runtime.block_on(analyze::analyze(&config, &opts))?.result)
+            };
+            let report = spinescreen_eval::run(&args, &analyze_case)?;
+            let show = |name: &str, m: &spinescreen_eval::report::Metric| match m.value {
+                Some(v) => format!("{name} {v:.2}"),
+                None => format!("{name} n/a"),
+            };
+            let m = &report.metrics;
+            println!(
+                "{} cases: {}, {}, {}, {}; {} technical defects, {} abstentions; report in {}",
+                report.cases_total,
+                show("sensitivity", &m.sensitivity),
+                show("specificity", &m.specificity),
+                show("accuracy", &m.accuracy),
+                show("ROC AUC", &m.roc_auc),
+                report.technical_defects,
+                report.abstentions,
+                args.out.display()
+            );
+            Ok(())
+        }
+    }
+}
+
+/// Run the given stages until SIGTERM/SIGINT, serving `/metrics`, with ingest's receivers when
+/// ingest is among them.
+async fn serve(config: &AppConfig, stages: &[Stage]) -> anyhow::Result<()> {
+    let shutdown = spinescreen_runtime::shutdown::cancel_on_signal();
+    let (broker, store) = fleet::connect(config).await?;
+    let mut tasks = JoinSet::new();
+    tasks.spawn(spinescreen_runtime::http::serve_metrics(
+        config.runtime.metrics_addr,
+        shutdown.clone(),
+    ));
+    if stages.contains(&Stage::Ingest) {
+        fleet::spawn_receivers(
+            config,
+            broker.clone(),
+            store.clone(),
+            shutdown.clone(),
+            &mut tasks,
+        );
+    }
+    fleet::spawn_stages(stages, config, broker, store, shutdown.clone(), &mut tasks).await?;
+    let names: Vec<&str> = stages.iter().map(|s| s.name()).collect();
+    tracing::info!(stages = ?names, "spinescreen started");
+    wait_all(tasks, shutdown).await
+}
+
+async fn wait_all(
+    mut tasks: JoinSet<anyhow::Result<()>>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let mut first_error = None;
+    while let Some(joined) = tasks.join_next().await {
+        let outcome = joined.context("a task panicked").and_then(|r| r);
+        if let Err(e) = outcome {
+            tracing::error!("{e:#}");
+            shutdown.cancel();
+            first_error.get_or_insert(e);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
