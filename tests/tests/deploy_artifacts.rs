@@ -606,20 +606,17 @@ fn load_config(text: &str, env: Vec<(String, String)>) -> toml::Value {
         .unwrap_or_else(|e| panic!("the runtime cannot read this config: {e:#}\n{text}"))
 }
 
-/// One stage's table as that stage's own config type.
-fn section<T: serde::de::DeserializeOwned>(config: &toml::Value, name: &str) -> T {
-    config
-        .get(name)
-        .cloned()
-        .unwrap_or_else(|| toml::Value::Table(toml::Table::new()))
-        .try_into()
-        .unwrap_or_else(|e| panic!("[{name}] does not fit the stage's config: {e}"))
+/// The whole process configuration, as the `spinescreen` binary builds it from the file and the
+/// environment: runtime keys plus every stage's own config type.
+fn app_config(config: &toml::Value) -> spinescreen::config::AppConfig {
+    spinescreen::config::AppConfig::from_value(config)
+        .unwrap_or_else(|e| panic!("the binary rejects this configuration: {e:#}"))
 }
 
 #[test]
 fn chart_config_and_secrets_load_into_every_stage_config() {
     use spinescreen_publisher::Destination;
-    use spinescreen_runtime::{BrokerConfig, RuntimeConfig, StoreConfig};
+    use spinescreen_runtime::{BrokerConfig, StoreConfig};
     let Some(helm) = helm() else { return };
     let docs = render(
         &helm,
@@ -651,7 +648,8 @@ extraConfig:
         let container = &seq(at(dep, &["spec", "template", "spec", "containers"]))[0];
         let config = load_config(text, container_env(container, secret));
 
-        let runtime = RuntimeConfig::from_value(&config).expect("runtime config");
+        let app = app_config(&config);
+        let runtime = &app.runtime;
         assert_eq!(runtime.service_name, "spinescreen-city");
         assert_eq!(
             runtime.metrics_addr.to_string(),
@@ -691,18 +689,18 @@ extraConfig:
             other => panic!("{stage}: store {other:?}, not S3"),
         }
 
-        let ingest: spinescreen_ingest::IngestConfig = section(&config, "ingest");
+        let ingest = &app.ingest;
         assert_eq!((ingest.scp.port, ingest.stow.port), (11112, 8042));
         assert_eq!(
             ingest.stow.bearer_token.as_deref(),
             (stage == "ingest").then_some("stow-token"),
             "{stage}: only ingest gets the STOW-RS token"
         );
-        let inference: spinescreen_inference::InferenceConfig = section(&config, "inference");
+        let inference = &app.inference;
         assert_eq!(inference.detector, "classical");
-        let rendering: spinescreen_rendering::RenderingConfig = section(&config, "rendering");
+        let rendering = &app.rendering;
         assert_eq!(rendering.language, spinescreen_rendering::Language::Ru);
-        let publisher: spinescreen_publisher::PublisherConfig = section(&config, "publisher");
+        let publisher = &app.publisher;
         assert_eq!(publisher.language, spinescreen_publisher::Language::Ru);
         assert_eq!(
             publisher.institution_name.as_deref(),
@@ -738,8 +736,7 @@ fn chart_without_stow_token_leaves_stow_unauthenticated_rather_than_empty() {
         str_at(cm, &["data", "config.toml"]).expect("config.toml"),
         container_env(container, secret),
     );
-    let ingest: spinescreen_ingest::IngestConfig = section(&config, "ingest");
-    assert_eq!(ingest.stow.bearer_token, None);
+    assert_eq!(app_config(&config).ingest.stow.bearer_token, None);
 }
 
 #[test]
@@ -1465,7 +1462,7 @@ fn interpolate(text: &str, vars: &BTreeMap<String, String>) -> String {
 
 #[test]
 fn pilot_config_and_compose_env_load_into_every_stage_config() {
-    use spinescreen_runtime::{BrokerConfig, RuntimeConfig, StoreConfig};
+    use spinescreen_runtime::{BrokerConfig, StoreConfig};
     let example: BTreeMap<String, String> = read("deploy/.env.example")
         .lines()
         .filter(|l| !l.starts_with('#'))
@@ -1485,7 +1482,8 @@ fn pilot_config_and_compose_env_load_into_every_stage_config() {
             })
             .collect();
         let config = load_config(&text, env);
-        let runtime = RuntimeConfig::from_value(&config).expect("runtime config");
+        let app = app_config(&config);
+        let runtime = &app.runtime;
         assert_eq!(
             runtime.metrics_addr.to_string(),
             "0.0.0.0:9464",
@@ -1522,16 +1520,13 @@ fn pilot_config_and_compose_env_load_into_every_stage_config() {
             }
             other => panic!("{stage}: store {other:?}"),
         }
-        let ingest: spinescreen_ingest::IngestConfig = section(&config, "ingest");
+        let ingest = &app.ingest;
         assert_eq!((ingest.scp.port, ingest.stow.port), (11112, 8042));
         assert_eq!(
             ingest.stow.bearer_token.is_some(),
             stage == "ingest",
             "{stage}: STOW-RS token"
         );
-        let _: spinescreen_inference::InferenceConfig = section(&config, "inference");
-        let _: spinescreen_rendering::RenderingConfig = section(&config, "rendering");
-        let _: spinescreen_publisher::PublisherConfig = section(&config, "publisher");
     }
     let s3_entry = str_at(&compose, &["services", "s3", "entrypoint"])
         .map(String::from)
