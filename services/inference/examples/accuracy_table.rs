@@ -77,6 +77,37 @@ fn main() {
             }),
         ),
         (
+            "ring artefacts",
+            Box::new(|s| PhantomSpec {
+                seed: s,
+                confounders: vec![Confounder::Ring],
+                ..base.clone()
+            }),
+        ),
+        (
+            "osteoporotic + scoliosis 40 mm + kyphosis 55°",
+            Box::new(|s| PhantomSpec {
+                seed: s,
+                osteoporotic: true,
+                scoliosis_mm: 40.0,
+                kyphosis_deg: Some(55.0),
+                noise_hu: 25.0,
+                ..base.clone()
+            }),
+        ),
+        (
+            "crush T11 .4, wedge T6 .25, noise 40",
+            Box::new(|s| PhantomSpec {
+                seed: s,
+                noise_hu: 40.0,
+                fractures: vec![
+                    "T11:crush:0.4".parse().unwrap(),
+                    "T6:wedge:0.25".parse().unwrap(),
+                ],
+                ..base.clone()
+            }),
+        ),
+        (
             "T1–L5, 1.25 mm",
             Box::new(|s| PhantomSpec {
                 seed: s,
@@ -86,8 +117,8 @@ fn main() {
             }),
         ),
     ];
-    println!("| phantoms | studies | vertebrae | found ≤ 3 mm | labelled | height MAE (mm) | abstained |");
-    println!("|---|---|---|---|---|---|---|");
+    println!("| phantoms | studies | vertebrae | found ≤ 3 mm | labelled | height MAE (mm) | not gradable | abstained |");
+    println!("|---|---|---|---|---|---|---|---|");
     let mut all = Tally::default();
     for (name, make) in &variants {
         let mut t = Tally::default();
@@ -95,23 +126,25 @@ fn main() {
             t.add(&evaluate(&det, &make(100 + s), verbose));
         }
         println!(
-            "| {name} | {} | {} | {:.1} % | {:.1} % | {:.2} | {} |",
+            "| {name} | {} | {} | {:.1} % | {:.1} % | {:.2} | {} | {} |",
             t.studies,
             t.total,
             100.0 * t.found_rate(),
             100.0 * t.label_rate(),
             t.height_mae(),
+            t.not_gradable,
             t.abstained
         );
         all.add(&t);
     }
     println!(
-        "| **all** | {} | {} | {:.1} % | {:.1} % | {:.2} | {} |",
+        "| **all** | {} | {} | {:.1} % | {:.1} % | {:.2} | {} | {} |",
         all.studies,
         all.total,
         100.0 * all.found_rate(),
         100.0 * all.label_rate(),
         all.height_mae(),
+        all.not_gradable,
         all.abstained
     );
 }

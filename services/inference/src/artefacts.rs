@@ -6,8 +6,8 @@
 
 use spinescreen_proto::{volume::Vec3, HuVolume};
 
-/// Coherent rings on one slice: (radius mm, amplitude HU) of each ring found.
-pub fn rings_on_slice(volume: &HuVolume, z: usize, min_hu: f64) -> Vec<(f64, f64)> {
+/// Coherent rings (arcs) about the isocentre on one slice.
+pub fn rings_on_slice(volume: &HuVolume, z: usize, min_hu: f64) -> Vec<Ring> {
     let [nx, ny, nz] = volume.header.dims;
     if z >= nz || nx < 16 || ny < 16 {
         return vec![];
@@ -26,7 +26,7 @@ pub fn rings_on_slice(volume: &HuVolume, z: usize, min_hu: f64) -> Vec<(f64, f64
     let (cx, cy) = ((nx as f64 - 1.0) / 2.0, (ny as f64 - 1.0) / 2.0);
     let px = volume.header.spacing_mm[0].abs().max(1e-3);
     let bins = ((nx.max(ny) as f64) * 0.75) as usize;
-    let mut per_bin: Vec<Vec<f32>> = vec![Vec::new(); bins];
+    let mut per_bin: Vec<Vec<Vec<f32>>> = vec![vec![Vec::new(); SECTORS]; bins];
     for y in 0..ny {
         for x in 0..nx {
             let v = sl[y * nx + x];
@@ -34,33 +34,94 @@ pub fn rings_on_slice(volume: &HuVolume, z: usize, min_hu: f64) -> Vec<(f64, f64
             if !(-300..=1200).contains(&v) || air_near[y * nx + x] > 0.0 {
                 continue;
             }
-            let rr = ((x as f64 - cx).powi(2) + (y as f64 - cy).powi(2)).sqrt();
-            let b = rr.round() as usize;
+            let (dx, dy) = (x as f64 - cx, y as f64 - cy);
+            let b = dx.hypot(dy).round() as usize;
             if b < 3 || b >= bins {
                 continue;
             }
-            per_bin[b].push(v as f32 - blur[y * nx + x]);
+            per_bin[b][sector_of(dx, dy)].push(v as f32 - blur[y * nx + x]);
         }
     }
-    let med: Vec<f64> = per_bin
+    // Median residual per (radius, sector).
+    let med: Vec<[f64; SECTORS]> = per_bin
         .iter_mut()
-        .map(|v| {
-            if v.len() < 40 {
-                return 0.0;
-            }
-            let m = v.len() / 2;
-            v.select_nth_unstable_by(m, |a, b| a.total_cmp(b));
-            v[m] as f64
+        .map(|secs| {
+            std::array::from_fn(|q| {
+                let v = &mut secs[q];
+                if v.len() < 8 {
+                    return 0.0;
+                }
+                let m = v.len() / 2;
+                v.select_nth_unstable_by(m, |a, b| a.total_cmp(b));
+                v[m] as f64
+            })
         })
         .collect();
+    // A ring: the same radius (±1 bin) strong with one sign over ≥ 3 adjacent sectors (67°).
     let mut out = Vec::new();
     for b in 1..bins.saturating_sub(1) {
-        let a = med[b].abs();
-        if a >= min_hu && a >= med[b - 1].abs() && a >= med[b + 1].abs() {
-            out.push((b as f64 * px, med[b]));
+        for sign in [1.0f64, -1.0] {
+            let strong: Vec<bool> = (0..SECTORS)
+                .map(|q| {
+                    sign * med[b][q] >= min_hu
+                        && sign * med[b][q] >= sign * med[b - 1][q]
+                        && sign * med[b][q] >= sign * med[b + 1][q]
+                })
+                .collect();
+            for start in 0..SECTORS {
+                let run = (0..SECTORS)
+                    .take_while(|&k| strong[(start + k) % SECTORS])
+                    .count();
+                let before = strong[(start + SECTORS - 1) % SECTORS];
+                if run >= 4 && (!before || run == SECTORS) {
+                    let amp =
+                        (0..run).map(|k| med[b][(start + k) % SECTORS]).sum::<f64>() / run as f64;
+                    out.push(Ring {
+                        radius_mm: b as f64 * px,
+                        amplitude_hu: amp,
+                        first_sector: start,
+                        sectors: run,
+                    });
+                    if run == SECTORS {
+                        break;
+                    }
+                }
+            }
         }
     }
     out
+}
+
+/// Angular sectors of the polar analysis.
+pub const SECTORS: usize = 16;
+
+/// Sector of an in-plane offset from the isocentre.
+pub fn sector_of(dx: f64, dy: f64) -> usize {
+    let a = dy.atan2(dx).rem_euclid(std::f64::consts::TAU);
+    ((a / std::f64::consts::TAU * SECTORS as f64) as usize).min(SECTORS - 1)
+}
+
+/// A ring (arc) found on one slice.
+#[derive(Debug, Clone, Copy)]
+pub struct Ring {
+    /// Radius about the isocentre, mm.
+    pub radius_mm: f64,
+    /// Mean coherent amplitude, HU (signed).
+    pub amplitude_hu: f64,
+    /// First angular sector of the arc.
+    pub first_sector: usize,
+    /// Number of sectors the arc spans.
+    pub sectors: usize,
+}
+
+impl Ring {
+    /// Whether the arc spans sector `q` (±1 sector).
+    pub fn spans(&self, q: usize) -> bool {
+        (0..self.sectors).any(|k| {
+            let s = (self.first_sector + k) % SECTORS;
+            s == q || (s + 1) % SECTORS == q || (q + 1) % SECTORS == s
+        })
+    }
 }
 
 /// Mean over a (2r+1)² box (clipped at the borders), separable running sums.
@@ -108,8 +169,8 @@ fn box_mean(src: &[f32], nx: usize, ny: usize, r: usize) -> Vec<f32> {
 }
 
 /// In-plane distance (mm) of a patient point from the isocentre of the slice nearest to it,
-/// and that slice's index.
-pub fn radius_of(volume: &HuVolume, p: Vec3) -> (f64, usize) {
+/// that slice's index, and the point's angular sector.
+pub fn radius_of(volume: &HuVolume, p: Vec3) -> (f64, usize, usize) {
     let h = &volume.header;
     let idx = h.patient_to_index(p);
     let [nx, ny, nz] = h.dims;
@@ -117,7 +178,8 @@ pub fn radius_of(volume: &HuVolume, p: Vec3) -> (f64, usize) {
     let dx = (idx[0] - cx) * h.spacing_mm[0];
     let dy = (idx[1] - cy) * h.spacing_mm[1];
     let z = idx[2].round().clamp(0.0, (nz.max(1) - 1) as f64) as usize;
-    (dx.hypot(dy), z)
+    let q = sector_of(idx[0] - cx, idx[1] - cy);
+    (dx.hypot(dy), z, q)
 }
 
 #[cfg(test)]

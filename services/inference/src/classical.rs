@@ -169,7 +169,7 @@ pub fn analyse(volume: &HuVolume, cfg: &ClassicalConfig) -> Result<Detection, Re
     // Build vertebrae with flags.
     let t1 = spinescreen_proto::vertebra_index("T1").unwrap_or(7) as isize;
     let l5 = spinescreen_proto::vertebra_index("L5").unwrap_or(23) as isize;
-    let mut ring_cache: HashMap<usize, Vec<(f64, f64)>> = HashMap::new();
+    let mut ring_cache: HashMap<usize, Vec<artefacts::Ring>> = HashMap::new();
     let mut vertebrae = Vec::new();
     let (mut n_ring, mut n_metal, mut dropped) = (0usize, 0usize, Vec::new());
     for (j, b) in bodies.iter().enumerate() {
@@ -341,14 +341,16 @@ fn ring_crosses(
     v: &DetectedVertebra,
     ep: &endplates::BodyEndplates,
     cfg: &ClassicalConfig,
-    cache: &mut HashMap<usize, Vec<(f64, f64)>>,
+    cache: &mut HashMap<usize, Vec<artefacts::Ring>>,
 ) -> bool {
     let half = 0.5 * (ep.u_ant - ep.u_post) + 3.0;
-    let (r_c, z) = artefacts::radius_of(volume, v.center_mm);
+    let (r_c, z, q) = artefacts::radius_of(volume, v.center_mm);
     let rings = cache
         .entry(z)
         .or_insert_with(|| artefacts::rings_on_slice(volume, z, cfg.ring_min_hu));
-    rings.iter().any(|&(r, _)| (r - r_c).abs() <= half)
+    rings
+        .iter()
+        .any(|r| (r.radius_mm - r_c).abs() <= half && r.spans(q))
 }
 
 /// The centreline at `step` mm, cranial → caudal.

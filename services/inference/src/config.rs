@@ -125,7 +125,7 @@ impl Default for ClassicalConfig {
             schmorl_min_depth_mm: 1.5,
             cement_hu: 1500.0,
             metal_hu: 2500.0,
-            ring_min_hu: 50.0,
+            ring_min_hu: 80.0,
             rib_hu: 200.0,
             rib_cut_mm: 55.0,
             rib_min_length_mm: 30.0,

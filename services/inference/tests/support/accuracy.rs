@@ -18,6 +18,9 @@ pub struct Tally {
     pub height_abs_err: f64,
     /// Number of heights compared.
     pub heights: usize,
+    /// Found vertebrae flagged `not_gradable` (cement, ring artefact): excluded from the height
+    /// error because morphometry does not grade them.
+    pub not_gradable: usize,
     /// Studies where the detector abstained.
     pub abstained: usize,
     /// Studies.
@@ -32,6 +35,7 @@ impl Tally {
         self.labelled += o.labelled;
         self.height_abs_err += o.height_abs_err;
         self.heights += o.heights;
+        self.not_gradable += o.not_gradable;
         self.abstained += o.abstained;
         self.studies += o.studies;
     }
@@ -103,6 +107,10 @@ pub fn evaluate(detector: &dyn Detector, spec: &PhantomSpec, verbose: bool) -> T
         t.found += 1;
         if v.label == tv.label {
             t.labelled += 1;
+        }
+        if v.flags.iter().any(|f| f == "not_gradable") {
+            t.not_gradable += 1;
+            continue;
         }
         let h = heights(&v.keypoints_mm);
         let th = [
