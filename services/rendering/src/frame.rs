@@ -372,6 +372,13 @@ pub fn reformat_frame(
                 let x = (anterior_x - 8.0 - label_w).max(ox as f64 + 2.0);
                 let y = (poly[0][1] + poly[5][1]) / 2.0 - label_h / 2.0;
                 p.text(&v.label, x as i64, y as i64, label_px, c);
+                if severe {
+                    // The height loss under the label, where the eye already is.
+                    let loss = format!("{:.0} %", v.deformity * 100.0);
+                    let lw = text_width(&loss, LABEL_PX) as f64;
+                    let lx = (anterior_x - 8.0 - lw).max(ox as f64 + 2.0);
+                    p.text(&loss, lx as i64, (y + label_h) as i64, LABEL_PX, c);
+                }
                 p.outlines.push(DrawnOutline {
                     frame: index,
                     label: v.label.clone(),

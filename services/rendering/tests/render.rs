@@ -351,6 +351,17 @@ fn preview_is_a_png_of_all_frames() {
         };
         let rn = render(&n.volume, Some(&n.detection), &n.result, &cfg).unwrap();
         std::fs::write(format!("{dir}/synthetic-normal-ru.png"), &rn.preview_png).unwrap();
+        let defect = StudyResult::not_analysed(
+            "1.2.3".into(),
+            StudyStatus::TechnicalDefect,
+            Reason::new(
+                ReasonCode::NON_UNIFORM_SPACING,
+                "Slice positions are not evenly spaced: 3 slices missing between z = 120 mm and z = 135 mm.",
+            ),
+            service(),
+        );
+        let rd = render_not_analysed(&defect, None, &cfg).unwrap();
+        std::fs::write(format!("{dir}/notice-ru.png"), &rd.preview_png).unwrap();
     }
 }
 
