@@ -145,3 +145,41 @@ fn audit_row(c: &CaseOutcome) -> AuditRow {
         max_deformity: c.max_deformity.map_or(String::new(), |d| format!("{d:.3}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: EvalArgs,
+    }
+
+    #[test]
+    fn command_line_defaults_and_requirements() {
+        let cli = Cli::try_parse_from(["eval", "--studies", "s", "--truth", "t.csv", "--out", "o"])
+            .unwrap();
+        assert_eq!(cli.args.audit, 20);
+        assert_eq!(cli.args.seed, 1);
+        assert_eq!(cli.args.studies.as_deref(), Some(Path::new("s")));
+        let cli = Cli::try_parse_from([
+            "eval",
+            "--results",
+            "r",
+            "--truth",
+            "t.csv",
+            "--out",
+            "o",
+            "--audit",
+            "80",
+            "--seed",
+            "9",
+        ])
+        .unwrap();
+        assert_eq!((cli.args.audit, cli.args.seed), (80, 9));
+        assert!(Cli::try_parse_from(["eval", "--truth", "t.csv", "--out", "o"]).is_err());
+        assert!(Cli::try_parse_from(["eval", "--studies", "s", "--out", "o"]).is_err());
+    }
+}

@@ -482,7 +482,10 @@ impl EvalReport {
             s,
             "## Files\n\n- `roc.png`: ROC curve of `fracture_probability` (x = 1 − specificity, \
              y = sensitivity; dashed diagonal = chance; red disc = operating point).\n\
-             - `audit.csv`: {} studies drawn at random (seed {}) for the expert audit.\n\
+             - `audit.csv`: {} studies drawn at random (seed {}) for the expert audit; experts \
+             fill agree_with_conclusion and agree_with_localisation (yes/no), interpretation \
+             (fully/partly/wrong), all_and_only_target_findings, extra_finding and wrong_contour \
+             (yes/no).\n\
              - `report.json`: every figure above and the outcome of each case.",
             self.audit_cases.len(),
             self.audit_seed
