@@ -31,6 +31,7 @@ pub struct Level {
     pub transverse: (f64, f64),
 }
 
+#[allow(clippy::too_many_arguments)] // a table row constructor, read column-wise
 const fn lv(
     label: &'static str,
     hp: f64,
@@ -289,11 +290,6 @@ pub const LEVELS: [Level; 19] = [
     ),
 ];
 
-/// Index into [`LEVELS`] of a label.
-pub fn level_index(label: &str) -> Option<usize> {
-    LEVELS.iter().position(|l| l.label == label)
-}
-
 /// Whether the level carries a rib pair (T1–T12).
 pub fn has_ribs(index: usize) -> bool {
     (1..=12).contains(&index)
@@ -305,8 +301,9 @@ mod tests {
 
     #[test]
     fn heights_rise_from_t1_to_l3() {
-        let t1 = LEVELS[level_index("T1").unwrap()].hp;
-        let l3 = LEVELS[level_index("L3").unwrap()].hp;
+        let idx = |l: &str| LEVELS.iter().position(|v| v.label == l).unwrap();
+        let t1 = LEVELS[idx("T1")].hp;
+        let l3 = LEVELS[idx("L3")].hp;
         assert!((14.0..=16.0).contains(&t1) && (26.0..=28.0).contains(&l3));
         for w in LEVELS[1..16].windows(2) {
             assert!(

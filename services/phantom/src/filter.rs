@@ -8,9 +8,6 @@ use rand::RngCore;
 /// In-plane PSF σ, mm (a standard body kernel's ~0.7 mm).
 pub const PSF_SIGMA_MM: f64 = 0.7;
 
-/// Slice-sensitivity tail σ as a fraction of the slice thickness.
-pub const SSP_SIGMA: f64 = 0.35;
-
 /// Normalised discrete Gaussian kernel of σ (in samples); a delta for σ ≈ 0.
 pub fn gaussian_kernel(sigma: f64) -> Vec<f32> {
     if sigma < 0.05 {
@@ -36,7 +33,7 @@ pub fn blur_plane(data: &mut [f32], nx: usize, ny: usize, k: &[f32], scratch: &m
     for j in 0..ny {
         let row = &data[j * nx..(j + 1) * nx];
         let out = &mut scratch[j * nx..(j + 1) * nx];
-        for i in 0..nx {
+        for (i, o) in out.iter_mut().enumerate() {
             let mut acc = 0.0f32;
             if i as isize >= r && (i as isize) + r < nx as isize {
                 let base = i - r as usize;
@@ -49,7 +46,7 @@ pub fn blur_plane(data: &mut [f32], nx: usize, ny: usize, k: &[f32], scratch: &m
                     acc += row[ii] * kv;
                 }
             }
-            out[i] = acc;
+            *o = acc;
         }
     }
     // Columns: accumulate whole rows for cache-friendly access.
@@ -90,22 +87,35 @@ pub fn finish_slice(scene: &Scene, k: usize, plane: &mut [f32], scratch: &mut Ve
     let z = g.z(k);
     for ring in &scene.rings {
         let w = 0.9f64.max(g.px * 0.8);
+        let (r_in, r_out) = ((ring.radius - 3.0 * w).max(0.0), ring.radius + 3.0 * w);
         for j in 0..g.ny {
             let y = g.y(j);
-            if (y.abs() - ring.radius) > 3.0 * w {
+            if y.abs() > r_out {
                 continue;
             }
-            for i in 0..g.nx {
-                let x = g.x(i);
-                let r = (x * x + y * y).sqrt();
-                let d = (r - ring.radius) / w;
-                if d.abs() > 3.0 {
+            // Only the pixels of this row within the annulus r_in..r_out.
+            let xo = (r_out * r_out - y * y).max(0.0).sqrt();
+            let xi = if y.abs() < r_in {
+                (r_in * r_in - y * y).sqrt()
+            } else {
+                0.0
+            };
+            for (lo, hi) in [(-xo, -xi), (xi, xo)] {
+                let Some((i0, i1)) = g.i_range(lo, hi) else {
                     continue;
-                }
-                let th = y.atan2(x).rem_euclid(std::f64::consts::TAU);
-                let rel = (th - ring.start).rem_euclid(std::f64::consts::TAU);
-                if rel <= ring.span {
-                    plane[j * g.nx + i] += (ring.amplitude * (-0.5 * d * d).exp()) as f32;
+                };
+                for i in i0..=i1 {
+                    let x = g.x(i);
+                    let r = (x * x + y * y).sqrt();
+                    let d = (r - ring.radius) / w;
+                    if d.abs() > 3.0 {
+                        continue;
+                    }
+                    let th = y.atan2(x).rem_euclid(std::f64::consts::TAU);
+                    let rel = (th - ring.start).rem_euclid(std::f64::consts::TAU);
+                    if rel <= ring.span {
+                        plane[j * g.nx + i] += (ring.amplitude * (-0.5 * d * d).exp()) as f32;
+                    }
                 }
             }
         }
@@ -121,7 +131,7 @@ pub fn finish_slice(scene: &Scene, k: usize, plane: &mut [f32], scratch: &mut Ve
             for i in 0..g.nx {
                 let x = g.x(i) - s.centre[0];
                 let r = (x * x + y * y).sqrt();
-                if r < 3.0 || r > 180.0 {
+                if !(3.0..=180.0).contains(&r) {
                     continue;
                 }
                 let mut add = -60.0 * (-r / 12.0).exp();

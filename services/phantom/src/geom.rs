@@ -66,14 +66,14 @@ impl Frame {
 
     /// Local coordinates (u, v, w) of a patient point.
     #[inline]
-    pub fn to_local(&self, p: V3) -> V3 {
+    pub fn to_local(self, p: V3) -> V3 {
         let d = sub(p, self.origin);
         [dot(d, self.eu), dot(d, self.ev), dot(d, self.ew)]
     }
 
     /// Patient point of local coordinates (u, v, w).
     #[inline]
-    pub fn to_patient(&self, l: V3) -> V3 {
+    pub fn to_patient(self, l: V3) -> V3 {
         add(
             self.origin,
             add(

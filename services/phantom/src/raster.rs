@@ -42,108 +42,230 @@ pub fn render_slice(scene: &Scene, k: usize, out: &mut [f32]) {
     };
     cv.data.fill(hu::AIR);
     torso(scene, z, &mut cv);
-    ribs(scene, z, &mut cv);
+    let mut dist = vec![f32::INFINITY; g.nx * g.ny];
+    ribs(scene, z, &mut cv, &mut dist);
     spine(scene, z, &mut cv);
 }
 
+/// An axial outline (ellipse anteriorly, flatter superellipse posteriorly) with cheap
+/// conservative inside/outside tests, so the exact distance is only computed near its edge.
+#[derive(Clone, Copy)]
+struct Outline2 {
+    yc: f64,
+    a: f64,
+    b: f64,
+}
+
+impl Outline2 {
+    #[inline]
+    fn q(&self, ax: f64, v: f64, post: bool) -> f64 {
+        let (qx, qy) = (ax / self.a, v / self.b);
+        if post {
+            qx * qx * qx + qy * qy * qy
+        } else {
+            qx * qx + qy * qy
+        }
+    }
+
+    /// Partial-volume coverage of the pixel at (x, y) (extent `h`).
+    #[inline]
+    fn coverage(&self, x: f64, y: f64, h: f64) -> f64 {
+        let v = self.yc - y;
+        let post = v < 0.0;
+        let (ax, av) = (x.abs(), v.abs());
+        if self.q(ax + h, av + h, post) < 1.0 {
+            return 1.0;
+        }
+        if self.q((ax - h).max(0.0), (av - h).max(0.0), post) > 1.0 {
+            return 0.0;
+        }
+        coverage(Vertebra::footprint(x, v, self.a, self.b), h)
+    }
+
+    /// Whether the square of half-side `m` around (x, y) lies inside.
+    #[inline]
+    fn inside_by(&self, x: f64, y: f64, m: f64) -> bool {
+        let v = self.yc - y;
+        self.q(x.abs() + m, v.abs() + m, v < 0.0) < 1.0
+    }
+
+    /// Exact-ish signed distance (negative inside).
+    #[inline]
+    fn sdf(&self, x: f64, y: f64) -> f64 {
+        Vertebra::footprint(x, self.yc - y, self.a, self.b)
+    }
+}
+
+/// An axis-aligned ellipsoid organ with its HU.
+struct Organ {
+    c: V3,
+    r: V3,
+    hu: f64,
+}
+
+impl Organ {
+    #[inline]
+    fn coverage(&self, p: V3, h: f64) -> f64 {
+        let d = [p[0] - self.c[0], p[1] - self.c[1], p[2] - self.c[2]];
+        if d[0].abs() > self.r[0] + h || d[1].abs() > self.r[1] + h || d[2].abs() > self.r[2] + h {
+            return 0.0;
+        }
+        coverage(
+            crate::geom::ellipsoid(d, self.r[0], self.r[1], self.r[2]),
+            h,
+        )
+    }
+}
+
+#[inline(never)]
 fn torso(scene: &Scene, z: f64, cv: &mut Canvas) {
     let g = &scene.grid;
     let t = &scene.torso;
     let ol = t.outline(&scene.spine, z);
     let px = g.px;
     // Table: a slightly curved plate under the patient.
-    if let Some((i0, i1)) = g.i_range(-215.0, 215.0) {
-        if let Some((j0, j1)) = g.j_range(t.table_y - 2.0, t.table_y + 30.0) {
-            for j in j0..=j1 {
-                let y = g.y(j);
-                for i in i0..=i1 {
-                    let x = g.x(i);
-                    let top = t.table_y + 0.0006 * x * x;
-                    let d = (y - top - 4.0).abs() - 4.0;
-                    let d = d.max(x.abs() - 210.0);
-                    cv.blend(i, j, hu::TABLE as f64, coverage(d, px));
-                }
+    if let (Some((i0, i1)), Some((j0, j1))) = (
+        g.i_range(-215.0, 215.0),
+        g.j_range(t.table_y - 2.0, t.table_y + 40.0),
+    ) {
+        for j in j0..=j1 {
+            let y = g.y(j);
+            for i in i0..=i1 {
+                let x = g.x(i);
+                let top = t.table_y + 0.0006 * x * x;
+                let d = ((y - top - 4.0).abs() - 4.0).max(x.abs() - 210.0);
+                cv.blend(i, j, hu::TABLE as f64, coverage(d, px));
             }
         }
     }
     let (sx, sy) = ol.spine;
-    let cav_a = ol.a - t.fat_mm - 14.0;
-    let cav_b = ol.b - t.fat_mm - 14.0;
+    let skin = Outline2 {
+        yc: ol.yc,
+        a: ol.a,
+        b: ol.b,
+    };
+    let wall = Outline2 {
+        yc: ol.yc,
+        a: ol.a - t.fat_mm,
+        b: ol.b - t.fat_mm,
+    };
+    let cav = Outline2 {
+        yc: ol.yc,
+        a: ol.a - t.fat_mm - 14.0,
+        b: ol.b - t.fat_mm - 14.0,
+    };
     let Some((j0, j1)) = g.j_range(ol.yc - ol.b - 2.0, ol.yc + ol.b + 2.0) else {
         return;
     };
-    let heart_r = [62.0, 48.0, 55.0];
+    let heart = Organ {
+        c: t.heart,
+        r: [62.0, 48.0, 55.0],
+        hu: hu::BLOOD as f64,
+    };
+    let heart_rim = Organ {
+        c: t.heart,
+        r: [64.5, 50.5, 57.5],
+        hu: -90.0,
+    };
     let in_chest = z < t.z_apex + 5.0;
+    // Highest point of the diaphragm: below it, abdominal organs; above it, lungs.
+    let dome_top = t.dome.0.max(t.dome.1);
+    let abdomen = z < dome_top + g.dz;
+    let organs = [
+        Organ {
+            c: [-55.0, ol.yc - 5.0, t.dome.0 - 70.0],
+            r: [95.0, 85.0, 85.0],
+            hu: hu::LIVER as f64,
+        },
+        Organ {
+            c: [sx + 90.0, sy + 5.0, t.dome.1 - 45.0],
+            r: [28.0, 45.0, 50.0],
+            hu: hu::SPLEEN as f64,
+        },
+        Organ {
+            c: [sx - 62.0, sy + 12.0, t.z_t12 - 60.0],
+            r: [28.0, 22.0, 55.0],
+            hu: hu::KIDNEY as f64,
+        },
+        Organ {
+            c: [sx + 62.0, sy + 12.0, t.z_t12 - 45.0],
+            r: [28.0, 22.0, 55.0],
+            hu: hu::KIDNEY as f64,
+        },
+    ];
+    let stomach = Organ {
+        c: [55.0, ol.yc - 35.0, t.dome.1 - 45.0],
+        r: [45.0, 38.0, 40.0],
+        hu: hu::STOMACH as f64,
+    };
+    let blk = (sx, sy + 22.0, 34.0, 46.0);
     for j in j0..=j1 {
         let y = g.y(j);
-        let dy = (y - ol.yc) / ol.b;
-        let span = ol.a * (1.0 - dy * dy).max(0.0).sqrt();
+        let dy = ((y - ol.yc) / ol.b).abs().min(1.0);
+        let span = ol.a
+            * (1.0 - dy * dy)
+                .max(0.0)
+                .sqrt()
+                .max((1.0 - dy * dy * dy).max(0.0).cbrt());
         let Some((i0, i1)) = g.i_range(-span - 3.0, span + 3.0) else {
             continue;
         };
         for i in i0..=i1 {
             let x = g.x(i);
-            let d_skin = ell(x, y, 0.0, ol.yc, ol.a, ol.b);
-            if d_skin > px {
+            let c_skin = skin.coverage(x, y, px);
+            if c_skin <= 0.0 {
                 continue;
             }
             let mut v = hu::AIR as f64;
-            let c = coverage(d_skin, px);
-            v += (hu::FAT as f64 - v) * c;
-            let d_wall = ell(x, y, 0.0, ol.yc, ol.a - t.fat_mm, ol.b - t.fat_mm);
-            let c = coverage(d_wall, px);
+            v += (hu::FAT as f64 - v) * c_skin;
+            let c = wall.coverage(x, y, px);
             if c > 0.0 {
                 v += (hu::MUSCLE as f64 - v) * c;
-                let d_cav = ell(x, y, 0.0, ol.yc, cav_a, cav_b);
-                let c_cav = coverage(d_cav, px);
+                let c_cav = cav.coverage(x, y, px);
                 if c_cav > 0.0 {
                     let dia = t.diaphragm(x, y, ol.yc);
-                    let above = coverage((dia - z) / g.dz * px, px);
+                    let above = coverage(dia - z, g.dz);
                     // Mediastinal fat above the diaphragm, abdomen below.
                     let base = hu::ABDOMEN as f64 + (-70.0 - hu::ABDOMEN as f64) * above;
                     v += (base - v) * c_cav;
+                    let p = [x, y, z];
                     if in_chest && above > 0.0 {
                         // Lungs: cavity minus mediastinum, heart, paravertebral block, below apex.
                         let apex = (z - t.z_apex) / g.dz * px;
                         let d_med = 16.0 - (x - sx * 0.5 - 4.0).abs();
                         let d_med = if y < sy - 5.0 { d_med } else { d_med - 40.0 };
-                        let d_heart = -(ell3([x, y, z], t.heart, heart_r) - 3.0);
-                        let d_blk = -ell(x, y, sx, sy + 22.0, 34.0, 46.0);
-                        let d = d_cav.max(d_med).max(d_heart).max(d_blk).max(apex);
+                        // Deep inside the cavity its exact distance does not matter.
+                        let d_cav = if c_cav >= 1.0 && cav.inside_by(x, y, 2.0 * px) {
+                            -2.0 * px
+                        } else {
+                            cav.sdf(x, y)
+                        };
+                        let mut d = d_cav.max(d_med).max(apex);
+                        if (x - blk.0).abs() < blk.2 + px && (y - blk.1).abs() < blk.3 + px {
+                            d = d.max(-ell(x, y, blk.0, blk.1, blk.2, blk.3));
+                        }
+                        if heart.coverage(p, 4.0 * px) > 0.0 {
+                            d = d.max(-(ell3(p, heart.c, heart.r) - 3.0));
+                        }
                         let c = coverage(d, px) * above;
                         v += (hu::LUNG as f64 - v) * c;
                     }
-                    if above < 1.0 {
-                        let p = [x, y, z];
-                        // Liver (right), spleen (left posterior), stomach (left anterior), kidneys.
-                        let d_liver =
-                            ell3(p, [-55.0, ol.yc - 5.0, t.dome.0 - 70.0], [95.0, 85.0, 85.0]);
-                        let c = coverage(d_liver.max(d_cav + 4.0), px) * (1.0 - above);
-                        v += (hu::LIVER as f64 - v) * c;
-                        let d_spl = ell3(
-                            p,
-                            [sx + 90.0, sy + 5.0, t.dome.1 - 45.0],
-                            [28.0, 45.0, 50.0],
-                        );
-                        v += (hu::SPLEEN as f64 - v)
-                            * coverage(d_spl.max(d_cav + 3.0), px)
-                            * (1.0 - above);
-                        let st_c = [55.0, ol.yc - 35.0, t.dome.1 - 45.0];
-                        let d_st = ell3(p, st_c, [45.0, 38.0, 40.0]);
-                        let c = coverage(d_st, px) * (1.0 - above);
-                        if c > 0.0 {
-                            let air = coverage((y - (st_c[1] - 18.0)) / 1.0, px);
-                            v += (hu::STOMACH as f64 - v) * c;
-                            v += (hu::AIR as f64 - v) * c * air;
+                    if abdomen && above < 1.0 {
+                        let below = 1.0 - above;
+                        let mut c = organs[0].coverage(p, px);
+                        if c > 0.0 && !cav.inside_by(x, y, 4.0 + px) {
+                            c *= coverage(cav.sdf(x, y) + 4.0, px);
                         }
-                        for side in [-1.0, 1.0] {
-                            let kc = [
-                                sx + side * 62.0,
-                                sy + 12.0,
-                                t.z_t12 - 45.0 - if side < 0.0 { 15.0 } else { 0.0 },
-                            ];
-                            let d_k = ell3(p, kc, [28.0, 22.0, 55.0]);
-                            v += (hu::KIDNEY as f64 - v) * coverage(d_k, px);
+                        v += (organs[0].hu - v) * c * below;
+                        for o in &organs[1..] {
+                            v += (o.hu - v) * o.coverage(p, px) * below;
+                        }
+                        let c = stomach.coverage(p, px) * below;
+                        if c > 0.0 {
+                            // Supine: the gastric air cap is anterior (−y).
+                            let air = coverage(y - (stomach.c[1] - 18.0), px);
+                            v += (stomach.hu - v) * c;
+                            v += (hu::AIR as f64 - v) * c * air;
                         }
                     }
                 }
@@ -151,25 +273,24 @@ fn torso(scene: &Scene, z: f64, cv: &mut Canvas) {
             cv.data[j * g.nx + i] = v as f32;
         }
     }
-    // Heart, trachea/bronchi, oesophagus, aorta (bounding boxes only).
-    let p_heart = t.heart;
-    if (z - p_heart[2]).abs() < heart_r[2] {
-        let f = (1.0 - ((z - p_heart[2]) / heart_r[2]).powi(2)).sqrt();
+    // Heart with its pericardial fat rim.
+    if (z - heart.c[2]).abs() < heart_rim.r[2] {
+        let r = heart_rim.r;
         paint_box(
             cv,
             g,
-            (p_heart[0] - heart_r[0] * f, p_heart[1] - heart_r[1] * f),
-            (p_heart[0] + heart_r[0] * f, p_heart[1] + heart_r[1] * f),
+            (heart.c[0] - r[0], heart.c[1] - r[1]),
+            (heart.c[0] + r[0], heart.c[1] + r[1]),
             |x, y| {
-                let d = ell3([x, y, z], p_heart, heart_r);
-                // Pericardial fat rim, then myocardium/blood.
-                Some(vec![
-                    (-90.0, coverage(d - 2.5, px)),
-                    (hu::BLOOD as f64, coverage(d, px)),
-                ])
+                let p = [x, y, z];
+                [
+                    (heart_rim.hu, heart_rim.coverage(p, px)),
+                    (heart.hu, heart.coverage(p, px)),
+                ]
             },
         );
     }
+    // Trachea and main bronchi (air in a soft-tissue wall), oesophagus, aorta.
     let trach_y = sy - 2.0 * spine_b(scene, z) - 20.0;
     if z > t.z_carina {
         paint_box(
@@ -179,27 +300,28 @@ fn torso(scene: &Scene, z: f64, cv: &mut Canvas) {
             (sx + 14.0, trach_y + 14.0),
             |x, y| {
                 let d = ell(x, y, sx, trach_y, 9.5, 9.0);
-                Some(vec![
+                [
                     (60.0, coverage(d - 2.0, px)),
                     (hu::AIR as f64, coverage(d, px)),
-                ])
+                ]
             },
         );
-    } else if z > t.z_carina - 45.0 {
-        let f = (t.z_carina - z) / 45.0;
+    } else if z > t.z_carina - 28.0 {
+        let f = (t.z_carina - z) / 28.0;
         for side in [-1.0, 1.0] {
-            let cx = sx + side * (4.0 + 45.0 * f);
+            let cx = sx + side * (5.0 + 40.0 * f);
+            let cy = trach_y + 4.0 * f;
             paint_box(
                 cv,
                 g,
-                (cx - 12.0, trach_y - 12.0),
-                (cx + 12.0, trach_y + 12.0),
+                (cx - 12.0, cy - 12.0),
+                (cx + 12.0, cy + 12.0),
                 |x, y| {
-                    let d = ell(x, y, cx, trach_y, 6.5, 6.0);
-                    Some(vec![
+                    let d = ell(x, y, cx, cy, 6.5, 6.0);
+                    [
                         (60.0, coverage(d - 1.5, px)),
                         (hu::AIR as f64, coverage(d, px)),
-                    ])
+                    ]
                 },
             );
         }
@@ -213,14 +335,15 @@ fn torso(scene: &Scene, z: f64, cv: &mut Canvas) {
             (ox - 10.0, oy - 10.0),
             (ox + 10.0, oy + 10.0),
             |x, y| {
-                Some(vec![(
-                    hu::MUSCLE as f64,
-                    coverage(ell(x, y, ox, oy, 7.5, 6.0), px),
-                )])
+                [
+                    (hu::MUSCLE as f64, coverage(ell(x, y, ox, oy, 7.5, 6.0), px)),
+                    (0.0, 0.0),
+                ]
             },
         );
     }
-    for (a, b, r) in t.aorta(&scene.spine) {
+    for (a, b, r) in &t.aorta {
+        let (a, b, r) = (*a, *b, *r);
         if z < a[2].min(b[2]) - r - 1.0 || z > a[2].max(b[2]) + r + 1.0 {
             continue;
         }
@@ -228,7 +351,8 @@ fn torso(scene: &Scene, z: f64, cv: &mut Canvas) {
         let hi = (a[0].max(b[0]) + r + 2.0, a[1].max(b[1]) + r + 2.0);
         paint_box(cv, g, lo, hi, |x, y| {
             let d = capsule([x, y, z], a, b, r);
-            Some(vec![(hu::BLOOD as f64, coverage(d, px))])
+            // A thin calcified wall spot now and then is left out: wall = blood density.
+            [(hu::BLOOD as f64, coverage(d, px)), (0.0, 0.0)]
         });
     }
 }
@@ -247,13 +371,14 @@ fn spine_b(scene: &Scene, z: f64) -> f64 {
         .map_or(14.0, |v| v.b)
 }
 
-/// Evaluate `f` over the pixels of an axial box and blend the layers it returns.
+/// Evaluate `f` over the pixels of an axial box and blend the two layers (value, coverage)
+/// it returns, in order.
 fn paint_box(
     cv: &mut Canvas,
     g: &crate::scene::Grid,
     lo: (f64, f64),
     hi: (f64, f64),
-    f: impl Fn(f64, f64) -> Option<Vec<(f64, f64)>>,
+    f: impl Fn(f64, f64) -> [(f64, f64); 2],
 ) {
     let (Some((i0, i1)), Some((j0, j1))) = (g.i_range(lo.0, hi.0), g.j_range(lo.1, hi.1)) else {
         return;
@@ -261,16 +386,15 @@ fn paint_box(
     for j in j0..=j1 {
         let y = g.y(j);
         for i in i0..=i1 {
-            if let Some(layers) = f(g.x(i), y) {
-                for (v, c) in layers {
-                    cv.blend(i, j, v, c);
-                }
+            for (v, c) in f(g.x(i), y) {
+                cv.blend(i, j, v, c);
             }
         }
     }
 }
 
-fn ribs(scene: &Scene, z: f64, cv: &mut Canvas) {
+#[inline(never)]
+fn ribs(scene: &Scene, z: f64, cv: &mut Canvas, dist: &mut [f32]) {
     let g = &scene.grid;
     let px = g.px;
     let h = (2.0 * px + g.dz) / 3.0;
@@ -290,27 +414,51 @@ fn ribs(scene: &Scene, z: f64, cv: &mut Canvas) {
             let hi = (a[0].max(b[0]) + 6.0, a[1].max(b[1]) + 6.0);
             paint_box(cv, g, lo, hi, |x, y| {
                 let d = capsule([x, y, z], a, b, 4.2);
-                Some(vec![(hu::CARTILAGE as f64, coverage(d, h))])
+                [(hu::CARTILAGE as f64, coverage(d, h)), (0.0, 0.0)]
             });
         }
-        for seg in rib.path.windows(2) {
-            let (a, b) = (seg[0], seg[1]);
-            let r = 6.0;
+        // The bone as one union of its segments (a per-slice distance buffer filled segment by
+        // segment inside tight boxes), so joints between segments stay seamless.
+        let r = 6.0;
+        let mut touched: Option<((usize, usize), (usize, usize))> = None;
+        for w in rib.path.windows(2) {
+            let (a, b) = (w[0], w[1]);
             if z < a[2].min(b[2]) - r - 1.0 || z > a[2].max(b[2]) + r + 1.0 {
                 continue;
             }
-            let lo = (a[0].min(b[0]) - r, a[1].min(b[1]) - r);
-            let hi = (a[0].max(b[0]) + r, a[1].max(b[1]) + r);
-            paint_box(cv, g, lo, hi, |x, y| {
-                let d = rib_sdf([x, y, z], a, b);
-                if d > h {
-                    return None;
+            let (Some((i0, i1)), Some((j0, j1))) = (
+                g.i_range(a[0].min(b[0]) - r, a[0].max(b[0]) + r),
+                g.j_range(a[1].min(b[1]) - r, a[1].max(b[1]) + r),
+            ) else {
+                continue;
+            };
+            for j in j0..=j1 {
+                let y = g.y(j);
+                for i in i0..=i1 {
+                    let d = rib_sdf([g.x(i), y, z], a, b) as f32;
+                    let cell = &mut dist[j * g.nx + i];
+                    if d < *cell {
+                        *cell = d;
+                    }
                 }
-                Some(vec![
-                    (cortex, coverage(d, h)),
-                    (marrow, coverage(d + 1.0, h)),
-                ])
+            }
+            touched = Some(match touched {
+                None => ((i0, i1), (j0, j1)),
+                Some(((a0, a1), (b0, b1))) => ((a0.min(i0), a1.max(i1)), (b0.min(j0), b1.max(j1))),
             });
+        }
+        if let Some(((i0, i1), (j0, j1))) = touched {
+            for j in j0..=j1 {
+                for i in i0..=i1 {
+                    let cell = &mut dist[j * g.nx + i];
+                    let d = *cell as f64;
+                    *cell = f32::INFINITY;
+                    if d < h {
+                        cv.blend(i, j, cortex, coverage(d, h));
+                        cv.blend(i, j, marrow, coverage(d + 1.0, h));
+                    }
+                }
+            }
         }
     }
     // Sternum: manubrium (wider) and body, at the anterior chest wall.
@@ -331,10 +479,7 @@ fn ribs(scene: &Scene, z: f64, cv: &mut Canvas) {
                 let d = ell(x, y, cx, yf + half_t, half_w, half_t);
                 let dz = (z - (s_hi + 10.0)).max(s_lo - 25.0 - z);
                 let d = d.max(dz);
-                Some(vec![
-                    (cortex, coverage(d, h)),
-                    (marrow, coverage(d + 1.2, h)),
-                ])
+                [(cortex, coverage(d, h)), (marrow, coverage(d + 1.2, h))]
             },
         );
     }
@@ -385,6 +530,7 @@ fn inside(l: V3, lo: V3, hi: V3) -> bool {
         && l[2] <= hi[2]
 }
 
+#[inline(never)]
 fn spine(scene: &Scene, z: f64, cv: &mut Canvas) {
     let g = &scene.grid;
     let vs = &scene.spine.vertebrae;
@@ -451,7 +597,12 @@ fn spine(scene: &Scene, z: f64, cv: &mut Canvas) {
                 if !inside(l, lo, hi) {
                     continue;
                 }
-                let dp = v.posterior(l);
+                // Posterior elements all lie behind the body's posterior wall.
+                let dp = if l[1] < -v.b + 4.0 {
+                    v.posterior(l)
+                } else {
+                    f64::INFINITY
+                };
                 if dp < hiso {
                     cv.blend(i, j, post_cortex, coverage(dp, hiso));
                     cv.blend(i, j, marrow, coverage(dp + 1.2, hiso));
@@ -459,6 +610,9 @@ fn spine(scene: &Scene, z: f64, cv: &mut Canvas) {
                 if v.osteophyte {
                     let d = v.osteophyte_sdf(l);
                     cv.blend(i, j, v.cortex_hu * 0.9, coverage(d, hiso));
+                }
+                if l[1] < -v.b - 2.0 || l[1] > v.b + 2.0 || l[0].abs() > v.a + 2.0 {
+                    continue;
                 }
                 let b = v.body(l, hf, hw);
                 if b.outer > 0.0 {
@@ -487,6 +641,7 @@ fn spine(scene: &Scene, z: f64, cv: &mut Canvas) {
 /// Intervertebral disc between `up` and `down`: fills from the inferior endplate of `up` to the
 /// superior endplate of `down` (extending 1.5 mm under both, so bone painted later covers it
 /// exactly at the endplates), within a footprint bulging 3 % beyond the bodies.
+#[inline(never)]
 fn disc(scene: &Scene, up: &Vertebra, down: &Vertebra, z: f64, cv: &mut Canvas, h: f64) {
     let g = &scene.grid;
     let pu = up.frame.to_patient([0.0, 0.0, up.w_bot(0.0, 0.0)]);

@@ -72,6 +72,8 @@ pub struct Torso {
     pub sternum: (f64, f64),
     /// Table top y.
     pub table_y: f64,
+    /// Aorta as capsule segments (start, end, radius).
+    pub aorta: Vec<(V3, V3, f64)>,
 }
 
 fn smoothstep(e0: f64, e1: f64, x: f64) -> f64 {
@@ -114,16 +116,22 @@ impl Torso {
             ribs: Vec::new(),
             sternum: (z_of(2), z_of(9)),
             table_y: 0.0,
+            aorta: Vec::new(),
         };
         let ol = t.outline(spine, z_of(8));
         t.heart = [22.0, ol.yc - ol.b + 62.0, z_of(8) - 5.0];
-        let ol_hi = t.outline(spine, z_of(1) + 40.0);
-        let ol_lo = t.outline(spine, z_of(14));
-        t.table_y = (ol_hi.yc + ol_hi.b)
-            .max(ol_lo.yc + ol_lo.b)
-            .max(ol.yc + ol.b)
-            + 12.0;
+        // The patient lies on the table: its top touches the most posterior skin.
+        let z_lo = spine.vertebrae.last().map_or(t.z_l2, |v| v.frame.origin[2]);
+        let mut back = f64::NEG_INFINITY;
+        let mut z = t.z_apex + 60.0;
+        while z > z_lo - 40.0 {
+            let o = t.outline(spine, z);
+            back = back.max(o.yc + o.b);
+            z -= 5.0;
+        }
+        t.table_y = back + 0.5;
         t.ribs = build_ribs(spine, &t);
+        t.aorta = t.aorta_segments(spine);
         t
     }
 
@@ -157,7 +165,7 @@ impl Torso {
     }
 
     /// Descending/arch/ascending aorta centreline segments at the study's anatomy.
-    pub fn aorta(&self, spine: &Spine) -> Vec<(V3, V3, f64)> {
+    fn aorta_segments(&self, spine: &Spine) -> Vec<(V3, V3, f64)> {
         let mut segs = Vec::new();
         let mut prev: Option<V3> = None;
         let z_hi = self.z_arch;
@@ -247,7 +255,7 @@ fn one_rib(
         [
             ol.spine.0 + side * a_in * th.sin(),
             y_back - (1.0 - th.cos()) * b_in,
-            z0 + 4.0 * f.min(0.2) - drop * f.powf(1.3),
+            z0 - drop * f.powf(0.9),
         ]
     };
     let mut path = vec![head, add(head, sub(tub, head).map(|c| c * 0.5)), tub];

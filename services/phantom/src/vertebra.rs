@@ -188,11 +188,17 @@ impl Vertebra {
         if v >= 0.0 {
             ellipse(u, v, a, b)
         } else {
-            // Flatter posterior wall: superellipse of exponent 3.
+            // Flatter posterior wall: superellipse of exponent 3, r = q^(1/3) (a two-term series
+            // near the boundary, where partial volume is decided; `cbrt` elsewhere).
             let qx = (u / a).abs();
             let qy = (v / b).abs();
-            let r3 = qx * qx * qx + qy * qy * qy;
-            let r = r3.cbrt();
+            let q = qx * qx * qx + qy * qy * qy;
+            let e = q - 1.0;
+            let r = if e.abs() < 0.4 {
+                1.0 + e / 3.0 - e * e / 9.0
+            } else {
+                q.cbrt()
+            };
             if r < 1e-9 {
                 return -a.min(b);
             }
