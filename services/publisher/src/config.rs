@@ -15,6 +15,28 @@ pub enum Language {
     Ru,
 }
 
+/// SOP class of the SR (both carry the same TID 1500 content; ours uses no 3D coordinates).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SrStorage {
+    /// Comprehensive 3D SR Storage, 1.2.840.10008.5.1.4.1.1.88.34 (PS3.3 A.35.13).
+    #[default]
+    Comprehensive3d,
+    /// Comprehensive SR Storage, 1.2.840.10008.5.1.4.1.1.88.33 (PS3.3 A.35.3), for a PACS that
+    /// does not accept Comprehensive 3D SR.
+    Comprehensive,
+}
+
+impl SrStorage {
+    /// The SOP Class UID.
+    pub fn sop_class_uid(self) -> &'static str {
+        match self {
+            SrStorage::Comprehensive3d => "1.2.840.10008.5.1.4.1.1.88.34",
+            SrStorage::Comprehensive => "1.2.840.10008.5.1.4.1.1.88.33",
+        }
+    }
+}
+
 /// Where finished studies go.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -107,6 +129,8 @@ pub struct PublisherConfig {
     pub language: Language,
     /// (0008,0070) Manufacturer, also the TID 1004 device observer manufacturer.
     pub manufacturer: String,
+    /// SOP class of the SR.
+    pub sr_storage: SrStorage,
     /// (0018,1000) Device Serial Number (Enhanced General Equipment module, PS3.3 C.7.5.2).
     pub device_serial_number: String,
     /// (0008,0080) Institution Name, if any.
@@ -124,6 +148,7 @@ impl Default for PublisherConfig {
         Self {
             language: Language::En,
             manufacturer: "spinescreen".into(),
+            sr_storage: SrStorage::default(),
             device_serial_number: "1".into(),
             institution_name: None,
             destinations: vec![],

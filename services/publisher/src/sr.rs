@@ -1,4 +1,5 @@
-//! The structured report: a Comprehensive 3D SR (PS3.3 A.35.13) whose content follows TID 1500
+//! The structured report: a Comprehensive 3D SR (PS3.3 A.35.13; or, by configuration, a
+//! Comprehensive SR, A.35.3) whose content follows TID 1500
 //! "Measurement Report" (PS3.16), with one TID 1501 measurement group per vertebra.
 //!
 //! Content tree:
@@ -24,7 +25,7 @@
 //! re-publishing the same result replaces rather than duplicates the SR at the PACS.
 
 use crate::codes::{self, Code};
-use crate::config::{Language, PublisherConfig};
+use crate::config::{Language, PublisherConfig, SrStorage};
 use crate::error::PublishError;
 use crate::text;
 use crate::uid::{self, SrUids};
@@ -35,8 +36,6 @@ use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
 use spinescreen_proto::{DeformityType, ServiceInfo, StudyInfo, StudyResult};
 use time::OffsetDateTime;
 
-/// SOP Class of the report: Comprehensive 3D SR Storage.
-pub const SR_SOP_CLASS_UID: &str = uids::COMPREHENSIVE3_DSR_STORAGE;
 /// Transfer syntax the SR is written in: Explicit VR Little Endian.
 pub const SR_TRANSFER_SYNTAX_UID: &str = uids::EXPLICIT_VR_LITTLE_ENDIAN;
 /// Series Number of the SR series (fixed: one SR series per study).
@@ -152,7 +151,7 @@ pub fn build_sr_with(
             check_uid("derived instance", uid)?;
         }
     }
-    let uids = SrUids::new(&study_uid, &uid::result_version(result));
+    let uids = sr_uids(result, &study_uid, cfg);
     let root = content_tree(result, study, &study_uid, cfg, service)?;
 
     let mut obj = InMemDicomObject::new_empty();
@@ -177,13 +176,24 @@ pub fn build_sr_with(
     Ok(out)
 }
 
-/// The SOP Instance UID [`build_sr`] gives this result (same study + same content = same UID).
+/// The SOP Instance UID [`build_sr`] gives this result (same study + same content + same SOP
+/// class = same UID).
 pub fn sr_sop_instance_uid(
     result: &StudyResult,
     study: &StudyInfo,
+    cfg: &PublisherConfig,
 ) -> Result<String, PublishError> {
     let study_uid = study_uid_of(result, study)?;
-    Ok(SrUids::new(&study_uid, &uid::result_version(result)).sop_instance)
+    Ok(sr_uids(result, &study_uid, cfg).sop_instance)
+}
+
+fn sr_uids(result: &StudyResult, study_uid: &str, cfg: &PublisherConfig) -> SrUids {
+    let version = uid::result_version(result);
+    match cfg.sr_storage {
+        SrStorage::Comprehensive3d => SrUids::new(study_uid, &version),
+        // Another SOP class is another instance: never reuse the 3D SR's UID for it.
+        SrStorage::Comprehensive => SrUids::new(study_uid, &format!("{version}/88.33")),
+    }
 }
 
 fn check_uid(what: &str, uid: &str) -> Result<(), PublishError> {
@@ -515,7 +525,7 @@ fn put_header(
         s(tags::SPECIFIC_CHARACTER_SET, VR::CS, "ISO_IR 192"),
         s(tags::INSTANCE_CREATION_DATE, VR::DA, date.clone()),
         s(tags::INSTANCE_CREATION_TIME, VR::TM, time.clone()),
-        s(tags::SOP_CLASS_UID, VR::UI, SR_SOP_CLASS_UID),
+        s(tags::SOP_CLASS_UID, VR::UI, cfg.sr_storage.sop_class_uid()),
         s(tags::SOP_INSTANCE_UID, VR::UI, uids.sop_instance.clone()),
         // Patient (C.7.1.1), type 2 — empty when unknown.
         s(tags::PATIENT_NAME, VR::PN, study.patient_name.clone()),

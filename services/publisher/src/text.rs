@@ -15,6 +15,17 @@ use spinescreen_proto::{
 pub fn conclusion(result: &StudyResult, lang: Language) -> String {
     let mut sentences: Vec<String> = vec![];
     match result.status {
+        StudyStatus::Ok if result.vertebrae.is_empty() => {
+            // Never call a study negative when nothing was measured.
+            sentences.push(match lang {
+                Language::En => {
+                    "No vertebra could be measured; target pathology was not assessed.".into()
+                }
+                Language::Ru => {
+                    "Ни один позвонок не измерен; целевая патология не оценивалась.".into()
+                }
+            });
+        }
         StudyStatus::Ok => {
             sentences.push(fracture_sentence(&result.vertebrae, lang));
             if let Some(s) = mild_sentence(&result.vertebrae, lang) {

@@ -103,3 +103,12 @@ fn unknown_reason_code_falls_back_to_the_english_text() {
     r.reason = None;
     assert!(conclusion(&r, Language::En).contains("reason not recorded"));
 }
+
+#[test]
+fn ok_study_without_measured_vertebrae_is_not_called_negative() {
+    let mut r = negative_result();
+    r.vertebrae.clear();
+    let text = conclusion(&r, Language::En);
+    assert!(!text.contains("not detected"), "{text}");
+    assert!(text.starts_with("No vertebra could be measured"), "{text}");
+}

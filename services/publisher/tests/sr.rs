@@ -162,7 +162,7 @@ fn series_description_is_the_service_name_and_sr_is_comprehensive_3d() {
 }
 
 fn sop_uid(result: &StudyResult) -> String {
-    spinescreen_publisher::sr_sop_instance_uid(result, &study_info(3)).unwrap()
+    spinescreen_publisher::sr_sop_instance_uid(result, &study_info(3), &cfg(Language::En)).unwrap()
 }
 
 #[test]
@@ -196,4 +196,16 @@ fn mismatched_study_module_is_rejected_not_mixed() {
     let mut nan = positive_result();
     nan.vertebrae[0].heights_mm.anterior = f64::NAN;
     assert!(build_sr(&nan, &study_info(1), &cfg(Language::En), &service()).is_err());
+}
+
+#[test]
+fn comprehensive_sr_variant_passes_dciodvfy_with_its_own_uid() {
+    let mut c = cfg(Language::En);
+    c.sr_storage = spinescreen_publisher::SrStorage::Comprehensive;
+    let sr = build_sr(&positive_result(), &study_info(3), &c, &service()).unwrap();
+    let (_d, path) = write_sr(&sr);
+    assert_eq!(attr(&path, "0008,0016"), "1.2.840.10008.5.1.4.1.1.88.33");
+    let errors = dciodvfy_errors(&path);
+    assert!(errors.is_empty(), "dciodvfy errors:\n{}", errors.join("\n"));
+    assert_ne!(attr(&path, "0008,0018"), sop_uid(&positive_result()));
 }
