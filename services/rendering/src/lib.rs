@@ -25,6 +25,11 @@
 //! # let _ = files; Ok(()) }
 //! ```
 //!
+//! A study rejected by ingest has no volume, hence no patient/study module to file images under:
+//! it gets `preview.png` (the notice frame) but no SC series; its SR carries the reason.
+//! `examples/nifti_preview.rs` renders a NIfTI CT with a vertebra label map (real anatomy
+//! without the rest of the pipeline).
+//!
 //! # Layout
 //! - [`config`]: [`RenderingConfig`] — language, slab, projection, window.
 //! - [`reformat`]: the curved planar reformation (centreline resampling, slab sampling,

@@ -44,7 +44,19 @@ fn sc_objects_pass_dciodvfy_without_errors() {
     if std::env::var_os("SPINESCREEN_SKIP_DCIODVFY").is_some() {
         return;
     }
-    let files = series();
+    let mut files = series();
+    // A notice frame (study not graded, volume present) must be valid too.
+    let s = normal();
+    let mut abstained = s.result.clone();
+    abstained.status = spinescreen_proto::StudyStatus::Abstained;
+    abstained.reason = Some(spinescreen_proto::Reason::new(
+        "RING_ARTIFACTS",
+        "Ring artefacts.",
+    ));
+    let cfg = RenderingConfig::default();
+    let r = render(&s.volume, Some(&s.detection), &abstained, &cfg).unwrap();
+    files.extend(secondary_capture_series(&r, &s.volume.header, &abstained, &cfg).unwrap());
+    assert_eq!(files.len(), 3);
     let (_dir, paths) = write_temp(&files);
     for p in &paths {
         let out = Command::new("dciodvfy").arg(p).output().expect(
@@ -184,6 +196,11 @@ fn redelivery_writes_the_same_instances_and_new_content_gets_new_uids() {
 fn files_open_from_disk_as_part_10() {
     let files = series();
     let (_dir, paths) = write_temp(&files);
+    if let Ok(dir) = std::env::var("SPINESCREEN_PREVIEW_DIR") {
+        for (i, f) in files.iter().enumerate() {
+            std::fs::write(format!("{dir}/sc-{i:04}.dcm"), f).unwrap();
+        }
+    }
     let obj = open_file(&paths[1]).unwrap();
     assert_eq!(text(&obj, tags::PATIENT_ORIENTATION), "L\\F");
 }
