@@ -15,84 +15,10 @@ use spinescreen_publisher::{
 };
 use std::collections::BTreeSet;
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// DCMTK storescp on a free port, killed on drop.
-struct StoreScp {
-    child: Child,
-    port: u16,
-    dir: tempfile::TempDir,
-}
-
-impl StoreScp {
-    fn start(extra: &[&str]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let child = Command::new("storescp")
-            .args(["-aet", "STORESCP", "-od"])
-            .arg(dir.path())
-            .args(extra)
-            .arg(port.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("storescp runs");
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "storescp did not listen");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Self { child, port, dir }
-    }
-
-    fn destination(&self) -> Destination {
-        Destination::Cstore {
-            host: "127.0.0.1".into(),
-            port: self.port,
-            called_ae: "STORESCP".into(),
-            calling_ae: "SPINESCREEN".into(),
-        }
-    }
-
-    /// SOP Instance UIDs of the received files, one per file.
-    fn received(&self) -> Vec<String> {
-        received_in(self.dir.path())
-    }
-}
-
-impl Drop for StoreScp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn received_in(dir: &Path) -> Vec<String> {
-    let mut out = vec![];
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        let name = p.file_name().unwrap().to_string_lossy().to_string();
-        let not_dicom = name.starts_with('.') || name.ends_with(".png") || name.ends_with(".json");
-        if p.is_file() && !not_dicom {
-            let obj = dicom_object::open_file(&p).unwrap();
-            out.push(obj.meta().media_storage_sop_instance_uid().to_string());
-        }
-    }
-    out.sort();
-    out
-}
 
 fn cfg(destinations: Vec<Destination>) -> PublisherConfig {
     PublisherConfig {

@@ -14,74 +14,10 @@ use spinescreen_runtime::{
     StageWorker, StudyStore,
 };
 use std::collections::BTreeMap;
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-struct StoreScp {
-    child: Child,
-    port: u16,
-    dir: tempfile::TempDir,
-}
-
-impl StoreScp {
-    fn start(extra: &[&str]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("storescp")
-            .args(["-aet", "PACS", "-od"])
-            .arg(dir.path())
-            .args(extra)
-            .arg(port.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("storescp runs");
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "storescp did not listen");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Self { child, port, dir }
-    }
-    fn destination(&self) -> Destination {
-        Destination::Cstore {
-            host: "127.0.0.1".into(),
-            port: self.port,
-            called_ae: "PACS".into(),
-            calling_ae: "SPINESCREEN".into(),
-        }
-    }
-    fn received(&self) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(self.dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.is_file())
-            .map(|p| {
-                dicom_object::open_file(&p)
-                    .unwrap()
-                    .meta()
-                    .media_storage_sop_instance_uid()
-                    .to_string()
-            })
-            .collect();
-        v.sort();
-        v
-    }
-}
-
-impl Drop for StoreScp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn config(destinations: Vec<Destination>) -> PublisherConfig {
     PublisherConfig {
@@ -362,7 +298,7 @@ async fn refusing_pacs_ends_in_the_dead_letter_queue_with_the_reason() {
     let mut consumer = broker.consume(&dlq, 1).await.unwrap();
     let d = consumer.next().await.unwrap().unwrap();
     let reason = &d.message.headers[ERROR_HEADER];
-    assert!(reason.contains("cstore PACS@127.0.0.1"), "{reason}");
+    assert!(reason.contains("cstore STORESCP@127.0.0.1"), "{reason}");
     assert!(reason.contains("attempt(s)"), "{reason}");
     assert_eq!(Job::from_bytes(&d.message.body).unwrap().job_id, "job-1");
     assert!(scp.received().is_empty());

@@ -9,7 +9,12 @@ use spinescreen_proto::{
     BoneDensity, DeformityType, GenantGrade, Heights, Keypoints, Reason, ReasonCode, ServiceInfo,
     StudyInfo, StudyResult, StudyStatus, TrabecularHu, VertebraResult,
 };
+use spinescreen_publisher::Destination;
 use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 pub const STUDY_UID: &str = "1.2.826.0.1.3680043.8.498.10";
 pub const SERIES_UID: &str = "1.2.826.0.1.3680043.8.498.10.1";
@@ -241,5 +246,81 @@ pub fn sc_file(index: usize) -> Vec<u8> {
         .unwrap();
     let mut out = vec![];
     file.write_all(&mut out).unwrap();
+    out
+}
+
+/// A port nobody listens on (bound then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// DCMTK storescp (AE title `STORESCP`) on a free port writing into a temporary directory;
+/// killed on drop.
+pub struct StoreScp {
+    child: Child,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+}
+
+impl StoreScp {
+    pub fn start(extra: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let child = Command::new("storescp")
+            .args(["-aet", "STORESCP", "-od"])
+            .arg(dir.path())
+            .args(extra)
+            .arg(port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("storescp runs");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "storescp did not listen");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self { child, port, dir }
+    }
+
+    pub fn destination(&self) -> Destination {
+        Destination::Cstore {
+            host: "127.0.0.1".into(),
+            port: self.port,
+            called_ae: "STORESCP".into(),
+            calling_ae: "SPINESCREEN".into(),
+        }
+    }
+
+    /// SOP Instance UIDs of the received files, one per file, sorted.
+    pub fn received(&self) -> Vec<String> {
+        received_in(self.dir.path())
+    }
+}
+
+impl Drop for StoreScp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// SOP Instance UIDs of the DICOM files directly in `dir`, sorted.
+pub fn received_in(dir: &Path) -> Vec<String> {
+    let mut out = vec![];
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().to_string();
+        let not_dicom = name.starts_with('.') || name.ends_with(".png") || name.ends_with(".json");
+        if p.is_file() && !not_dicom {
+            let obj = dicom_object::open_file(&p).unwrap();
+            out.push(obj.meta().media_storage_sop_instance_uid().to_string());
+        }
+    }
+    out.sort();
     out
 }
