@@ -11,7 +11,7 @@
 //! against ISCD 2023.
 //!
 //! Everything is a pure function of plain data except [`worker`], which loads the inputs from
-//! storage, calls [`measure`] and stores the result.
+//! storage, calls [`measure()`] and stores the result.
 //!
 //! ```
 //! use spinescreen_morphometry::{grade_from_deformity, fracture_probability};

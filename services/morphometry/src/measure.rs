@@ -12,8 +12,10 @@ use spinescreen_proto::{
 };
 use std::collections::BTreeMap;
 
-/// Detection flags that exclude a vertebra from grading: it is reported (heights, flags) with
-/// grade 0 and does not count toward `has_fracture` or the study score.
+/// Detection flags that exclude a vertebra from grading: it is reported with its measured heights
+/// and deformity (a geometric fact), but with grade 0, type `none` and its flags kept, and it
+/// does not count toward `has_fracture`, `max_deformity` or the study score. Its trabecular HU is
+/// not read either (cement and hardware dominate the attenuation).
 pub const NOT_GRADED_FLAGS: [&str; 3] = ["not_gradable", "cement", "hardware"];
 /// Detection flag that makes the middle height unreliable (a focal endplate pit): the biconcave
 /// ratio is not used for that vertebra.
