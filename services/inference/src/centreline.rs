@@ -214,6 +214,25 @@ pub fn build(g: &Grid, track: &CanalTrack, cfg: &ClassicalConfig) -> Option<Cent
             observed += 1;
         }
     }
+    from_samples(g, track.k_start, n, &bx, &by, &cxs, &cys, observed, cfg)
+}
+
+/// Smooth body and canal samples `(z, value)` over slices `k_start..k_start + n` into the
+/// centreline with its frames. `None` with fewer than five body samples.
+#[allow(clippy::too_many_arguments)]
+pub fn from_samples(
+    g: &Grid,
+    k_start: usize,
+    n: usize,
+    bx: &[(f64, f64)],
+    by: &[(f64, f64)],
+    cxs: &[(f64, f64)],
+    cys: &[(f64, f64)],
+    observed: usize,
+    cfg: &ClassicalConfig,
+) -> Option<Centreline> {
+    let s = g.spacing;
+    let z_of = |i: usize| g.origin[2] + (k_start + i) as f64 * s;
     if bx.len() < 5 {
         return None;
     }
@@ -223,10 +242,14 @@ pub fn build(g: &Grid, track: &CanalTrack, cfg: &ClassicalConfig) -> Option<Cent
     let mut canal = Vec::with_capacity(n);
     for i in 0..n {
         let z = z_of(i);
-        let (x, dx) = local_linear(&bx, z, sigma).or_else(|| local_linear(&bx, z, 4.0 * sigma))?;
-        let (y, dy) = local_linear(&by, z, sigma).or_else(|| local_linear(&by, z, 4.0 * sigma))?;
-        let (qx, _) = local_linear(&cxs, z, sigma * 0.7).unwrap_or((track.points[i].0, 0.0));
-        let (qy, _) = local_linear(&cys, z, sigma * 0.7).unwrap_or((track.points[i].1, 0.0));
+        let (x, dx) = local_linear(bx, z, sigma).or_else(|| local_linear(bx, z, 4.0 * sigma))?;
+        let (y, dy) = local_linear(by, z, sigma).or_else(|| local_linear(by, z, 4.0 * sigma))?;
+        let (qx, _) = local_linear(cxs, z, sigma * 0.7)
+            .or_else(|| local_linear(cxs, z, 4.0 * sigma))
+            .unwrap_or((x, 0.0));
+        let (qy, _) = local_linear(cys, z, sigma * 0.7)
+            .or_else(|| local_linear(cys, z, 4.0 * sigma))
+            .unwrap_or((y + 20.0, 0.0));
         pos.push([x, y, z]);
         tan.push(geom::normalize_or([dx, dy, 1.0], [0.0, 0.0, 1.0]));
         canal.push([qx, qy, z]);

@@ -111,11 +111,26 @@ pub fn analyse(volume: &HuVolume, cfg: &ClassicalConfig) -> Result<Detection, Re
             "no vertebral bodies anterior to the canal",
         )
     })?;
+    measure_and_name(volume, &grid, &track, &cl, traced, cfg)
+}
+
+/// From a traced centreline on: straightened reformation, discs, endplates, names, confounder
+/// flags and the abstention rules. Shared by the classical and the ONNX detector (whose model
+/// provides the track); `track` gives the canal (or an estimate of it) per coarse slice.
+pub fn measure_and_name(
+    volume: &HuVolume,
+    grid: &Grid,
+    track: &canal::CanalTrack,
+    cl: &Centreline,
+    traced: f64,
+    cfg: &ClassicalConfig,
+) -> Result<Detection, Reason> {
+    let (grid, cl) = (grid, cl);
     let sampler = VolumeSampler::new(volume)
         .ok_or_else(|| abstain(ReasonCode::NO_SPINE, "voxels not in standard layout"))?;
     let img = straighten::straighten(
         &sampler,
-        &cl,
+        cl,
         cfg.straight_step_mm,
         0.5,
         (-45.0, 45.0),

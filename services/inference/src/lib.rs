@@ -49,6 +49,7 @@ pub mod geom;
 pub mod grid;
 pub mod labels;
 pub mod mask2d;
+pub mod onnx;
 pub mod profile;
 pub mod segment;
 pub mod straighten;

@@ -2,7 +2,7 @@
 //! `detection.json`, and mark the job abstained when the detector abstained.
 
 use crate::{ClassicalDetector, Detector, InferenceConfig};
-use anyhow::anyhow;
+use anyhow::{anyhow, Context};
 use async_trait::async_trait;
 use spinescreen_proto::{HuVolume, Job, Stage, StudyStatus};
 use spinescreen_runtime::{storage::StorageError, StageContext, StageError, StageWorker};
@@ -18,7 +18,16 @@ impl InferenceWorker {
     pub fn new(cfg: &InferenceConfig) -> anyhow::Result<Self> {
         let detector: Arc<dyn Detector> = match cfg.detector.as_str() {
             "classical" => Arc::new(ClassicalDetector::default()),
-            "onnx" => return Err(anyhow!("ONNX detector not built yet")),
+            "onnx" => {
+                let manifest = cfg
+                    .onnx_manifest
+                    .as_ref()
+                    .ok_or_else(|| anyhow!("detector \"onnx\" needs onnx_manifest"))?;
+                Arc::new(
+                    crate::onnx::OnnxDetector::from_manifest(manifest)
+                        .with_context(|| format!("loading ONNX model {}", manifest.display()))?,
+                )
+            }
             other => return Err(anyhow!("unknown detector {other:?} (classical | onnx)")),
         };
         Ok(Self { detector })
