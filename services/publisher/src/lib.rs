@@ -22,6 +22,8 @@
 //! - [`fhir`]: the FHIR R4 DiagnosticReport for webhooks.
 //! - [`worker`]: [`PublisherWorker`], the pipeline stage.
 
+#![warn(missing_docs)]
+
 pub mod codes;
 pub mod config;
 pub mod delivery;
