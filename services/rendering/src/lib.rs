@@ -38,7 +38,7 @@
 //! - [`text`]: the embedded DejaVu Sans font, rasterised with `ab_glyph`.
 //! - [`strings`]: the burned-in sentences in English and Russian.
 //! - [`frame`]: frame layout: reformat, overlays, table, legend, notice frames.
-//! - [`render`]: [`render`], [`Rendered`], [`RenderError`].
+//! - [`mod@render`]: [`fn@render`], [`Rendered`], [`RenderError`].
 //! - [`dicom`]: [`secondary_capture_series`], the SC Part-10 files.
 //! - [`worker`]: [`RenderingWorker`], the stage on the broker.
 

@@ -16,7 +16,7 @@ fn font() -> Option<&'static FontRef<'static>> {
         .as_ref()
 }
 
-/// Whether the embedded font parsed (checked once by [`crate::render`]).
+/// Whether the embedded font parsed (checked by [`fn@crate::render`]).
 pub fn font_available() -> bool {
     font().is_some()
 }
