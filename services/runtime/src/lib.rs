@@ -19,6 +19,30 @@
 //! - [`shutdown`]: SIGTERM/SIGINT as a cancellation token.
 //! - [`privacy`]: pseudonyms for identifiers that must not be logged.
 //!
+//! # A worker process
+//! ```no_run
+//! use spinescreen_runtime::{connect_broker, http, load_config_value, run_stage, shutdown,
+//!     telemetry, LoopOptions, RuntimeConfig, StageContext, StageWorker, StudyStore};
+//! use std::sync::Arc;
+//!
+//! async fn serve(worker: Arc<dyn StageWorker>) -> anyhow::Result<()> {
+//!     let value = load_config_value(None)?; // + SPINESCREEN__… overrides
+//!     let config = RuntimeConfig::from_value(&value)?;
+//!     let _telemetry = telemetry::init_tracing(&config.service_name);
+//!     let stop = shutdown::cancel_on_signal();
+//!     let ctx = StageContext {
+//!         store: StudyStore::from_config(&config.store)?,
+//!         broker: connect_broker(&config.broker).await?,
+//!         service: spinescreen_proto::ServiceInfo {
+//!             name: config.service_name.clone(),
+//!             version: env!("CARGO_PKG_VERSION").into(),
+//!         },
+//!     };
+//!     tokio::spawn(http::serve_metrics(config.metrics_addr, stop.clone()));
+//!     run_stage(worker, ctx, LoopOptions::from_config(&config), stop).await
+//! }
+//! ```
+//!
 //! # Guarantees
 //! A job is acknowledged only after the stage stored its outputs and the broker confirmed the
 //! next job (at-least-once delivery; stages are idempotent). A job failing transiently is
