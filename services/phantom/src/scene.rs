@@ -304,14 +304,15 @@ impl Scene {
                     // of the height deep; the height columns themselves are untouched.
                     let radius = (0.13 * 2.0 * v.b).min(4.5);
                     let depth = 0.22 * v.hp;
+                    // Reported at the pit's mouth, on the endplate as it was.
+                    let c_mm = v
+                        .frame
+                        .to_patient([0.0, v.v_of(0.67), v.w_top(0.0, v.v_of(0.67))]);
                     v.pit = Some(Pit {
                         centre: (0.0, v.v_of(0.67)),
                         radius,
                         depth,
                     });
-                    let c_mm = v
-                        .frame
-                        .to_patient([0.0, v.v_of(0.67), v.w_top(0.0, v.v_of(0.67))]);
                     self.sites.push(ConfounderSite {
                         kind: c,
                         label: Some(v.label.to_string()),

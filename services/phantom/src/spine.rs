@@ -121,9 +121,10 @@ fn natural(
     let (trab, cortex_hu, cortex_mm, marrow) = if spec.osteoporotic {
         (70.0 + 30.0 * rng.random::<f64>(), 650.0, 0.7, 110.0)
     } else {
-        // ~2.5 HU per year of age after 50 (Jang et al. 2019), around 200–250 HU.
-        let base = 250.0 - 1.2 * (age - 50.0) + 12.0 * gauss(rng).clamp(-1.5, 1.5);
-        (base.clamp(185.0, 255.0), 850.0, 1.0, 260.0)
+        // Falls with age (Jang et al. 2019: ~2.5 HU/year in a population that includes
+        // osteoporosis; less in this non-osteoporotic phantom), ~190–245 HU over 50–85 years.
+        let base = 235.0 - 1.5 * (age - 50.0) + 10.0 * gauss(rng).clamp(-1.5, 1.5);
+        (base.clamp(175.0, 245.0), 850.0, 1.0, 260.0)
     };
     let deg = std::f64::consts::PI / 180.0;
     Vertebra {
