@@ -7,6 +7,9 @@ use accuracy::{evaluate, Tally};
 use spinescreen_inference::ClassicalDetector;
 use spinescreen_phantom::{Confounder, LastVertebra, PhantomSpec};
 
+/// A phantom variant: seed → spec.
+type SpecFor<'a> = Box<dyn Fn(u64) -> PhantomSpec + 'a>;
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let seeds: u64 = args.first().and_then(|s| s.parse().ok()).unwrap_or(4);
@@ -19,7 +22,7 @@ fn main() {
         slice_thickness_mm: 1.25,
         ..Default::default()
     };
-    let variants: Vec<(&str, Box<dyn Fn(u64) -> PhantomSpec>)> = vec![
+    let variants: Vec<(&str, SpecFor)> = vec![
         (
             "plain",
             Box::new(|s| PhantomSpec {

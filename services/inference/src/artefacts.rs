@@ -208,9 +208,9 @@ mod tests {
         let v = HuVolume::new(header, vox).unwrap();
         let rings = rings_on_slice(&v, 0, 25.0);
         assert!(
-            rings
-                .iter()
-                .any(|&(r, a)| (r - 30.0).abs() <= 1.0 && a > 25.0),
+            rings.iter().any(|r| (r.radius_mm - 30.0).abs() <= 1.0
+                && r.amplitude_hu > 25.0
+                && r.sectors == SECTORS),
             "{rings:?}"
         );
         let clean = HuVolume::new(

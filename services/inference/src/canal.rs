@@ -221,11 +221,11 @@ pub fn track(g: &Grid, cands: &[CanalCandidate], cfg: &ClassicalConfig) -> Optio
     let mut first_of_slice = vec![0usize; g.dims[2] + 1];
     {
         let mut i = 0;
-        for k in 0..=g.dims[2] {
+        for (k, first) in first_of_slice.iter_mut().enumerate() {
             while i < n && cands[i].k < k {
                 i += 1;
             }
-            first_of_slice[k] = i;
+            *first = i;
         }
     }
     for j in 0..n {

@@ -262,8 +262,8 @@ pub fn from_samples(
     let mut frames = Vec::with_capacity(n);
     for i in 0..n {
         let mut acc = [0.0; 3];
-        for j in i.saturating_sub(half)..(i + half + 1).min(n) {
-            acc = geom::add(acc, raw_a[j]);
+        for a in &raw_a[i.saturating_sub(half)..(i + half + 1).min(n)] {
+            acc = geom::add(acc, *a);
         }
         let a = geom::orthogonal_to(acc, tan[i], [0.0, -1.0, 0.0]);
         frames.push(Frame {

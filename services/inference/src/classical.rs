@@ -125,7 +125,6 @@ pub fn measure_and_name(
     traced: f64,
     cfg: &ClassicalConfig,
 ) -> Result<Detection, Reason> {
-    let (grid, cl) = (grid, cl);
     let sampler = VolumeSampler::new(volume)
         .ok_or_else(|| abstain(ReasonCode::NO_SPINE, "voxels not in standard layout"))?;
     let img = straighten::straighten(
@@ -177,8 +176,8 @@ pub fn measure_and_name(
             height: mean_height(&b.ep),
         })
         .collect();
-    let ribs = labels::find_ribs(&grid, &track, &cl, cfg);
-    let sacrum = find_sacrum(&grid, &cl, &spans, &ribs, cfg);
+    let ribs = labels::find_ribs(grid, track, cl, cfg);
+    let sacrum = find_sacrum(grid, cl, &spans, &ribs, cfg);
     let naming = labels::name(&spans, &ribs, sacrum, cfg);
     notes.extend(naming.notes.iter().cloned());
     // Build vertebrae with flags.
@@ -196,7 +195,7 @@ pub fn measure_and_name(
             continue;
         }
         let label = VERTEBRA_LABELS[li as usize].to_string();
-        let mut v = vertebra(&cl, &b.ep, label);
+        let mut v = vertebra(cl, &b.ep, label);
         let mut flags = Vec::new();
         if naming.uncertain {
             flags.push("label_uncertain".to_string());
@@ -208,7 +207,7 @@ pub fn measure_and_name(
             flags.push("cement".to_string());
             flags.push("not_gradable".to_string());
         }
-        if metal_near(&grid, &cl, b, cfg) {
+        if metal_near(grid, cl, b, cfg) {
             flags.push("hardware".to_string());
             if !flags.iter().any(|f| f == "not_gradable") {
                 flags.push("not_gradable".to_string());
@@ -233,7 +232,7 @@ pub fn measure_and_name(
             dropped.join(", ")
         ));
     }
-    let centreline = sample_centreline(&cl, 1.0);
+    let centreline = sample_centreline(cl, 1.0);
     let n = vertebrae.len();
     let mut det = Detection {
         schema_version: SCHEMA_VERSION,

@@ -143,8 +143,9 @@ fn fit_quadratic(pts: &[(f64, f64)]) -> Option<[f64; 3]> {
         for r in 0..3 {
             if r != col {
                 let f = m[r][col] / m[col][col];
-                for c in col..4 {
-                    m[r][c] -= f * m[col][c];
+                let pivot = m[col];
+                for (c, v) in m[r].iter_mut().enumerate().skip(col) {
+                    *v -= f * pivot[c];
                 }
             }
         }

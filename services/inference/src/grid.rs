@@ -117,8 +117,8 @@ impl IndexMap {
             } else {
                 1.0
             };
-            for c in 0..3 {
-                row[c] = h.direction[a][c] / s;
+            for (r, d) in row.iter_mut().zip(h.direction[a]) {
+                *r = d / s;
             }
         }
         Self {
@@ -178,7 +178,7 @@ impl<'a> VolumeSampler<'a> {
 pub fn coarse_grid(volume: &HuVolume, spacing: f64) -> Option<Grid> {
     let h = &volume.header;
     let [nx, ny, nz] = h.dims;
-    if nx == 0 || ny == 0 || nz == 0 || !(spacing > 0.0) {
+    if nx == 0 || ny == 0 || nz == 0 || spacing.is_nan() || spacing <= 0.0 {
         return None;
     }
     let src = volume.voxels.as_slice()?;
