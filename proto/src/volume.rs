@@ -33,10 +33,10 @@ impl VolumeHeader {
     /// Patient-space position (mm) of a (possibly fractional) voxel index `[x, y, z]`.
     pub fn index_to_patient(&self, index: Vec3) -> Vec3 {
         let mut p = self.origin_mm;
-        for axis in 0..3 {
-            let d = index[axis] * self.spacing_mm[axis];
-            for (c, pc) in p.iter_mut().enumerate() {
-                *pc += self.direction[axis][c] * d;
+        for ((i, spacing), dir) in index.iter().zip(self.spacing_mm).zip(self.direction) {
+            let d = i * spacing;
+            for (pc, dc) in p.iter_mut().zip(dir) {
+                *pc += dc * d;
             }
         }
         p
@@ -51,9 +51,9 @@ impl VolumeHeader {
             p[2] - self.origin_mm[2],
         ];
         let mut idx = [0.0; 3];
-        for axis in 0..3 {
-            let dot: f64 = (0..3).map(|c| rel[c] * self.direction[axis][c]).sum();
-            idx[axis] = dot / self.spacing_mm[axis];
+        for ((i, spacing), dir) in idx.iter_mut().zip(self.spacing_mm).zip(self.direction) {
+            let dot: f64 = rel.iter().zip(dir).map(|(r, d)| r * d).sum();
+            *i = dot / spacing;
         }
         idx
     }
