@@ -143,7 +143,35 @@ fn clean(centreline: &[CentrelinePoint]) -> Result<Vec<CentrelinePoint>, Centrel
     if dot(sub(last, first), mean_t) > 0.0 {
         out.reverse();
     }
-    Ok(out)
+    Ok(smooth(&out))
+}
+
+/// Points on either side averaged by [`smooth`] (~±4 mm at the contract's 1 mm spacing).
+const SMOOTH_HALF_WINDOW: usize = 4;
+
+/// Moving average of positions and directions, so detector jitter does not ripple the
+/// reformat; the window narrows towards the ends, which stay fixed.
+fn smooth(points: &[CentrelinePoint]) -> Vec<CentrelinePoint> {
+    let n = points.len();
+    (0..n)
+        .map(|i| {
+            // Symmetric window, narrowing at the ends so the end points stay where they are.
+            let half = SMOOTH_HALF_WINDOW.min(i).min(n - 1 - i);
+            let (lo, hi) = (i - half, i + half);
+            let w = &points[lo..=hi];
+            let k = 1.0 / w.len() as f64;
+            let pos = scale(w.iter().fold([0.0; 3], |s, p| add(s, p.position_mm)), k);
+            let t = unit(w.iter().fold([0.0; 3], |s, p| add(s, p.cranial_dir)))
+                .unwrap_or(points[i].cranial_dir);
+            let a_sum = w.iter().fold([0.0; 3], |s, p| add(s, p.anterior_dir));
+            let a = unit(reject(a_sum, t)).unwrap_or(points[i].anterior_dir);
+            CentrelinePoint {
+                position_mm: pos,
+                cranial_dir: t,
+                anterior_dir: a,
+            }
+        })
+        .collect()
 }
 
 /// The fixed left–right axis of the coronal view: the mean of `cranial × anterior` with its
@@ -493,6 +521,18 @@ mod tests {
             plan(&far, View::Sagittal, 100.0, 100, 100),
             Err(CentrelineError::TooLong)
         );
+    }
+
+    #[test]
+    fn jitter_in_the_centreline_is_smoothed_out() {
+        let mut cl = straight_centreline(25.0, 20.0, 5.0, 45.0);
+        for (i, p) in cl.iter_mut().enumerate() {
+            p.position_mm[1] += if i % 2 == 0 { 1.0 } else { -1.0 };
+        }
+        let plane = plan(&cl, View::Sagittal, 40.0, 40, 100).unwrap();
+        for r in &plane.rows[5..35] {
+            assert!((r.centre[1] - 20.0).abs() < 0.25, "{:?}", r.centre);
+        }
     }
 
     #[test]
