@@ -39,20 +39,27 @@
 //!
 //! # Known limits
 //! - Anatomy is built from smooth analytic shapes: no trabecular texture beyond image noise,
-//!   no vascular tree in the lungs, no bowel gas pattern, simplified posterior elements (facet
-//!   joints are vertical pillars with a gap), ribs follow elliptic arcs, no scapulae or arms.
-//! - Fracture shapes are idealised (planar wedge, smooth central depression, uniform crush);
-//!   no fracture lines, retropulsed fragments or endplate irregularity; a wedge fracture does
-//!   not add local kyphosis.
-//! - Noise is white Gaussian-like (Irwin–Hall) filtered by the same Gaussian PSF as the anatomy,
-//!   not the ramp-filtered texture of filtered back-projection; the slice profile is a box of
-//!   the slice thickness (slices are contiguous, spacing = thickness).
+//!   no vascular tree in the lungs, no bowel gas pattern or mesenteric fat, no arms or
+//!   clavicles; posterior elements are simplified (facet joints are vertical pillars with a
+//!   joint gap, laminae an elliptic ring); ribs follow elliptic arcs; the heart is an ellipsoid.
+//! - Fracture shapes are idealised (planar wedge, smooth central depression, uniform crush,
+//!   70 % of the loss at the superior endplate) with a sclerotic band but no fracture lines,
+//!   retropulsed fragments or endplate irregularity; a wedge fracture does not add local
+//!   kyphosis (the spine curve is prescribed, neighbours keep their places).
+//! - Noise is white (Irwin–Hall, ±3.5 σ tails) filtered by the same Gaussian PSF as the
+//!   anatomy, not the mid-frequency texture of filtered back-projection; the slice profile is
+//!   a box of the slice thickness (slices are contiguous, spacing = thickness). At 1.25 mm
+//!   slices a ~1 mm endplate is sampled coarsely, so single heights read back by half-maximum
+//!   scatter by up to ~1 mm (unbiased on average); at 0.625 mm they match within 0.5 mm.
 //! - Ring and cement streak artefacts are additive image-domain patterns, not simulated
 //!   projections; no beam hardening, scatter or photon starvation elsewhere.
-//! - Always 11 rib pairs above T12 and 12 thoracic vertebrae: no transitional anatomy.
-//! - Osteoporosis lowers trabecular HU and thins the cortex but does not change shape.
+//! - Always 12 thoracic vertebrae with 12 rib pairs and 5 lumbar: no transitional anatomy,
+//!   so rib counting always labels correctly.
+//! - Osteoporosis lowers trabecular HU and thins the cortex but does not change shape; normal
+//!   trabecular bone (175–245 HU, falling with age) is brighter than many real over-50 spines.
+//! - Confounder levels are seeded choices among unfractured vertebrae (cement prefers a
+//!   fractured one); each confounder is placed once per study.
 
-mod anatomy;
 pub mod cli;
 pub mod dicom;
 mod error;

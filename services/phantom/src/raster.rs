@@ -355,6 +355,80 @@ fn torso(scene: &Scene, z: f64, cv: &mut Canvas) {
             [(hu::BLOOD as f64, coverage(d, px)), (0.0, 0.0)]
         });
     }
+    for &(c, r, hu_p) in &t.plaques {
+        if (z - c[2]).abs() > r[2] + g.dz {
+            continue;
+        }
+        paint_box(
+            cv,
+            g,
+            (c[0] - r[0] - 2.0, c[1] - r[1] - 2.0),
+            (c[0] + r[0] + 2.0, c[1] + r[1] + 2.0),
+            |x, y| [(hu_p, coverage(ell3([x, y, z], c, r), px)), (0.0, 0.0)],
+        );
+    }
+    scapulae(scene, z, &ol, cv);
+}
+
+/// Scapulae: thin curved blades on the posterior chest wall from the T1 to the T8 level,
+/// outside the ribs, with a thicker lateral border and the glenoid near the top.
+fn scapulae(scene: &Scene, z: f64, ol: &crate::torso::Outline, cv: &mut Canvas) {
+    let g = &scene.grid;
+    let t = &scene.torso;
+    let (z_top, z_bot) = t.scapula_z;
+    if z > z_top + 20.0 || z < z_bot {
+        return;
+    }
+    let f = ((z_top - z) / (z_top - z_bot)).clamp(0.0, 1.0);
+    let h = (2.0 * g.px + g.dz) / 3.0;
+    let (cortex, marrow) = if scene.spec.osteoporotic {
+        (550.0, 120.0)
+    } else {
+        (700.0, 250.0)
+    };
+    // Posterior skin of the flat-backed outline at x, minus fat and a muscle layer.
+    let back = |x: f64| {
+        let q = 1.0 - (x.abs() / ol.a).powi(3);
+        ol.yc + ol.b * q.max(0.0).cbrt() - t.fat_mm - 8.0
+    };
+    for side in [-1.0, 1.0] {
+        let xm = side * (50.0 + 22.0 * f);
+        let xl = side * (125.0 - 50.0 * f.powf(1.5));
+        let mut pts = Vec::new();
+        if z <= z_top {
+            for k in 0..=6 {
+                let x = xm + (xl - xm) * k as f64 / 6.0;
+                pts.push([x, back(x) - 4.0 * (k as f64 / 6.0), z]);
+            }
+        }
+        let glen = [side * 118.0, back(118.0) - 38.0, z_top - 8.0];
+        let lo = (xm.min(xl).min(glen[0]) - 20.0, back(0.0) - 80.0);
+        let hi = (xm.max(xl).max(glen[0]) + 20.0, back(0.0) + 10.0);
+        paint_box(cv, g, lo, hi, |x, y| {
+            let p = [x, y, z];
+            let mut d = crate::geom::ellipsoid(sub3(p, glen), 14.0, 17.0, 18.0);
+            for w in pts.windows(2) {
+                d = d.min(capsule(p, w[0], w[1], 2.2));
+            }
+            if let Some(last) = pts.last() {
+                // Thick lateral border.
+                d = d.min(capsule(
+                    p,
+                    *last,
+                    [last[0] - side * 6.0, last[1] - 10.0, z],
+                    4.0,
+                ));
+            }
+            if d > h {
+                return [(0.0, 0.0); 2];
+            }
+            [(cortex, coverage(d, h)), (marrow, coverage(d + 1.2, h))]
+        });
+    }
+}
+
+fn sub3(a: V3, b: V3) -> V3 {
+    [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
 }
 
 /// Half depth of the vertebral body nearest to height `z`.

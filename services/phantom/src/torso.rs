@@ -3,7 +3,7 @@
 //! (liver, stomach with an air cap, spleen, kidneys), ribs, sternum and the scanner table.
 //! Everything is expressed relative to the spine so kyphosis and scoliosis move the body too.
 
-use crate::geom::{add, capsule, ellipse, ellipsoid, sub, V3};
+use crate::geom::{add, capsule, ellipse, ellipsoid, scale, sub, V3};
 use crate::spine::{gauss, Spine};
 use crate::vertebra::Vertebra;
 use rand::Rng;
@@ -74,6 +74,11 @@ pub struct Torso {
     pub table_y: f64,
     /// Aorta as capsule segments (start, end, radius).
     pub aorta: Vec<(V3, V3, f64)>,
+    /// Calcified plaques on the aortic wall: centre, radii, HU (common after 50; bright spots
+    /// left-anterior of the vertebral bodies that a bone detector must not take for bone).
+    pub plaques: Vec<(V3, V3, f64)>,
+    /// Scapulae: z of the superior and inferior angles.
+    pub scapula_z: (f64, f64),
 }
 
 fn smoothstep(e0: f64, e1: f64, x: f64) -> f64 {
@@ -117,6 +122,8 @@ impl Torso {
             sternum: (z_of(2), z_of(9)),
             table_y: 0.0,
             aorta: Vec::new(),
+            plaques: Vec::new(),
+            scapula_z: (z_of(1) + 5.0, z_of(8) - 5.0 * rng.random::<f64>()),
         };
         let ol = t.outline(spine, z_of(8));
         t.heart = [22.0, ol.yc - ol.b + 62.0, z_of(8) - 5.0];
@@ -132,6 +139,32 @@ impl Torso {
         t.table_y = back + 0.5;
         t.ribs = build_ribs(spine, &t);
         t.aorta = t.aorta_segments(spine);
+        // Descending-aorta plaques, on the wall at random heights and angles.
+        let desc: Vec<(V3, V3, f64)> = t
+            .aorta
+            .iter()
+            .copied()
+            .filter(|(a, b, _)| (a[0] - b[0]).abs() + (a[1] - b[1]).abs() < 10.0)
+            .collect();
+        let n_plaques = if desc.is_empty() {
+            0
+        } else {
+            rng.random_range(0..=5usize)
+        };
+        for _ in 0..n_plaques {
+            let (a, b, r) = desc[rng.random_range(0..desc.len())];
+            let f: f64 = rng.random();
+            let c = add(a, scale(sub(b, a), f));
+            let th = std::f64::consts::TAU * rng.random::<f64>();
+            let centre = [
+                c[0] + (r - 1.0) * th.cos(),
+                c[1] + (r - 1.0) * th.sin(),
+                c[2],
+            ];
+            let hu = 450.0 + 450.0 * rng.random::<f64>();
+            t.plaques
+                .push((centre, [1.6, 1.6, 2.0 + 3.0 * rng.random::<f64>()], hu));
+        }
         t
     }
 
