@@ -286,3 +286,26 @@ fn decode_stack(stack: &Stack, instances: &[Instance]) -> Result<Vec<i16>, Reaso
         })?;
     Ok(voxels)
 }
+
+/// The voxels as stored (`volume.i16`): little-endian i16, x fastest — the same bytes as
+/// [`HuVolume::voxel_bytes`], written in bulk rather than voxel by voxel.
+pub fn voxel_bytes(volume: &HuVolume) -> Vec<u8> {
+    let mut out = vec![0u8; volume.voxels.len() * 2];
+    match volume.voxels.as_slice() {
+        Some(voxels) => {
+            out.par_chunks_mut(1 << 16)
+                .zip(voxels.par_chunks(1 << 15))
+                .for_each(|(o, v)| {
+                    for (pair, x) in o.chunks_exact_mut(2).zip(v) {
+                        pair.copy_from_slice(&x.to_le_bytes());
+                    }
+                });
+        }
+        None => {
+            for (pair, x) in out.chunks_exact_mut(2).zip(volume.voxels.iter()) {
+                pair.copy_from_slice(&x.to_le_bytes());
+            }
+        }
+    }
+    out
+}

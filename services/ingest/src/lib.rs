@@ -47,7 +47,7 @@ pub mod select;
 pub mod uidgen;
 pub mod worker;
 
-pub use build::{build_volume, build_volume_with_report, IngestReport, SourceFile};
+pub use build::{build_volume, build_volume_with_report, voxel_bytes, IngestReport, SourceFile};
 pub use config::{IngestConfig, IngestLimits, ScpConfig, StowConfig};
 pub use error::IngestError;
 pub use nifti::read_nifti;

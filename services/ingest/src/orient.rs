@@ -31,6 +31,10 @@ pub(crate) fn reorient_to_lps(
         }
         perm[c] = axis;
     }
+    let identity = (0..3).all(|c| perm[c] == c && header.direction[c][c] > 0.0);
+    if identity {
+        return (header, array);
+    }
     let mut origin = header.origin_mm;
     let mut dims = [0usize; 3];
     let mut spacing = [0f64; 3];

@@ -7,7 +7,7 @@
 //! publisher still sends an SR. Storage failures are transient (the runtime retries); nothing
 //! about the input can make the stage fail or panic.
 
-use crate::build::{build_volume_with_report, SourceFile};
+use crate::build::{build_volume_with_report, voxel_bytes, SourceFile};
 use crate::config::{IngestConfig, IngestLimits};
 use crate::uidgen::derived_uid;
 use async_trait::async_trait;
@@ -104,7 +104,7 @@ impl StageWorker for IngestWorker {
                     .map_err(|e| StageError::Permanent(anyhow::anyhow!("{e}")))?;
                 let keys = uid.keys();
                 let header = volume.header_bytes();
-                let voxels = tokio::task::spawn_blocking(move || volume.voxel_bytes())
+                let voxels = tokio::task::spawn_blocking(move || voxel_bytes(&volume))
                     .await
                     .map_err(transient)?;
                 // Voxels first: a reader that finds the header finds the voxels too.

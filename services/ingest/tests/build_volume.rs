@@ -508,3 +508,9 @@ fn padding_values_become_air() {
     assert_eq!(v.voxels[[0, 0, 0]], -1024);
     assert_eq!(v.voxels[[0, 0, 1]], expected_hu(&spec, 1, 0, 0));
 }
+
+#[test]
+fn bulk_voxel_bytes_equal_the_contract_encoding() {
+    let v = build_volume(&SeriesSpec::default().files(), &limits()).unwrap();
+    assert_eq!(spinescreen_ingest::voxel_bytes(&v), v.voxel_bytes());
+}

@@ -193,13 +193,26 @@ impl Receptions {
     /// Publish one ingest job per study and start afresh. Returns the jobs published.
     pub async fn complete(&mut self, broker: &dyn Broker) -> Result<Vec<Job>, IngestError> {
         let mut jobs = vec![];
-        let mut receptions: Vec<Reception> = self.by_study.drain().map(|(_, r)| r).collect();
-        receptions.sort_by_key(|r| r.received_at_unix_ms);
-        for r in receptions {
-            let job = r.job()?;
-            publish(broker, &job).await?;
-            tracing::info!(job_id = %job.job_id, files = r.files, "reception complete; ingest job published");
-            jobs.push(job);
+        let mut receptions: Vec<(Option<String>, Reception)> = self.by_study.drain().collect();
+        receptions.sort_by_key(|(_, r)| r.received_at_unix_ms);
+        let mut pending = receptions.into_iter();
+        while let Some((study, r)) = pending.next() {
+            let published = match r.job() {
+                Ok(job) => publish(broker, &job).await.map(|_| job),
+                Err(e) => Err(e),
+            };
+            match published {
+                Ok(job) => {
+                    tracing::info!(job_id = %job.job_id, files = r.files, "reception complete; ingest job published");
+                    jobs.push(job);
+                }
+                Err(e) => {
+                    // Keep what could not be announced, so a later attempt can publish it.
+                    self.by_study.insert(study, r);
+                    self.by_study.extend(pending);
+                    return Err(e);
+                }
+            }
         }
         Ok(jobs)
     }
