@@ -65,6 +65,13 @@ command -v dcm2niix >/dev/null 2>&1 || missing+=(dcm2niix)
 command -v cmake >/dev/null 2>&1 || missing+=(cmake)
 [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
 
+# The chart test renders with Helm's own engine (from PyPI) and validates against Kubernetes schemas.
+if ! python3 -c "import helm_python, kubernetes_validate" >/dev/null 2>&1 && [ "${SPINESCREEN_SKIP_HELM:-0}" != 1 ]; then
+  log "installing helm-python-sdk and kubernetes-validate (pip)"
+  python3 -m pip install -q helm-python-sdk==0.2.2 kubernetes-validate==1.37.0 ||
+    log "WARNING: pip install failed; the chart test will say what is missing"
+fi
+
 SKIP="${SPINESCREEN_SKIP_SERVICES:-0}"
 if [ "$SKIP" != 1 ] && ! port_open 5672 && ! command -v rabbitmq-server >/dev/null 2>&1; then
   missing+=(rabbitmq-server)

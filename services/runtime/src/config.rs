@@ -259,8 +259,23 @@ fn apply_override(root: &mut toml::Table, path: &str, value: &str) -> anyhow::Re
             other => anyhow::bail!("{seg} is a {}, not a table", other.type_str()),
         };
     }
-    table.insert(last.clone(), parse_scalar(value));
+    let value = if is_secret_or_address(last) {
+        toml::Value::String(value.to_string())
+    } else {
+        parse_scalar(value)
+    };
+    table.insert(last.clone(), value);
     Ok(())
+}
+
+/// Keys whose values are always text, even when they look like numbers (a numeric S3 key or
+/// token must not become an integer).
+fn is_secret_or_address(key: &str) -> bool {
+    [
+        "url", "endpoint", "key", "token", "password", "secret", "bucket",
+    ]
+    .iter()
+    .any(|suffix| key.ends_with(suffix))
 }
 
 /// A TOML scalar if `text` is one (`3`, `true`, `"x"`), else the text as a string.
@@ -284,6 +299,34 @@ mod tests {
         list.iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn numeric_secrets_stay_strings() {
+        let v = load_config_value_with(
+            None,
+            vars(&[
+                ("SPINESCREEN__STORE__KIND", "s3"),
+                ("SPINESCREEN__STORE__BUCKET", "2024"),
+                ("SPINESCREEN__STORE__ACCESS_KEY", "12345678"),
+                ("SPINESCREEN__STORE__SECRET_KEY", "1.5"),
+            ]),
+        )
+        .unwrap();
+        let c = RuntimeConfig::from_value(&v).unwrap();
+        match c.store {
+            StoreConfig::S3 {
+                access_key,
+                secret_key,
+                bucket,
+                ..
+            } => {
+                assert_eq!(access_key, "12345678");
+                assert_eq!(secret_key, "1.5");
+                assert_eq!(bucket, "2024");
+            }
+            other => panic!("expected S3, got {other:?}"),
+        }
     }
 
     #[test]

@@ -106,15 +106,24 @@ pub fn observe_study(status: &str, end_to_end_seconds: f64) {
     STUDIES.with_label_values(&[status]).inc();
 }
 
-/// Touch every metric so it appears in `/metrics` before its first observation.
+/// Touch every metric, and create the known label series at zero, so every series the
+/// dashboard and alerts query exists in `/metrics` before its first observation (a rate over a
+/// series that does not exist yet is empty, and an alert on it can never fire).
 pub fn register_all() {
-    LazyLock::force(&STAGE_DURATION);
     LazyLock::force(&STUDY_LATENCY);
     LazyLock::force(&STUDIES_OVER_SLA);
-    LazyLock::force(&STUDIES);
-    LazyLock::force(&JOBS);
-    LazyLock::force(&JOBS_IN_FLIGHT);
     LazyLock::force(&DELIVERIES);
+    for stage in spinescreen_proto::Stage::ALL {
+        let stage = stage.name();
+        STAGE_DURATION.with_label_values(&[stage]);
+        JOBS_IN_FLIGHT.with_label_values(&[stage]);
+        for outcome in ["ok", "retry", "dead_letter"] {
+            JOBS.with_label_values(&[stage, outcome]);
+        }
+    }
+    for status in ["ok", "technical_defect", "abstained"] {
+        STUDIES.with_label_values(&[status]);
+    }
 }
 
 /// The default registry in Prometheus text format.
