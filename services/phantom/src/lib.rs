@@ -60,6 +60,7 @@
 //! - Confounder levels are seeded choices among unfractured vertebrae (cement prefers a
 //!   fractured one); each confounder is placed once per study.
 
+mod anatomy;
 pub mod cli;
 pub mod dicom;
 mod error;
