@@ -7,7 +7,7 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use spinescreen::{analyze, config::AppConfig, demo, fleet};
+use spinescreen::{analyze, config::AppConfig, demo, fleet, load};
 use spinescreen_proto::Stage;
 use spinescreen_runtime::CancellationToken;
 use std::path::{Path, PathBuf};
@@ -62,6 +62,9 @@ enum Command {
     Phantom(spinescreen_phantom::cli::PhantomArgs),
     /// Calibration testing: sensitivity, specificity, accuracy, ROC AUC with 95 % CIs.
     Eval(spinescreen_eval::EvalArgs),
+    /// Push studies through a running fleet; print studies/hour and end-to-end latency
+    /// percentiles with the per-stage breakdown.
+    Load(load::LoadArgs),
 }
 
 fn parse_stage(s: &str) -> Result<Stage, String> {
@@ -105,6 +108,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Demo { out, seed } => runtime.block_on(demo::demo(&config, &out, seed)),
         Command::Phantom(args) => spinescreen_phantom::cli::run(&args),
+        Command::Load(args) => runtime.block_on(load::run(&config, &args)).map(|_| ()),
         Command::Eval(args) => {
             let analyze_case = |dir: &Path| {
                 let out = tempfile::tempdir()?;
