@@ -140,7 +140,19 @@ pub fn build_volume_with_report(
     }
     let parsed: Vec<Result<Instance, NotDicom>> = files
         .par_iter()
-        .map(|f| parse_instance(&f.name, &f.bytes))
+        .map(|f| {
+            // The parser is third-party code fed untrusted bytes: a panic in it must cost one
+            // file, not the worker.
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                parse_instance(&f.name, &f.bytes)
+            }))
+            .unwrap_or_else(|_| {
+                Err(NotDicom {
+                    source: f.name.clone(),
+                    why: "the DICOM parser failed on this file".into(),
+                })
+            })
+        })
         .collect();
     let mut instances = Vec::with_capacity(parsed.len());
     for p in parsed {
@@ -282,7 +294,15 @@ fn decode_stack(stack: &Stack, instances: &[Instance]) -> Result<Vec<i16>, Reaso
         .zip(stack.frames.par_iter())
         .try_for_each(|(out, &(i, f))| {
             let inst = &instances[i];
-            decode_frame(inst, &inst.frames[f], out)
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                decode_frame(inst, &inst.frames[f], out)
+            }))
+            .unwrap_or_else(|_| {
+                Err(Reason::new(
+                    ReasonCode::DECODE_FAILURE,
+                    format!("{}: the pixel data decoder failed", inst.source),
+                ))
+            })
         })?;
     Ok(voxels)
 }

@@ -130,9 +130,15 @@ pub(crate) fn parse_instance(source: &str, bytes: &[u8]) -> Result<Instance, Not
     };
     let body =
         part10_body(bytes).ok_or_else(|| not("no DICM prefix (not a Part 10 file)".into()))?;
-    let full = OpenFileOptions::new()
-        .read_preamble(ReadPreamble::Never)
-        .from_reader(body);
+    let full = match implausible_length(body) {
+        None => OpenFileOptions::new()
+            .read_preamble(ReadPreamble::Never)
+            .from_reader(body)
+            .map_err(|e| e.to_string()),
+        // A Pixel Data element cut short is a truncated image: read its header below.
+        Some(Implausible::PixelData(why)) => Err(why),
+        Some(Implausible::Element(why)) => return Err(not(why)),
+    };
     match full {
         Ok(obj) => Ok(from_object(source, obj, false)),
         Err(full_err) => {
@@ -141,12 +147,90 @@ pub(crate) fn parse_instance(source: &str, bytes: &[u8]) -> Result<Instance, Not
                 .read_preamble(ReadPreamble::Never)
                 .read_until(tags::PIXEL_DATA)
                 .from_reader(body)
-                .map_err(|_| not(format!("{full_err}")))?;
+                .map_err(|_| not(full_err.clone()))?;
             if head.element_opt(tags::MODALITY).ok().flatten().is_none() {
-                return Err(not(format!("{full_err}")));
+                return Err(not(full_err));
             }
             Ok(from_object(source, head, true))
         }
+    }
+}
+
+/// VRs whose explicit-VR header has a 4-byte length (PS3.5 §7.1.2).
+const LONG_VRS: [&[u8; 2]; 12] = [
+    b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT",
+];
+
+/// Walk the File Meta Information and the top-level elements of a little-endian dataset
+/// (`body` starts at `DICM`) and report an element whose defined length runs past the end of
+/// the file. The parser allocates what a header claims before it finds the bytes missing, so a
+/// corrupt or hostile length would otherwise cost gigabytes (a decompression bomb without
+/// compression). The walk stops, satisfied, at the first undefined length (sequences,
+/// encapsulated pixel data) and for deflated or big-endian transfer syntaxes.
+/// An element whose length runs past the end of the file.
+enum Implausible {
+    /// The Pixel Data element: the file was cut inside its pixels.
+    PixelData(String),
+    /// Any other element: the header itself is corrupt.
+    Element(String),
+}
+
+fn implausible_length(body: &[u8]) -> Option<Implausible> {
+    let u16le = |at: usize| {
+        body.get(at..at + 2)
+            .map(|v| u16::from_le_bytes([v[0], v[1]]))
+    };
+    let u32le = |at: usize| {
+        body.get(at..at + 4)
+            .map(|v| u32::from_le_bytes([v[0], v[1], v[2], v[3]]))
+    };
+    let mut at = 4; // after "DICM"
+    let mut explicit = true;
+    let mut in_meta = true;
+    let mut transfer_syntax = String::new();
+    loop {
+        let (Some(group), Some(element)) = (u16le(at), u16le(at + 2)) else {
+            return None; // end of data
+        };
+        if in_meta && group != 0x0002 {
+            in_meta = false;
+            match transfer_syntax.as_str() {
+                "1.2.840.10008.1.2" => explicit = false,
+                "1.2.840.10008.1.2.1.99" | "1.2.840.10008.1.2.2" => return None,
+                _ => explicit = true,
+            }
+        }
+        let (len, header) = if explicit {
+            let vr = body.get(at + 4..at + 6)?;
+            if LONG_VRS.iter().any(|v| &v[..] == vr) {
+                (u32le(at + 8)?, 12)
+            } else {
+                (u16le(at + 6)? as u32, 8)
+            }
+        } else {
+            (u32le(at + 4)?, 8)
+        };
+        if len == u32::MAX {
+            return None;
+        }
+        let start = at + header;
+        let remaining = body.len().saturating_sub(start);
+        if len as usize > remaining {
+            let why = format!(
+                "element ({group:04X},{element:04X}) claims {len} bytes but only {remaining} remain"
+            );
+            return Some(if (group, element) == (0x7FE0, 0x0010) {
+                Implausible::PixelData(why)
+            } else {
+                Implausible::Element(why)
+            });
+        }
+        if in_meta && (group, element) == (0x0002, 0x0010) {
+            transfer_syntax = String::from_utf8_lossy(&body[start..start + len as usize])
+                .trim_end_matches(['\0', ' '])
+                .to_string();
+        }
+        at = start + len as usize;
     }
 }
 

@@ -514,3 +514,152 @@ fn bulk_voxel_bytes_equal_the_contract_encoding() {
     let v = build_volume(&SeriesSpec::default().files(), &limits()).unwrap();
     assert_eq!(spinescreen_ingest::voxel_bytes(&v), v.voxel_bytes());
 }
+
+#[test]
+fn an_enhanced_ct_multiframe_instance_builds_the_same_volume() {
+    use dicom_core::value::DataSetSequence;
+    use dicom_object::InMemDicomObject;
+    let spec = SeriesSpec::default();
+    let reference = build_volume(&spec.files(), &limits()).unwrap();
+    let item = |elements: Vec<DataElement<InMemDicomObject>>| {
+        InMemDicomObject::from_element_iter(elements)
+    };
+    let seq = |tag, items: Vec<InMemDicomObject>| {
+        DataElement::new(tag, VR::SQ, DataSetSequence::from(items))
+    };
+    let ds = |tag, text: String| DataElement::new(tag, VR::DS, PrimitiveValue::from(text));
+    let mut o = spec.slice(0);
+    for tag in [
+        tags::IMAGE_POSITION_PATIENT,
+        tags::IMAGE_ORIENTATION_PATIENT,
+        tags::PIXEL_SPACING,
+        tags::SLICE_THICKNESS,
+        tags::RESCALE_INTERCEPT,
+        tags::RESCALE_SLOPE,
+        tags::INSTANCE_NUMBER,
+    ] {
+        o.remove_element(tag);
+    }
+    o.put(DataElement::new(
+        tags::SOP_CLASS_UID,
+        VR::UI,
+        PrimitiveValue::from("1.2.840.10008.5.1.4.1.1.2.1"),
+    ));
+    o.put(DataElement::new(
+        tags::SOP_INSTANCE_UID,
+        VR::UI,
+        PrimitiveValue::from("1.2.826.0.1.3680043.9.7433.1.1.2.100"),
+    ));
+    o.put(DataElement::new(
+        tags::NUMBER_OF_FRAMES,
+        VR::IS,
+        PrimitiveValue::from("24"),
+    ));
+    o.put(seq(
+        tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE,
+        vec![item(vec![
+            seq(
+                tags::PLANE_ORIENTATION_SEQUENCE,
+                vec![item(vec![ds(
+                    tags::IMAGE_ORIENTATION_PATIENT,
+                    "1\\0\\0\\0\\1\\0".into(),
+                )])],
+            ),
+            seq(
+                tags::PIXEL_MEASURES_SEQUENCE,
+                vec![item(vec![
+                    ds(tags::PIXEL_SPACING, "0.8\\0.7".into()),
+                    ds(tags::SLICE_THICKNESS, "1.25".into()),
+                ])],
+            ),
+            seq(
+                tags::PIXEL_VALUE_TRANSFORMATION_SEQUENCE,
+                vec![item(vec![
+                    ds(tags::RESCALE_INTERCEPT, "-1024".into()),
+                    ds(tags::RESCALE_SLOPE, "1".into()),
+                ])],
+            ),
+        ])],
+    ));
+    // Frames stored head first, so frame order is the reverse of the volume order.
+    let order: Vec<usize> = (0..spec.slices).rev().collect();
+    let per_frame: Vec<InMemDicomObject> = order
+        .iter()
+        .map(|&k| {
+            let p = spec.position(k);
+            item(vec![seq(
+                tags::PLANE_POSITION_SEQUENCE,
+                vec![item(vec![ds(
+                    tags::IMAGE_POSITION_PATIENT,
+                    format!("{}\\{}\\{}", p[0], p[1], p[2]),
+                )])],
+            )])
+        })
+        .collect();
+    o.put(seq(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE, per_frame));
+    let mut pixels = vec![];
+    for &k in &order {
+        for y in 0..spec.rows {
+            for x in 0..spec.columns {
+                pixels.push(stored(x, y, k));
+            }
+        }
+    }
+    o.put(DataElement::new(
+        tags::PIXEL_DATA,
+        VR::OW,
+        PrimitiveValue::U16(pixels.into()),
+    ));
+    let file = SourceFile {
+        name: "enhanced.dcm".into(),
+        bytes: Bytes::from(part10(o, EXPLICIT_LE)),
+    };
+    let v = build_volume(&[file], &limits()).unwrap();
+    assert_eq!(v.header.dims, reference.header.dims);
+    assert_eq!(v.header.origin_mm, reference.header.origin_mm);
+    assert_eq!(v.header.spacing_mm, reference.header.spacing_mm);
+    assert!(v.voxels == reference.voxels);
+    assert_eq!(
+        v.header.study.sop_instance_uids,
+        vec!["1.2.826.0.1.3680043.9.7433.1.1.2.100".to_string()]
+    );
+}
+
+#[test]
+fn corrupted_bytes_anywhere_give_a_result_not_a_panic() {
+    let files = SeriesSpec::default().files();
+    // A slice inside the stack, so losing it is noticed.
+    let victim = files.iter().position(|f| f.name == "s2-0010.dcm").unwrap();
+    let len = files[victim].bytes.len();
+    let mut outcomes = std::collections::BTreeSet::new();
+    // Truncate or overwrite one file at many offsets across its header and pixel data.
+    for step in 0..24 {
+        let at = 128 + (step * 97 + step * step * 29) % (len - 128);
+        for corrupt in [0u8, 1] {
+            let mut broken = files.clone();
+            let mut bytes = broken[victim].bytes.to_vec();
+            if corrupt == 0 {
+                bytes.truncate(at);
+            } else {
+                for b in &mut bytes[at..(at + 8).min(len)] {
+                    *b ^= 0xA5;
+                }
+            }
+            broken[0].bytes = Bytes::from(bytes);
+            let t = std::time::Instant::now();
+            let r = build_volume(&broken, &limits());
+            eprintln!(
+                "TIMING {at} {corrupt} {:?} {:?}",
+                t.elapsed(),
+                r.as_ref().err().map(|r| r.code.clone())
+            );
+            match r {
+                Ok(_) => outcomes.insert("OK".to_string()),
+                Err(r) => outcomes.insert(r.code),
+            };
+        }
+    }
+    // Damage in the pixel data decodes (garbage HU) or is noticed; damage in the header is a
+    // coded defect; nothing panics.
+    assert!(outcomes.len() >= 2, "{outcomes:?}");
+}
