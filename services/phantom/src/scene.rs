@@ -206,7 +206,6 @@ impl Scene {
     /// Choose a level for each confounder (seeded) and apply it.
     fn place_confounders(&mut self) {
         let mut r = rng(self.spec.seed, stream::CONFOUNDERS);
-        let vs = &self.spine.vertebrae;
         let candidates = |lo: usize, hi: usize, vs: &[crate::vertebra::Vertebra]| -> Vec<usize> {
             (0..vs.len())
                 .filter(|&i| {
@@ -214,7 +213,6 @@ impl Scene {
                 })
                 .collect()
         };
-        let _ = vs;
         for c in self.spec.confounders.clone() {
             match c {
                 crate::spec::Confounder::Ring => {

@@ -5,7 +5,7 @@
 //! unfractured neighbours above and below, scaled by the nominal level heights); deformity is
 //! the largest, graded after Genant et al. (J Bone Miner Res 1993;8:1137–48).
 
-use crate::geom::{scale, V3};
+use crate::geom::V3;
 use crate::scene::{ConfounderSite, Scene};
 use crate::spec::{FractureType, PhantomSpec};
 use crate::spine::ratios;
@@ -33,6 +33,13 @@ pub struct Truth {
     pub vertebrae: Vec<TruthVertebra>,
     /// Where each requested confounder was placed.
     pub confounders: Vec<ConfounderSite>,
+}
+
+impl Truth {
+    /// The reported vertebra with this label, if generated.
+    pub fn vertebra(&self, label: &str) -> Option<&TruthVertebra> {
+        self.vertebrae.iter().find(|v| v.label == label)
+    }
 }
 
 /// Truth for one vertebra.
@@ -189,7 +196,6 @@ pub fn compute(scene: &Scene, study_uid: &str, series_uid: &str) -> Truth {
         });
     }
     let max_deformity = out.iter().map(|v| v.deformity).fold(0.0, f64::max);
-    let _ = scale;
     Truth {
         positive: out.iter().any(|v| v.deformity > 0.25),
         max_deformity,

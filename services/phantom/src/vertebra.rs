@@ -295,7 +295,6 @@ impl Vertebra {
         let (pw, ph) = self.pedicle;
         let hp = self.hp_nat;
         let wp = 0.12 * hp;
-        let side = if u >= 0.0 { 1.0 } else { -1.0 };
         let ua = u.abs();
         // Pedicles: elliptic bars from the posterolateral body to the canal's mid-depth.
         let pu = cw / 2.0 + pw / 2.0 - 0.5;
@@ -357,7 +356,6 @@ impl Vertebra {
             ],
             3.0,
         ));
-        let _ = side;
         ped.min(lam).min(pil).min(tp).min(sp)
     }
 

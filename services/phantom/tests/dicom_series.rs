@@ -16,11 +16,10 @@ fn tiny() -> PhantomSpec {
 
 #[test]
 fn dciodvfy_reports_no_errors_on_a_slice() {
-    let Ok(out) = Command::new("dciodvfy").arg("-").output() else {
-        eprintln!("dciodvfy not installed; skipping");
+    if Command::new("dciodvfy").arg("-").output().is_err() {
+        eprintln!("dciodvfy (dicom3tools) not installed; skipping");
         return;
-    };
-    let _ = out;
+    }
     let dir = tempfile::tempdir().unwrap();
     let ph = generate(&tiny()).unwrap();
     let files = write_dicom_series(&ph, dir.path()).unwrap();
