@@ -5,6 +5,7 @@ use crate::{
     PhantomSpec,
 };
 use anyhow::Context;
+use std::io::Write;
 use std::path::PathBuf;
 
 /// Arguments of `spinescreen phantom`.
@@ -90,7 +91,10 @@ pub fn run(args: &PhantomArgs) -> anyhow::Result<()> {
             .context("writing the preview")?;
     }
     let t = &phantom.truth;
-    println!(
+    // A closed stdout (e.g. piped into `head`) must not turn a finished study into a failure.
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
         "wrote {} slices + truth.json to {} (generate {:.2} s, total {:.2} s); positive={} max_deformity={:.3}",
         files.len(),
         args.out.display(),
@@ -104,7 +108,8 @@ pub fn run(args: &PhantomArgs) -> anyhow::Result<()> {
         .iter()
         .filter(|v| v.genant_grade as u8 > 0 || v.fracture.is_some())
     {
-        println!(
+        let _ = writeln!(
+            out,
             "  {}: deformity {:.3} ({:?}, Genant {})",
             v.label, v.deformity, v.deformity_type, v.genant_grade as u8
         );

@@ -148,6 +148,7 @@ fn natural(
         endplate_mm: cortex_mm * 0.9,
         cortex_hu,
         trabecular_hu: trab,
+        texture_hu: if spec.osteoporotic { 12.0 } else { 28.0 },
         marrow_hu: marrow,
         disc_above: 0.0,
         disc_below: level.disc_below * size,

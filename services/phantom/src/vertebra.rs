@@ -79,6 +79,8 @@ pub struct Vertebra {
     pub cortex_hu: f64,
     /// HU of trabecular bone (the truth's `trabecular_hu`).
     pub trabecular_hu: f64,
+    /// Amplitude of the trabecular texture, HU.
+    pub texture_hu: f64,
     /// HU of the marrow of the posterior elements.
     pub marrow_hu: f64,
     /// Heights of the discs above and below, mm (for canal and facet extents).
@@ -238,6 +240,9 @@ impl Vertebra {
             let f = (1.0 - depth / SUBCHONDRAL_MM).clamp(0.0, 1.0);
             core += (SUBCHONDRAL_PEAK * self.cortex_hu - core) * f;
         }
+        // Trabecular texture: zero-mean value noise on a ~2.5 mm lattice in the vertebra's own
+        // frame (so it moves with the bone), ±~20 HU, less in osteoporotic (sparser) bone.
+        core += self.texture_hu * value_noise(u / 2.5, v / 2.5, w / 2.5, self.level as u64);
         // Basivertebral vein: a low-density channel entering the posterior centre.
         let t = (v + self.b) / (2.0 * self.b);
         if t < 0.3 {
@@ -423,5 +428,62 @@ impl Vertebra {
     pub fn centre_local(&self) -> V3 {
         let w = (self.w_top(0.0, 0.0) + self.w_bot(0.0, 0.0)) / 2.0;
         [0.0, 0.0, w]
+    }
+}
+
+/// Hash of a lattice point to [−1, 1] (integer mixing, no RNG state: the same point always
+/// gives the same value).
+#[inline]
+fn lattice(i: i64, j: i64, k: i64, salt: u64) -> f64 {
+    let mut h = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ (j as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F)
+        ^ (k as u64).wrapping_mul(0x1656_67B1_9E37_79F9)
+        ^ salt.wrapping_mul(0xD6E8_FEB8_6659_FD93);
+    h ^= h >> 31;
+    h = h.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    h ^= h >> 29;
+    (h >> 11) as f64 / (1u64 << 52) as f64 - 1.0
+}
+
+/// Trilinearly interpolated lattice noise, zero mean, in [−1, 1].
+#[inline]
+pub fn value_noise(x: f64, y: f64, z: f64, salt: u64) -> f64 {
+    let (xf, yf, zf) = (x.floor(), y.floor(), z.floor());
+    let (i, j, k) = (xf as i64, yf as i64, zf as i64);
+    let s = |t: f64| t * t * (3.0 - 2.0 * t);
+    let (fx, fy, fz) = (s(x - xf), s(y - yf), s(z - zf));
+    let mut acc = 0.0;
+    for dk in 0..2 {
+        let wz = if dk == 0 { 1.0 - fz } else { fz };
+        for dj in 0..2 {
+            let wy = if dj == 0 { 1.0 - fy } else { fy };
+            for di in 0..2 {
+                let wx = if di == 0 { 1.0 - fx } else { fx };
+                acc += wx * wy * wz * lattice(i + di, j + dj, k + dk, salt);
+            }
+        }
+    }
+    acc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn texture_is_zero_mean_and_bounded() {
+        let mut sum = 0.0;
+        let mut n = 0.0;
+        for i in 0..40 {
+            for j in 0..40 {
+                for k in 0..10 {
+                    let v = value_noise(i as f64 * 0.37, j as f64 * 0.41, k as f64 * 0.53, 7);
+                    assert!((-1.0..=1.0).contains(&v));
+                    sum += v;
+                    n += 1.0;
+                }
+            }
+        }
+        assert!((sum / n).abs() < 0.05, "mean {}", sum / n);
     }
 }
