@@ -22,8 +22,9 @@ pub const LEGACY_ENHANCED_CT_IMAGE_STORAGE: &str = "1.2.840.10008.5.1.4.1.1.2.2"
 pub(crate) enum Pixels {
     /// Native (uncompressed) 16-bit samples, already in host order.
     Words(Vec<u16>),
-    /// Native 8-bit samples, or 16-bit samples stored as bytes (little-endian).
-    Bytes(Vec<u8>),
+    /// Native 8-bit samples, or 16-bit samples stored as bytes (little-endian); for files in an
+    /// uncompressed little-endian transfer syntax, a zero-copy view of the received file.
+    Bytes(bytes::Bytes),
     /// Encapsulated (compressed) pixel data: the whole object, decoded frame by frame later.
     Encapsulated(Box<DefaultDicomObject>),
     /// Pixel data present in the header but cut short (truncated file).
@@ -123,24 +124,36 @@ fn part10_body(bytes: &[u8]) -> Option<&[u8]> {
 
 /// Parse one file. A file whose header parses but whose pixel data is cut short is returned
 /// with [`Pixels::Truncated`], so the defect can be named precisely.
-pub(crate) fn parse_instance(source: &str, bytes: &[u8]) -> Result<Instance, NotDicom> {
+pub(crate) fn parse_instance(source: &str, bytes: &bytes::Bytes) -> Result<Instance, NotDicom> {
     let not = |why: String| NotDicom {
         source: source.to_string(),
         why,
     };
     let body =
         part10_body(bytes).ok_or_else(|| not("no DICM prefix (not a Part 10 file)".into()))?;
-    let full = match implausible_length(body) {
-        None => OpenFileOptions::new()
+    let offset = bytes.len() - body.len();
+    let full = match scan_elements(body) {
+        // Uncompressed little-endian pixels: parse the header only and take the pixels straight
+        // from the received bytes, with no copy.
+        Ok(Some((start, len))) => {
+            let head = OpenFileOptions::new()
+                .read_preamble(ReadPreamble::Never)
+                .read_until(tags::PIXEL_DATA)
+                .from_reader(body)
+                .map_err(|e| not(e.to_string()))?;
+            let pixels = Pixels::Bytes(bytes.slice(offset + start..offset + start + len));
+            return Ok(from_object(source, head, Some(pixels)));
+        }
+        Ok(None) => OpenFileOptions::new()
             .read_preamble(ReadPreamble::Never)
             .from_reader(body)
             .map_err(|e| e.to_string()),
         // A Pixel Data element cut short is a truncated image: read its header below.
-        Some(Implausible::PixelData(why)) => Err(why),
-        Some(Implausible::Element(why)) => return Err(not(why)),
+        Err(Implausible::PixelData(why)) => Err(why),
+        Err(Implausible::Element(why)) => return Err(not(why)),
     };
     match full {
-        Ok(obj) => Ok(from_object(source, obj, false)),
+        Ok(obj) => Ok(from_object(source, obj, None)),
         Err(full_err) => {
             // Retry up to the pixel data: a truncated image still tells us its series.
             let head = OpenFileOptions::new()
@@ -151,7 +164,7 @@ pub(crate) fn parse_instance(source: &str, bytes: &[u8]) -> Result<Instance, Not
             if head.element_opt(tags::MODALITY).ok().flatten().is_none() {
                 return Err(not(full_err));
             }
-            Ok(from_object(source, head, true))
+            Ok(from_object(source, head, Some(Pixels::Truncated)))
         }
     }
 }
@@ -161,12 +174,6 @@ const LONG_VRS: [&[u8; 2]; 12] = [
     b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT",
 ];
 
-/// Walk the File Meta Information and the top-level elements of a little-endian dataset
-/// (`body` starts at `DICM`) and report an element whose defined length runs past the end of
-/// the file. The parser allocates what a header claims before it finds the bytes missing, so a
-/// corrupt or hostile length would otherwise cost gigabytes (a decompression bomb without
-/// compression). The walk stops, satisfied, at the first undefined length (sequences,
-/// encapsulated pixel data) and for deflated or big-endian transfer syntaxes.
 /// An element whose length runs past the end of the file.
 enum Implausible {
     /// The Pixel Data element: the file was cut inside its pixels.
@@ -175,7 +182,16 @@ enum Implausible {
     Element(String),
 }
 
-fn implausible_length(body: &[u8]) -> Option<Implausible> {
+/// Walk the File Meta Information and the top-level elements of a little-endian dataset
+/// (`body` starts at `DICM`) and report an element whose defined length runs past the end of
+/// the file. The parser allocates what a header claims before it finds the bytes missing, so a
+/// corrupt or hostile length would otherwise cost gigabytes (a decompression bomb without
+/// compression). The walk stops, satisfied, at the first undefined length (sequences,
+/// encapsulated pixel data) and for deflated or big-endian transfer syntaxes.
+///
+/// Returns where the native Pixel Data value lies (offset in `body`, length) when the walk
+/// reaches it in an uncompressed little-endian file.
+fn scan_elements(body: &[u8]) -> Result<Option<(usize, usize)>, Implausible> {
     let u16le = |at: usize| {
         body.get(at..at + 2)
             .map(|v| u16::from_le_bytes([v[0], v[1]]))
@@ -190,28 +206,32 @@ fn implausible_length(body: &[u8]) -> Option<Implausible> {
     let mut transfer_syntax = String::new();
     loop {
         let (Some(group), Some(element)) = (u16le(at), u16le(at + 2)) else {
-            return None; // end of data
+            return Ok(None); // end of data
         };
         if in_meta && group != 0x0002 {
             in_meta = false;
             match transfer_syntax.as_str() {
                 "1.2.840.10008.1.2" => explicit = false,
-                "1.2.840.10008.1.2.1.99" | "1.2.840.10008.1.2.2" => return None,
+                "1.2.840.10008.1.2.1.99" | "1.2.840.10008.1.2.2" => return Ok(None),
                 _ => explicit = true,
             }
         }
-        let (len, header) = if explicit {
-            let vr = body.get(at + 4..at + 6)?;
-            if LONG_VRS.iter().any(|v| &v[..] == vr) {
-                (u32le(at + 8)?, 12)
-            } else {
-                (u16le(at + 6)? as u32, 8)
-            }
+        let parsed = if explicit {
+            body.get(at + 4..at + 6).and_then(|vr| {
+                if LONG_VRS.iter().any(|v| &v[..] == vr) {
+                    u32le(at + 8).map(|l| (l, 12))
+                } else {
+                    u16le(at + 6).map(|l| (l as u32, 8))
+                }
+            })
         } else {
-            (u32le(at + 4)?, 8)
+            u32le(at + 4).map(|l| (l, 8))
+        };
+        let Some((len, header)) = parsed else {
+            return Ok(None);
         };
         if len == u32::MAX {
-            return None;
+            return Ok(None);
         }
         let start = at + header;
         let remaining = body.len().saturating_sub(start);
@@ -219,11 +239,18 @@ fn implausible_length(body: &[u8]) -> Option<Implausible> {
             let why = format!(
                 "element ({group:04X},{element:04X}) claims {len} bytes but only {remaining} remain"
             );
-            return Some(if (group, element) == (0x7FE0, 0x0010) {
+            return Err(if (group, element) == (0x7FE0, 0x0010) {
                 Implausible::PixelData(why)
             } else {
                 Implausible::Element(why)
             });
+        }
+        let native_le = matches!(
+            transfer_syntax.as_str(),
+            "1.2.840.10008.1.2" | "1.2.840.10008.1.2.1"
+        );
+        if !in_meta && native_le && (group, element) == (0x7FE0, 0x0010) && len > 0 {
+            return Ok(Some((start, len as usize)));
         }
         if in_meta && (group, element) == (0x0002, 0x0010) {
             transfer_syntax = String::from_utf8_lossy(&body[start..start + len as usize])
@@ -367,7 +394,7 @@ fn apply_functional_group(
     }
 }
 
-fn from_object(source: &str, obj: DefaultDicomObject, truncated: bool) -> Instance {
+fn from_object(source: &str, obj: DefaultDicomObject, pixels: Option<Pixels>) -> Instance {
     let transfer_syntax = obj
         .meta()
         .transfer_syntax()
@@ -506,10 +533,9 @@ fn from_object(source: &str, obj: DefaultDicomObject, truncated: bool) -> Instan
         study,
     };
     inst.malformed = malformed;
-    inst.pixels = if truncated {
-        Pixels::Truncated
-    } else {
-        take_pixels(obj)
+    inst.pixels = match pixels {
+        Some(p) => p,
+        None => take_pixels(obj),
     };
     inst
 }
@@ -532,11 +558,11 @@ fn take_pixels(mut obj: DefaultDicomObject) -> Pixels {
         Value::Primitive(PrimitiveValue::I16(v)) => {
             Pixels::Words(v.into_iter().map(|x| x as u16).collect())
         }
-        Value::Primitive(PrimitiveValue::U8(v)) => Pixels::Bytes(v.into_vec()),
+        Value::Primitive(PrimitiveValue::U8(v)) => Pixels::Bytes(bytes::Bytes::from(v.into_vec())),
         Value::Primitive(PrimitiveValue::Empty) => Pixels::Missing,
         Value::Primitive(other) => match other.to_bytes() {
-            std::borrow::Cow::Borrowed(b) => Pixels::Bytes(b.to_vec()),
-            std::borrow::Cow::Owned(b) => Pixels::Bytes(b),
+            std::borrow::Cow::Borrowed(b) => Pixels::Bytes(bytes::Bytes::copy_from_slice(b)),
+            std::borrow::Cow::Owned(b) => Pixels::Bytes(bytes::Bytes::from(b)),
         },
         _ => Pixels::Missing,
     }

@@ -21,12 +21,12 @@
 //!
 //! # Layout
 //! - [`config`]: [`IngestConfig`] (limits, SCP, STOW-RS, inactivity timeout).
-//! - [`instance`] (private): one file parsed into UIDs, geometry, rescale and pixel data.
+//! - `instance` (private): one file parsed into UIDs, geometry, rescale and pixel data.
 //! - [`select`]: grouping into series and choosing the best axial CT series ([`SeriesNote`]).
-//! - [`geometry`] (private): validation and slice order along the normal.
+//! - `geometry` (private): validation and slice order along the normal.
 //! - [`decode`]: pixel data of any supported transfer syntax to HU.
 //! - [`build`]: [`build_volume`], the pure core from files to [`spinescreen_proto::HuVolume`].
-//! - [`orient`] (private): canonical LPS axis order shared by DICOM and NIfTI.
+//! - `orient` (private): canonical LPS axis order shared by DICOM and NIfTI.
 //! - [`nifti`]: [`read_nifti`] for research data sets.
 //! - [`worker`]: [`IngestWorker`], the pipeline stage.
 //! - [`receive`]: [`stage_directory`], [`run_scp`], [`run_stow`] — receivers that store a
