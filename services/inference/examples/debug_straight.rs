@@ -28,7 +28,7 @@ fn main() -> anyhow::Result<()> {
             .collect::<Vec<_>>()
     );
     for w in t.discs.windows(2) {
-        match endplates::measure(img, w[0], w[1], &cfg) {
+        match endplates::measure(img, w[0], w[1], cfg.edge_bias_per_slice_mm * v.header.spacing_mm[2], &cfg) {
             Some(e) => println!(
                 "  {:.1}-{:.1}: u {:.1}..{:.1} sup {:.1?} inf {:.1?} edge {:.0} found {:.2} schmorl {}",
                 w[0], w[1], e.u_post, e.u_ant, e.s_sup, e.s_inf, e.edge_hu, e.found_fraction, e.schmorl

@@ -148,9 +148,11 @@ pub fn measure_and_name(
                 .collect::<Vec<_>>()
         );
     }
+    let slice = volume.header.spacing_mm[2].abs().clamp(0.3, 10.0);
+    let edge_bias = cfg.edge_bias_per_slice_mm * slice;
     let mut bodies = Vec::new();
     for w in discs.windows(2) {
-        if let Some(ep) = endplates::measure(&img, w[0].s, w[1].s, cfg) {
+        if let Some(ep) = endplates::measure(&img, w[0].s, w[1].s, edge_bias, cfg) {
             bodies.push(Body {
                 s_center: 0.25 * (ep.s_sup[1] + ep.s_inf[1] + ep.s_sup[0] + ep.s_inf[2]),
                 ep,
@@ -176,7 +178,16 @@ pub fn measure_and_name(
             height: mean_height(&b.ep),
         })
         .collect();
-    let ribs = labels::find_ribs(grid, track, cl, cfg);
+    // Ribs do not descend into the pelvis: bone beyond the cut that comes closest to the spine
+    // more than a body below the last measured one is an iliac crest.
+    let last = spans
+        .last()
+        .map(|b| b.s_center + b.height)
+        .unwrap_or(f64::INFINITY);
+    let ribs: Vec<labels::Rib> = labels::find_ribs(grid, track, cl, cfg)
+        .into_iter()
+        .filter(|r| r.s <= last)
+        .collect();
     let sacrum = find_sacrum(grid, cl, &spans, &ribs, cfg);
     let naming = labels::name(&spans, &ribs, sacrum, cfg);
     notes.extend(naming.notes.iter().cloned());

@@ -215,10 +215,13 @@ fn repair_schmorl(fr: &[f64], e: &mut [Option<f64>], inward: f64, min_depth: f64
 }
 
 /// Measure the body between the discs at arc lengths `s_up` and `s_down`.
+///
+/// `edge_bias` shifts each endplate surface outward (+) or inward (−), mm.
 pub fn measure(
     img: &Straightened,
     s_up: f64,
     s_down: f64,
+    edge_bias: f64,
     cfg: &ClassicalConfig,
 ) -> Option<BodyEndplates> {
     let ds = img.ds;
@@ -252,11 +255,11 @@ pub fn measure(
         let u = u_post + f * depth;
         let p = profile::smooth(&img.profile(u - half_w, u + half_w), 0.5 / ds);
         if let Some((x, dr)) = endplate_edge(&p, mid, up, cfg.endplate_min_drop_hu) {
-            sup[k] = Some(x * ds - cfg.edge_bias_mm);
+            sup[k] = Some(x * ds - edge_bias);
             drops.push(dr);
         }
         if let Some((x, dr)) = endplate_edge(&p, mid, down, cfg.endplate_min_drop_hu) {
-            inf[k] = Some(x * ds + cfg.edge_bias_mm);
+            inf[k] = Some(x * ds + edge_bias);
             drops.push(dr);
         }
     }
