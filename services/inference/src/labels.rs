@@ -216,10 +216,20 @@ pub fn name(
             s_center: last.s_center + pitch(&last),
             height: last.height,
         });
-        for r in ribs.iter().filter(|r| r.length >= cfg.rib_min_length_mm) {
+        let long: Vec<&Rib> = ribs
+            .iter()
+            .filter(|r| r.length >= cfg.rib_min_length_mm)
+            .collect();
+        for r in &long {
+            // A left and right rib of one level: use their mean (one side may run lower).
+            let partner = long
+                .iter()
+                .filter(|o| o.side != r.side && (o.s - r.s).abs() < 20.0)
+                .min_by(|a, b| (a.s - r.s).abs().total_cmp(&(b.s - r.s).abs()));
+            let s_r = partner.map_or(r.s, |o| 0.5 * (o.s + r.s));
             let mut best = (f64::INFINITY, usize::MAX);
             for (j, b) in all.iter().enumerate() {
-                let d = (b.s_center - r.s - 0.4 * b.height).abs();
+                let d = (b.s_center - s_r - 0.4 * b.height).abs();
                 if d < best.0 {
                     best = (d, j);
                 }
