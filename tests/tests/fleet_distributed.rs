@@ -21,6 +21,12 @@ use std::path::PathBuf;
 use std::sync::{RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 
+/// A fractured phantom the detector flags (on the 256² × 200 × 2 mm grid of these tests some
+/// seeds' L1 wedge is missed by the detector itself, also in the embedded pipeline; this test is
+/// about the fleet carrying results, not about detection accuracy).
+const FRACTURED_SEED: u64 = 104;
+const FRACTURE: &str = "L1:wedge:0.40";
+
 /// The RabbitMQ node: shared by the drills, held exclusively while it is restarted.
 static NODE: RwLock<()> = RwLock::new(());
 
@@ -102,9 +108,9 @@ fn studies_reach_the_pacs_once_and_poison_and_duplicates_are_contained() {
         &fleet,
         &[
             (101, None),
-            (102, Some("L1:wedge:0.40")),
+            (FRACTURED_SEED, Some(FRACTURE)),
             (103, None),
-            (104, Some("L1:wedge:0.40")),
+            (5, Some(FRACTURE)),
         ],
     );
     let (dup_dir, dup_uid) = phantom_study(&fleet.dir.path().join("studies"), 105, None);
@@ -197,15 +203,14 @@ fn kill_9_of_each_worker_type_mid_job_loses_and_duplicates_nothing() {
         delivery_limit: 5,
         webhook_port: Some(webhook),
     });
-    let seeds: Vec<(u64, Option<&str>)> = (201..209)
-        .map(|s| (s, (s == 204).then_some("L1:wedge:0.40")))
+    let seeds: Vec<(u64, Option<&str>)> = (201..208)
+        .map(|s| (s, None))
+        .chain([(FRACTURED_SEED, Some(FRACTURE))])
         .collect();
     let sent = studies(&fleet, &seeds);
-    for (dir, _) in &sent {
-        fleet.send(dir);
-    }
     // One killer per stage (inference: the first of two workers): SIGKILL as soon as the worker
-    // reports a job in hand, then start it again.
+    // reports a job in hand, then start it again. Studies are sent meanwhile; a send cut off by
+    // the ingest kill is repeated, as a PACS does.
     let targets = [0usize, 1, 3, 4, 5];
     let killed: Vec<(String, bool)> = std::thread::scope(|scope| {
         let handles: Vec<_> = targets
@@ -213,7 +218,7 @@ fn kill_9_of_each_worker_type_mid_job_loses_and_duplicates_nothing() {
             .map(|&i| {
                 let worker = fleet.workers[i].clone();
                 scope.spawn(move || {
-                    let deadline = Instant::now() + Duration::from_secs(60);
+                    let deadline = Instant::now() + Duration::from_secs(90);
                     let mut w = worker.lock().unwrap();
                     let mid_job = loop {
                         if w.in_flight() >= 1.0 {
@@ -231,6 +236,9 @@ fn kill_9_of_each_worker_type_mid_job_loses_and_duplicates_nothing() {
                 })
             })
             .collect();
+        for (dir, _) in &sent {
+            fleet.send_retrying(dir, Duration::from_secs(60));
+        }
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     for (stage, mid_job) in &killed {
@@ -255,7 +263,7 @@ fn broker_restart_mid_run_loses_nothing() {
     let fleet = Fleet::start(FleetOptions::default());
     let sent = studies(
         &fleet,
-        &[(301, None), (302, Some("L1:wedge:0.40")), (303, None)],
+        &[(301, None), (FRACTURED_SEED, Some(FRACTURE)), (303, None)],
     );
     for (dir, _) in &sent {
         fleet.send(dir);
@@ -286,7 +294,7 @@ fn thirty_seconds_without_s3_delays_but_loses_nothing() {
     });
     let sent = studies(
         &fleet,
-        &[(401, None), (402, Some("L1:wedge:0.40")), (403, None)],
+        &[(401, None), (FRACTURED_SEED, Some(FRACTURE)), (403, None)],
     );
     for (dir, _) in &sent {
         fleet.send(dir);
@@ -302,6 +310,7 @@ fn thirty_seconds_without_s3_delays_but_loses_nothing() {
         down.elapsed().as_secs_f64()
     );
     assert_eq!(dead, 0.0, "nothing dead-lettered during the outage");
+    assert!(retries >= 1.0, "the stages retried during the outage");
     let uids: BTreeSet<String> = sent.iter().map(|(_, u)| u.clone()).collect();
     let rt = runtime();
     let done = rt.block_on(fleet.wait_done(&uids, Duration::from_secs(150)));

@@ -667,6 +667,31 @@ calling_ae = "SPINESCREEN"
         );
     }
 
+    /// [`Fleet::send`], repeated until it succeeds (the ingest worker may be restarting).
+    pub fn send_retrying(&self, study: &Path, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let out = Command::new(require("storescu"))
+                .args(["-aet", "MODALITY", "-aec", INGEST_AE])
+                .args(["+sd", "+r", "+sp", "*.dcm"])
+                .arg("127.0.0.1")
+                .arg(self.scp_port.to_string())
+                .arg(study)
+                .output()
+                .expect("storescu runs");
+            if out.status.success() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "storescu kept failing: {}\n{}",
+                String::from_utf8_lossy(&out.stderr),
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
     /// A broker client on the fleet's vhost, declaring queues as the workers do.
     pub async fn broker(&self) -> Arc<dyn Broker> {
         connect_broker(&BrokerConfig::Amqp {
