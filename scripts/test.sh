@@ -134,6 +134,12 @@ if cargo nextest --version >/dev/null 2>&1; then
     cargo test --doc "$@"
     status=$?
   fi
+  # Drills that restart the shared RabbitMQ node run alone, after everything else.
+  if [ $status -eq 0 ] && [ "$SKIP" != 1 ] && [ "$*" = "--workspace" ]; then
+    log "exclusive drills (RabbitMQ node restart)"
+    cargo nextest run -p spinescreen-e2e --test fleet_distributed --run-ignored ignored-only
+    status=$?
+  fi
 else
   if [ $# -eq 0 ]; then set -- --workspace; fi
   log "cargo test --no-fail-fast $*"
