@@ -120,7 +120,9 @@ impl StudyKeys {
 pub fn incoming_batch_prefix(batch_id: &str) -> Result<String, InvalidUid> {
     let ok = !batch_id.is_empty()
         && batch_id.len() <= 64
-        && batch_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        && batch_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-');
     if ok {
         Ok(format!("incoming/{batch_id}/"))
     } else {
@@ -131,7 +133,10 @@ pub fn incoming_batch_prefix(batch_id: &str) -> Result<String, InvalidUid> {
 /// Key of one received instance inside a batch, named by its validated SOP Instance UID.
 pub fn incoming_instance_key(batch_id: &str, sop_instance_uid: &str) -> Result<String, InvalidUid> {
     validate_uid(sop_instance_uid)?;
-    Ok(format!("{}{sop_instance_uid}.dcm", incoming_batch_prefix(batch_id)?))
+    Ok(format!(
+        "{}{sop_instance_uid}.dcm",
+        incoming_batch_prefix(batch_id)?
+    ))
 }
 
 #[cfg(test)]
@@ -146,12 +151,24 @@ mod tests {
 
     #[test]
     fn rejects_path_escapes_and_junk() {
-        for bad in ["", "../etc", "1.2/3", "1..2", ".1", "1.", "a.b", &"1".repeat(65)] {
+        for bad in [
+            "",
+            "../etc",
+            "1.2/3",
+            "1..2",
+            ".1",
+            "1.",
+            "a.b",
+            &"1".repeat(65),
+        ] {
             assert!(StudyUid::new(bad).is_err(), "{bad:?} accepted");
         }
         assert!(incoming_instance_key("b1", "../../x").is_err());
         assert!(incoming_batch_prefix("../b").is_err());
-        assert_eq!(incoming_instance_key("b1", "1.2").unwrap(), "incoming/b1/1.2.dcm");
+        assert_eq!(
+            incoming_instance_key("b1", "1.2").unwrap(),
+            "incoming/b1/1.2.dcm"
+        );
     }
 
     #[test]

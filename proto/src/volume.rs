@@ -174,7 +174,11 @@ impl HuVolume {
             return None;
         }
         let (x0, y0, z0) = (x.floor() as usize, y.floor() as usize, z.floor() as usize);
-        let (x1, y1, z1) = ((x0 + 1).min(nx - 1), (y0 + 1).min(ny - 1), (z0 + 1).min(nz - 1));
+        let (x1, y1, z1) = (
+            (x0 + 1).min(nx - 1),
+            (y0 + 1).min(ny - 1),
+            (z0 + 1).min(nz - 1),
+        );
         let (fx, fy, fz) = (x - x0 as f64, y - y0 as f64, z - z0 as f64);
         let v = |zz: usize, yy: usize, xx: usize| self.voxels[[zz, yy, xx]] as f64;
         let c00 = v(z0, y0, x0) * (1.0 - fx) + v(z0, y0, x1) * fx;
@@ -204,7 +208,8 @@ mod tests {
 
     #[test]
     fn bytes_round_trip() {
-        let voxels = Array3::from_shape_fn((2, 3, 4), |(z, y, x)| (z * 100 + y * 10 + x) as i16 - 50);
+        let voxels =
+            Array3::from_shape_fn((2, 3, 4), |(z, y, x)| (z * 100 + y * 10 + x) as i16 - 50);
         let v = HuVolume::new(header(), voxels).unwrap();
         let back = HuVolume::from_bytes(&v.header_bytes(), &v.voxel_bytes()).unwrap();
         assert_eq!(back, v);
@@ -217,6 +222,8 @@ mod tests {
         let p = h.index_to_patient([1.0, 2.0, 1.0]);
         assert_eq!(p, [-9.5, -19.0, 102.0]);
         let i = h.patient_to_index(p);
-        assert!((i[0] - 1.0).abs() < 1e-9 && (i[1] - 2.0).abs() < 1e-9 && (i[2] - 1.0).abs() < 1e-9);
+        assert!(
+            (i[0] - 1.0).abs() < 1e-9 && (i[1] - 2.0).abs() < 1e-9 && (i[2] - 1.0).abs() < 1e-9
+        );
     }
 }

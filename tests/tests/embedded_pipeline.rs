@@ -56,10 +56,21 @@ fn wedge_fracture_of_l1_is_reported_with_sr_and_images() {
     assert_eq!(r.status, StudyStatus::Ok, "reason: {:?}", r.reason);
     assert_eq!(r.has_fracture, Some(true));
     assert!(r.fracture_probability.unwrap() > 0.5);
-    let l1 = r.vertebrae.iter().find(|v| v.label == "L1").expect("L1 measured");
+    let l1 = r
+        .vertebrae
+        .iter()
+        .find(|v| v.label == "L1")
+        .expect("L1 measured");
     assert!(l1.genant_grade >= GenantGrade::Moderate, "L1: {l1:?}");
     assert_eq!(r.study_instance_uid, phantom.truth.study_instance_uid);
-    for stage in ["ingest", "inference", "morphometry", "rendering", "publisher", "end_to_end"] {
+    for stage in [
+        "ingest",
+        "inference",
+        "morphometry",
+        "rendering",
+        "publisher",
+        "end_to_end",
+    ] {
         assert!(r.timings_ms.contains_key(stage), "no timing for {stage}");
     }
     assert!(out.join("result.json").is_file());
@@ -80,7 +91,11 @@ fn healthy_phantom_is_negative() {
     assert_eq!(r.status, StudyStatus::Ok, "reason: {:?}", r.reason);
     assert_eq!(r.has_fracture, Some(false), "vertebrae: {:#?}", r.vertebrae);
     assert!(r.fracture_probability.unwrap() < 0.5);
-    assert!(r.vertebrae.len() >= 10, "only {} vertebrae", r.vertebrae.len());
+    assert!(
+        r.vertebrae.len() >= 10,
+        "only {} vertebrae",
+        r.vertebrae.len()
+    );
 }
 
 #[test]
@@ -96,5 +111,8 @@ fn a_directory_without_dicom_is_a_technical_defect_that_still_gets_an_sr() {
         analysis.result.reason.as_ref().map(|r| r.code.as_str()),
         Some(ReasonCode::NO_DICOM)
     );
-    assert!(out.join("sr.dcm").is_file(), "a defect must still produce its SR");
+    assert!(
+        out.join("sr.dcm").is_file(),
+        "a defect must still produce its SR"
+    );
 }

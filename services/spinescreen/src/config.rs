@@ -4,8 +4,8 @@
 
 use anyhow::Context;
 use serde::de::DeserializeOwned;
-use spinescreen_ingest::IngestConfig;
 use spinescreen_inference::InferenceConfig;
+use spinescreen_ingest::IngestConfig;
 use spinescreen_publisher::PublisherConfig;
 use spinescreen_rendering::RenderingConfig;
 use spinescreen_runtime::RuntimeConfig;

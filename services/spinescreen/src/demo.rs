@@ -52,7 +52,11 @@ pub async fn demo(config: &AppConfig, out: &Path, seed: u64) -> anyhow::Result<(
     println!("\nground truth (phantom):");
     for v in &phantom.truth.vertebrae {
         if u8::from(v.genant_grade) > 0 {
-            let found = analysis.result.vertebrae.iter().find(|r| r.label == v.label);
+            let found = analysis
+                .result
+                .vertebrae
+                .iter()
+                .find(|r| r.label == v.label);
             println!(
                 "  {:<4} truth {:.0}% Genant {}  →  found {}",
                 v.label,

@@ -88,8 +88,12 @@ pub fn spawn_receivers(
 ) {
     let ingest = config.ingest.clone();
     if ingest.scp.enabled {
-        let (cfg, store, broker, shutdown) =
-            (ingest.clone(), store.clone(), broker.clone(), shutdown.clone());
+        let (cfg, store, broker, shutdown) = (
+            ingest.clone(),
+            store.clone(),
+            broker.clone(),
+            shutdown.clone(),
+        );
         tasks.spawn(async move {
             spinescreen_ingest::run_scp(&cfg, store, broker, shutdown)
                 .await

@@ -15,7 +15,11 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 
 #[derive(Parser)]
-#[command(name = "spinescreen", version, about = "Screens chest CT for vertebral compression fractures and low bone density")]
+#[command(
+    name = "spinescreen",
+    version,
+    about = "Screens chest CT for vertebral compression fractures and low bone density"
+)]
 struct Cli {
     /// TOML configuration file (environment overrides: SPINESCREEN__SECTION__KEY=value).
     #[arg(long, global = true, env = "SPINESCREEN_CONFIG")]
@@ -69,7 +73,9 @@ enum Command {
 
 fn parse_stage(s: &str) -> Result<Stage, String> {
     Stage::from_name(s).ok_or_else(|| {
-        format!("unknown stage {s:?}; expected ingest, inference, morphometry, rendering or publisher")
+        format!(
+            "unknown stage {s:?}; expected ingest, inference, morphometry, rendering or publisher"
+        )
     })
 }
 
@@ -103,7 +109,11 @@ fn main() -> anyhow::Result<()> {
             };
             let analysis = runtime.block_on(analyze::analyze(&config, &opts))?;
             print!("{}", analyze::summary(&analysis.result));
-            println!("wrote {} files to {}", analysis.files.len(), opts.out.display());
+            println!(
+                "wrote {} files to {}",
+                analysis.files.len(),
+                opts.out.display()
+            );
             Ok(())
         }
         Command::Demo { out, seed } => runtime.block_on(demo::demo(&config, &out, seed)),
