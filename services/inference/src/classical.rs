@@ -150,9 +150,10 @@ pub fn measure_and_name(
     }
     let slice = volume.header.spacing_mm[2].abs().clamp(0.3, 10.0);
     let edge_bias = cfg.edge_bias_per_slice_mm * slice;
+    let discs = rephase(&img, discs.iter().map(|d| d.s).collect(), edge_bias, cfg);
     let mut bodies = Vec::new();
     for w in discs.windows(2) {
-        if let Some(ep) = endplates::measure(&img, w[0].s, w[1].s, edge_bias, cfg) {
+        if let Some(ep) = endplates::measure(&img, w[0], w[1], edge_bias, cfg) {
             bodies.push(Body {
                 s_center: 0.25 * (ep.s_sup[1] + ep.s_inf[1] + ep.s_sup[0] + ep.s_inf[2]),
                 ep,
@@ -274,6 +275,92 @@ pub fn measure_and_name(
         ));
     }
     Ok(det)
+}
+
+/// Repair a disc chain mis-phased onto mid-body dips (dark osteoporotic interiors): where an
+/// interval turns out to hold a disc with its two endplates, that disc joins the chain and the
+/// chain's dips on both sides of it leave. A chain disc beside only one such interval stays
+/// unless it lies closer than 0.6 × the chain's median pitch to the inserted disc (then it is
+/// the dip that ends the mis-phased run).
+fn rephase(img: &Straightened, chain: Vec<f64>, edge_bias: f64, cfg: &ClassicalConfig) -> Vec<f64> {
+    let inner: Vec<Option<f64>> = chain
+        .windows(2)
+        .map(
+            |w| match endplates::measure_or_disc(img, w[0], w[1], edge_bias, cfg) {
+                endplates::Measured::Disc(c) => Some(c),
+                _ => None,
+            },
+        )
+        .collect();
+    if inner.iter().all(Option::is_none) {
+        return chain;
+    }
+    let mut pitches: Vec<f64> = chain.windows(2).map(|w| w[1] - w[0]).collect();
+    let typical = straighten::median(&mut pitches);
+    let mut out = Vec::with_capacity(chain.len() + inner.len());
+    for (k, &d) in chain.iter().enumerate() {
+        let before = k.checked_sub(1).and_then(|j| inner[j]);
+        let after = inner.get(k).copied().flatten();
+        let keep = match (before, after) {
+            (Some(_), Some(_)) => false,
+            (Some(c), None) | (None, Some(c)) => (d - c).abs() >= 0.6 * typical,
+            (None, None) => true,
+        };
+        if keep {
+            out.push(d);
+        }
+        if let Some(c) = after {
+            out.push(c);
+        }
+    }
+    tracing::debug!("re-phased discs {:?}", out);
+    split_long(img, out, typical, edge_bias, cfg)
+}
+
+/// Where a mis-phased run meets a well-phased one, the chain can be left with a gap of two
+/// bodies that measures as neither. Split such a gap (over 1.6 × the typical pitch) at the
+/// disc both of whose flanking bodies measure, placed midway between their facing endplates.
+fn split_long(
+    img: &Straightened,
+    mut discs: Vec<f64>,
+    typical: f64,
+    edge_bias: f64,
+    cfg: &ClassicalConfig,
+) -> Vec<f64> {
+    let mut k = 0;
+    while k + 1 < discs.len() {
+        let (a, b) = (discs[k], discs[k + 1]);
+        let len = b - a;
+        if len < 1.6 * typical || endplates::measure(img, a, b, edge_bias, cfg).is_some() {
+            k += 1;
+            continue;
+        }
+        let mut best: Option<(f64, f64)> = None;
+        let mut s = a + 0.3 * len;
+        while s <= b - 0.3 * len {
+            if let (Some(up), Some(down)) = (
+                endplates::measure(img, a, s, edge_bias, cfg),
+                endplates::measure(img, s, b, edge_bias, cfg),
+            ) {
+                let gap_mid =
+                    0.5 * (up.s_inf.iter().sum::<f64>() + down.s_sup.iter().sum::<f64>()) / 3.0;
+                let off = (s - gap_mid).abs();
+                if best.is_none_or(|(o, _)| off < o) {
+                    best = Some((off, gap_mid));
+                }
+            }
+            s += 1.0;
+        }
+        match best {
+            Some((off, mid)) if off < 3.0 => {
+                tracing::debug!("split gap {a:.1}-{b:.1} at {mid:.1}");
+                discs.insert(k + 1, mid);
+                k += 2;
+            }
+            _ => k += 1,
+        }
+    }
+    discs
 }
 
 fn mean_height(ep: &endplates::BodyEndplates) -> f64 {
@@ -422,7 +509,13 @@ pub fn trace(volume: &HuVolume, cfg: &ClassicalConfig) -> Option<Trace> {
         (-45.0, 45.0),
         cfg.lateral_half_mm,
     );
-    let discs = segment::discs(&image, cfg).iter().map(|d| d.s).collect();
+    let bias = cfg.edge_bias_per_slice_mm * volume.header.spacing_mm[2].abs().clamp(0.3, 10.0);
+    let discs = rephase(
+        &image,
+        segment::discs(&image, cfg).iter().map(|d| d.s).collect(),
+        bias,
+        cfg,
+    );
     Some(Trace {
         grid,
         centreline: cl,

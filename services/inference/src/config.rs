@@ -74,6 +74,9 @@ pub struct ClassicalConfig {
     pub body_min_depth_mm: f64,
     /// Smallest height accepted at any column.
     pub body_min_height_mm: f64,
+    /// Smallest fraction of its pitch (disc centre to disc centre) that a body's taller side
+    /// column must fill: less is a disc with its endplates between two mid-body dips.
+    pub body_min_pitch_fraction: f64,
     /// Smallest endplate-to-disc drop accepted, HU.
     pub endplate_min_drop_hu: f64,
     /// Shift of each detected endplate surface outward (+) or inward (−), per mm of slice
@@ -122,6 +125,7 @@ impl Default for ClassicalConfig {
             body_max_half_depth_mm: 32.0,
             body_min_depth_mm: 10.0,
             body_min_height_mm: 4.0,
+            body_min_pitch_fraction: 0.5,
             endplate_min_drop_hu: 25.0,
             edge_bias_per_slice_mm: -0.24,
             schmorl_min_depth_mm: 1.5,

@@ -72,19 +72,24 @@ pub fn ap_extent(q: &[f64], img: &Straightened, cfg: &ClassicalConfig) -> Option
 /// inward) to the dark side (min within 3 mm outward) reaches 60 % of the strongest step in the
 /// window; refined to the half-level crossing between that endplate peak and the disc.
 /// Returns (row, step in HU).
+///
+/// The bright side never reaches past the body centre: in a short body (crushed, or the middle
+/// column of a biconcave one) the opposite endplate's subchondral layer lies within a few mm of
+/// the centre and must not read as this endplate's bright side.
 fn endplate_edge(p: &[f64], mid: usize, disc: usize, min_drop: f64) -> Option<(f64, f64)> {
     let dir: isize = if disc >= mid { 1 } else { -1 };
     let n = p.len() as isize;
     let w = 6isize;
+    let m = mid as isize;
     let step = |i: isize| -> f64 {
         let (inner, outer) = if dir > 0 {
             (
-                profile::max_in(p, i - w, i).1,
+                profile::max_in(p, (i - w).max(m), i).1,
                 profile::min_in(p, i, i + w).1,
             )
         } else {
             (
-                profile::max_in(p, i, i + w).1,
+                profile::max_in(p, i, (i + w).min(m)).1,
                 profile::min_in(p, i - w, i).1,
             )
         };
@@ -105,9 +110,9 @@ fn endplate_edge(p: &[f64], mid: usize, disc: usize, min_drop: f64) -> Option<(f
     // Half level between the endplate peak just inside and the disc just outside.
     let r = 8isize;
     let (ip, inner) = if dir > 0 {
-        profile::max_in(p, e - r, e + 2)
+        profile::max_in(p, (e - r).max(m), e + 2)
     } else {
-        profile::max_in(p, e - 2, e + r)
+        profile::max_in(p, e - 2, (e + r).min(m))
     };
     let (op, outer) = if dir > 0 {
         profile::min_in(p, ip as isize, ip as isize + r)
@@ -153,6 +158,55 @@ fn fit_quadratic(pts: &[(f64, f64)]) -> Option<[f64; 3]> {
     Some([m[0][3] / m[0][0], m[1][3] / m[1][1], m[2][3] / m[2][2]])
 }
 
+/// Whether the endplate's deepest depression, measured from the line through its rim (the
+/// outermost sub-columns, ≤ 20 % and ≥ 85 % of the depth), is broad: over 38 % of the depth
+/// at a quarter of its depth. A biconcave fracture depresses the whole middle of the endplate;
+/// a Schmorl node is a focal pit under ~1/3 of the depth (`shared/DETECTION.md`). The quadratic
+/// fit that finds pits absorbs most of a broad depression, leaving a narrow residual peak, so
+/// the width is judged against the rim line instead.
+fn broad_depression(fr: &[f64], e: &[Option<f64>], inward: f64) -> bool {
+    let rim = |lo: f64, hi: f64| -> Option<(f64, f64)> {
+        let v: Vec<(f64, f64)> = fr
+            .iter()
+            .zip(e)
+            .filter(|(f, _)| (lo..=hi).contains(*f))
+            .filter_map(|(&f, v)| v.map(|v| (f, v)))
+            .collect();
+        (!v.is_empty()).then(|| {
+            let n = v.len() as f64;
+            (
+                v.iter().map(|p| p.0).sum::<f64>() / n,
+                v.iter().map(|p| p.1).sum::<f64>() / n,
+            )
+        })
+    };
+    let (Some((f0, y0)), Some((f1, y1))) = (rim(0.0, 0.2 + 1e-9), rim(0.85 - 1e-9, 1.0)) else {
+        return false;
+    };
+    let d: Vec<Option<f64>> = fr
+        .iter()
+        .zip(e)
+        .map(|(&f, v)| v.map(|v| inward * (v - (y0 + (y1 - y0) * (f - f0) / (f1 - f0)))))
+        .collect();
+    let Some((k, deepest)) = d
+        .iter()
+        .enumerate()
+        .filter_map(|(i, v)| v.map(|v| (i, v)))
+        .max_by(|x, y| x.1.total_cmp(&y.1))
+    else {
+        return false;
+    };
+    let above = |i: usize| d[i].is_some_and(|v| v >= 0.25 * deepest);
+    let (mut a, mut b) = (k, k);
+    while a > 0 && above(a - 1) {
+        a -= 1;
+    }
+    while b + 1 < d.len() && above(b + 1) {
+        b += 1;
+    }
+    fr[b] - fr[a] > 0.38
+}
+
 /// Replace a narrow focal pit (a Schmorl node) in an endplate line by the line around it.
 /// `inward` is +1 when a pit moves the surface to larger arc length. Returns whether one was found.
 fn repair_schmorl(fr: &[f64], e: &mut [Option<f64>], inward: f64, min_depth: f64) -> bool {
@@ -190,6 +244,9 @@ fn repair_schmorl(fr: &[f64], e: &mut [Option<f64>], inward: f64, min_depth: f64
     if a == 0 || b + 1 == e.len() || width > 0.3 {
         return false;
     }
+    if broad_depression(fr, e, inward) {
+        return false;
+    }
     let rest: Vec<(f64, f64)> = fr
         .iter()
         .zip(e.iter())
@@ -224,6 +281,32 @@ pub fn measure(
     edge_bias: f64,
     cfg: &ClassicalConfig,
 ) -> Option<BodyEndplates> {
+    match measure_or_disc(img, s_up, s_down, edge_bias, cfg) {
+        Measured::Body(b) => Some(b),
+        _ => None,
+    }
+}
+
+/// What lies between two discs of the chain.
+#[derive(Debug, Clone)]
+pub enum Measured {
+    /// A vertebral body with both endplates.
+    Body(BodyEndplates),
+    /// A disc with its two endplates, centred at this arc length: the chain is mis-phased
+    /// (its "discs" are mid-body dips).
+    Disc(f64),
+    /// Nothing measurable.
+    Nothing,
+}
+
+/// Like [`measure`], but says where the disc is when the interval is centred on one.
+pub fn measure_or_disc(
+    img: &Straightened,
+    s_up: f64,
+    s_down: f64,
+    edge_bias: f64,
+    cfg: &ClassicalConfig,
+) -> Measured {
     let ds = img.ds;
     let pitch = s_down - s_up;
     let s_mid = 0.5 * (s_up + s_down);
@@ -237,11 +320,11 @@ pub fn measure(
         if dbg {
             tracing::debug!("DBG {s_up:.0}-{s_down:.0}: no AP extent");
         }
-        return None;
+        return Measured::Nothing;
     };
     let depth = u_ant - u_post;
     if depth < cfg.body_min_depth_mm {
-        return None;
+        return Measured::Nothing;
     }
     let fr: Vec<f64> = (0..17).map(|i| 0.10 + 0.05 * i as f64).collect();
     let mid = img.row_of(s_mid);
@@ -293,7 +376,7 @@ pub fn measure(
                     "DBG {s_up:.0}-{s_down:.0}: column {c} missing, u {u_post:.1}..{u_ant:.1}"
                 );
             }
-            return None;
+            return Measured::Nothing;
         };
         s_sup[c] = a;
         s_inf[c] = b;
@@ -301,8 +384,18 @@ pub fn measure(
             if dbg {
                 tracing::debug!("DBG {s_up:.0}-{s_down:.0}: column {c} height {:.1}", b - a);
             }
-            return None;
+            return Measured::Nothing;
         }
+    }
+    // A chain mis-phased onto mid-body dips (dark osteoporotic interiors) puts a disc at the
+    // centre: the "body" measured is then the disc with its two endplates, under half the pitch
+    // at every column. A real body, even crushed to half its height, fills more of its pitch.
+    let tallest = (s_inf[0] - s_sup[0]).max(s_inf[2] - s_sup[2]);
+    if tallest < cfg.body_min_pitch_fraction * pitch {
+        if dbg {
+            tracing::debug!("DBG {s_up:.0}-{s_down:.0}: height {tallest:.1} of pitch {pitch:.1}");
+        }
+        return Measured::Disc(0.25 * (s_sup[0] + s_sup[2] + s_inf[0] + s_inf[2]));
     }
     let edge_hu = crate::straighten::median(&mut drops);
     // Highest HU in the body's core (cement, metal).
@@ -320,7 +413,7 @@ pub fn measure(
             max_hu = max_hu.max(img.at(r, c) as f64);
         }
     }
-    Some(BodyEndplates {
+    Measured::Body(BodyEndplates {
         u_post,
         u_ant,
         u_cols: COLUMNS.map(|f| u_post + f * depth),

@@ -135,6 +135,7 @@ pub fn discs(img: &Straightened, cfg: &ClassicalConfig) -> Vec<Disc> {
         i = h;
     }
     chain.reverse();
+    split_crushed(&mut chain, &pos, &cands);
     let typical_hu = typical;
     chain
         .into_iter()
@@ -143,6 +144,51 @@ pub fn discs(img: &Straightened, cfg: &ClassicalConfig) -> Vec<Disc> {
             contrast: cands[k].1 * typical_hu,
         })
         .collect()
+}
+
+/// A pitch far longer than both its neighbours' is two bodies, one of them crushed: the smooth
+/// pitch prior prefers skipping the disc below a body lowered to half its height. Split such a
+/// pitch at its strongest inner disc candidate that leaves one part of about the neighbours'
+/// pitch and the other at least a third of it (a mid-body trabecular dip splits a pitch in
+/// halves and so is never chosen). `chain` holds indices into `pos` and `cands`.
+fn split_crushed(chain: &mut Vec<usize>, pos: &[f64], cands: &[(usize, f64)]) {
+    let mut k = 1;
+    while k + 1 < chain.len() {
+        let p = |i: usize| pos[chain[i + 1]] - pos[chain[i]];
+        let pitch = p(k);
+        let mut refs = Vec::new();
+        if k >= 1 {
+            refs.push(p(k - 1));
+        }
+        if k + 2 < chain.len() {
+            refs.push(p(k + 1));
+        }
+        let reference = refs.iter().copied().fold(f64::INFINITY, f64::min);
+        let longest_ref = refs.iter().copied().fold(0.0f64, f64::max);
+        if refs.is_empty() || pitch < 1.35 * longest_ref.max(reference) {
+            k += 1;
+            continue;
+        }
+        let (a, b) = (pos[chain[k]], pos[chain[k + 1]]);
+        let best = (chain[k] + 1..chain[k + 1])
+            .filter(|&c| cands[c].1 >= 0.2)
+            .filter(|&c| {
+                let (x, y) = (pos[c] - a, b - pos[c]);
+                let (short, long) = (x.min(y), x.max(y));
+                short >= 0.3 * reference
+                    && short <= 0.75 * reference
+                    && (0.75 * reference..=1.25 * longest_ref).contains(&long)
+            })
+            .max_by(|&x, &y| cands[x].1.total_cmp(&cands[y].1));
+        match best {
+            Some(c) => {
+                tracing::debug!("split pitch {a:.1}-{b:.1} at {:.1}", pos[c]);
+                chain.insert(k + 1, c);
+                k += 2;
+            }
+            None => k += 1,
+        }
+    }
 }
 
 /// Posterior and anterior cortex along the arc: `(s, u_post, u_ant)` every 5 mm where a body is

@@ -1,0 +1,60 @@
+//! Developer aid: regenerate a calibration case from its truth JSON (`options` = the phantom spec),
+//! print the disc chain, each measured body and the truth endplates in arc length.
+//! Usage: `debug_case /tmp/calib/case-005.truth.json`.
+use spinescreen_inference::{classical, endplates, ClassicalConfig};
+use spinescreen_phantom::{generate, PhantomSpec};
+
+fn main() -> anyhow::Result<()> {
+    let path = std::env::args()
+        .nth(1)
+        .ok_or_else(|| anyhow::anyhow!("usage: debug_case TRUTH_JSON"))?;
+    let truth: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path)?)?;
+    let spec: PhantomSpec = serde_json::from_value(truth["options"].clone())?;
+    let ph = generate(&spec)?;
+    let cfg = ClassicalConfig::default();
+    let t = classical::trace(&ph.volume, &cfg).ok_or_else(|| anyhow::anyhow!("no trace"))?;
+    println!(
+        "len {:.0} discs {:?}",
+        t.centreline.length(),
+        t.discs
+            .iter()
+            .map(|d| format!("{d:.1}"))
+            .collect::<Vec<_>>()
+    );
+    let bias = cfg.edge_bias_per_slice_mm * ph.volume.header.spacing_mm[2].abs();
+    for w in t.discs.windows(2) {
+        match endplates::measure(&t.image, w[0], w[1], bias, &cfg) {
+            Some(e) => println!(
+                "  {:.1}-{:.1}: u {:.1}..{:.1} sup {:.1?} inf {:.1?} h {:.1?} schmorl {}",
+                w[0],
+                w[1],
+                e.u_post,
+                e.u_ant,
+                e.s_sup,
+                e.s_inf,
+                [0, 1, 2].map(|c| e.s_inf[c] - e.s_sup[c]),
+                e.schmorl
+            ),
+            None => println!("  {:.1}-{:.1}: not measured", w[0], w[1]),
+        }
+    }
+    for v in &ph.truth.vertebrae {
+        let k = &v.keypoints_mm;
+        let s = |p| t.centreline.project(p).0;
+        println!(
+            "{:4} sup {:.1} {:.1} {:.1}  inf {:.1} {:.1} {:.1}  h {:.1} {:.1} {:.1} {}",
+            v.label,
+            s(k.superior_posterior),
+            s(k.superior_middle),
+            s(k.superior_anterior),
+            s(k.inferior_posterior),
+            s(k.inferior_middle),
+            s(k.inferior_anterior),
+            v.heights_mm.posterior,
+            v.heights_mm.middle,
+            v.heights_mm.anterior,
+            v.deformity
+        );
+    }
+    Ok(())
+}
