@@ -283,20 +283,27 @@ pub fn measure_and_name(
 /// unless it lies closer than 0.6 × the chain's median pitch to the inserted disc (then it is
 /// the dip that ends the mis-phased run).
 fn rephase(img: &Straightened, chain: Vec<f64>, edge_bias: f64, cfg: &ClassicalConfig) -> Vec<f64> {
-    let inner: Vec<Option<f64>> = chain
-        .windows(2)
-        .map(
-            |w| match endplates::measure_or_disc(img, w[0], w[1], edge_bias, cfg) {
-                endplates::Measured::Disc(c) => Some(c),
-                _ => None,
-            },
-        )
-        .collect();
-    if inner.iter().all(Option::is_none) {
+    if chain.len() < 2 {
         return chain;
     }
     let mut pitches: Vec<f64> = chain.windows(2).map(|w| w[1] - w[0]).collect();
     let typical = straighten::median(&mut pitches);
+    // A gap of two bodies also has a disc at its centre; `split_long` handles those.
+    let inner: Vec<Option<f64>> = chain
+        .windows(2)
+        .map(|w| {
+            if w[1] - w[0] > 1.4 * typical {
+                return None;
+            }
+            match endplates::measure_or_disc(img, w[0], w[1], edge_bias, cfg) {
+                endplates::Measured::Disc(c) => Some(c),
+                _ => None,
+            }
+        })
+        .collect();
+    if inner.iter().all(Option::is_none) {
+        return split_long(img, chain, typical, edge_bias, cfg);
+    }
     let mut out = Vec::with_capacity(chain.len() + inner.len());
     for (k, &d) in chain.iter().enumerate() {
         let before = k.checked_sub(1).and_then(|j| inner[j]);

@@ -74,8 +74,8 @@ pub struct ClassicalConfig {
     pub body_min_depth_mm: f64,
     /// Smallest height accepted at any column.
     pub body_min_height_mm: f64,
-    /// Smallest fraction of its pitch (disc centre to disc centre) that a body's taller side
-    /// column must fill: less is a disc with its endplates between two mid-body dips.
+    /// Smallest fraction of its pitch (disc centre to disc centre) that a body's median column
+    /// height must fill: less is a disc with its endplates between two mid-body dips.
     pub body_min_pitch_fraction: f64,
     /// Smallest endplate-to-disc drop accepted, HU.
     pub endplate_min_drop_hu: f64,

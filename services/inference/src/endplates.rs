@@ -73,14 +73,33 @@ pub fn ap_extent(q: &[f64], img: &Straightened, cfg: &ClassicalConfig) -> Option
 /// window; refined to the half-level crossing between that endplate peak and the disc.
 /// Returns (row, step in HU).
 ///
-/// The bright side never reaches past the body centre: in a short body (crushed, or the middle
-/// column of a biconcave one) the opposite endplate's subchondral layer lies within a few mm of
-/// the centre and must not read as this endplate's bright side.
+/// In a short body (crushed, or the middle column of a biconcave one) the opposite endplate's
+/// subchondral layer lies within a few mm of the centre and reads as this endplate's bright side,
+/// so the first strong step falls right at the centre. Then the search is repeated with the
+/// bright side stopping at the centre. (Not always: a dark basivertebral channel at the centre
+/// of an osteoporotic body would then read as a step.)
 fn endplate_edge(p: &[f64], mid: usize, disc: usize, min_drop: f64) -> Option<(f64, f64)> {
+    match edge_search(p, mid, disc, min_drop, false) {
+        Some((e, _, _)) if (e - mid as isize).abs() < 6 => {
+            edge_search(p, mid, disc, min_drop, true).map(|(_, x, d)| (x, d))
+        }
+        found => found.map(|(_, x, d)| (x, d)),
+    }
+}
+
+/// [`endplate_edge`]'s walk; `clip` stops the bright side at the centre. Returns (first strong
+/// step row, refined row, step in HU).
+fn edge_search(
+    p: &[f64],
+    mid: usize,
+    disc: usize,
+    min_drop: f64,
+    clip: bool,
+) -> Option<(isize, f64, f64)> {
     let dir: isize = if disc >= mid { 1 } else { -1 };
     let n = p.len() as isize;
     let w = 6isize;
-    let m = mid as isize;
+    let m = if clip { mid as isize } else { -dir * n };
     let step = |i: isize| -> f64 {
         let (inner, outer) = if dir > 0 {
             (
@@ -121,7 +140,7 @@ fn endplate_edge(p: &[f64], mid: usize, disc: usize, min_drop: f64) -> Option<(f
     };
     let level = 0.5 * (inner + outer);
     let x = profile::first_fall_below(p, ip, op, level)?;
-    Some((x, inner - outer))
+    Some((e, x, inner - outer))
 }
 
 /// Least-squares quadratic through `(x, y)` pairs; returns coefficients (c0, c1, c2).
@@ -292,8 +311,8 @@ pub fn measure(
 pub enum Measured {
     /// A vertebral body with both endplates.
     Body(BodyEndplates),
-    /// A disc with its two endplates, centred at this arc length: the chain is mis-phased
-    /// (its "discs" are mid-body dips).
+    /// Under half the pitch filled at two of three columns: a disc with its two endplates,
+    /// centred at this arc length, when the chain is mis-phased (its "discs" are mid-body dips).
     Disc(f64),
     /// Nothing measurable.
     Nothing,
@@ -389,11 +408,13 @@ pub fn measure_or_disc(
     }
     // A chain mis-phased onto mid-body dips (dark osteoporotic interiors) puts a disc at the
     // centre: the "body" measured is then the disc with its two endplates, under half the pitch
-    // at every column. A real body, even crushed to half its height, fills more of its pitch.
-    let tallest = (s_inf[0] - s_sup[0]).max(s_inf[2] - s_sup[2]);
-    if tallest < cfg.body_min_pitch_fraction * pitch {
+    // at every column. A real body, even crushed to half its height, fills more of its pitch
+    // at two of its three columns (a wedge lowers one side, a biconcave fracture the middle).
+    let mut h = [0, 1, 2].map(|c| s_inf[c] - s_sup[c]);
+    let median_h = crate::straighten::median(&mut h);
+    if median_h < cfg.body_min_pitch_fraction * pitch {
         if dbg {
-            tracing::debug!("DBG {s_up:.0}-{s_down:.0}: height {tallest:.1} of pitch {pitch:.1}");
+            tracing::debug!("DBG {s_up:.0}-{s_down:.0}: height {median_h:.1} of pitch {pitch:.1}");
         }
         return Measured::Disc(0.25 * (s_sup[0] + s_sup[2] + s_inf[0] + s_inf[2]));
     }
