@@ -301,6 +301,15 @@ fn rephase(img: &Straightened, chain: Vec<f64>, edge_bias: f64, cfg: &ClassicalC
             }
         })
         .collect();
+    // Mis-phasing runs over several bodies; a lone disc-like interval is something else (a
+    // calcified disc between two bodies of one pitch) and is left alone.
+    let inner: Vec<Option<f64>> = (0..inner.len())
+        .map(|k| {
+            let run =
+                (k > 0 && inner[k - 1].is_some()) || inner.get(k + 1).is_some_and(Option::is_some);
+            inner[k].filter(|_| run)
+        })
+        .collect();
     if inner.iter().all(Option::is_none) {
         return split_long(img, chain, typical, edge_bias, cfg);
     }
@@ -343,8 +352,13 @@ fn split_long(
             continue;
         }
         let mut best: Option<(f64, f64)> = None;
-        let mut s = a + 0.3 * len;
-        while s <= b - 0.3 * len {
+        // Each part must be a plausible single pitch.
+        let (lo, hi) = (
+            (a + 0.6 * typical).max(b - 1.4 * typical),
+            (a + 1.4 * typical).min(b - 0.6 * typical),
+        );
+        let mut s = lo;
+        while s <= hi {
             if let (Some(up), Some(down)) = (
                 endplates::measure(img, a, s, edge_bias, cfg),
                 endplates::measure(img, s, b, edge_bias, cfg),
@@ -359,7 +373,11 @@ fn split_long(
             s += 1.0;
         }
         match best {
-            Some((off, mid)) if off < 3.0 => {
+            Some((off, mid))
+                if off < 3.0
+                    && endplates::measure(img, a, mid, edge_bias, cfg).is_some()
+                    && endplates::measure(img, mid, b, edge_bias, cfg).is_some() =>
+            {
                 tracing::debug!("split gap {a:.1}-{b:.1} at {mid:.1}");
                 discs.insert(k + 1, mid);
                 k += 2;

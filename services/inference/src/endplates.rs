@@ -78,9 +78,18 @@ pub fn ap_extent(q: &[f64], img: &Straightened, cfg: &ClassicalConfig) -> Option
 /// so the first strong step falls right at the centre. Then the search is repeated with the
 /// bright side stopping at the centre. (Not always: a dark basivertebral channel at the centre
 /// of an osteoporotic body would then read as a step.)
-fn endplate_edge(p: &[f64], mid: usize, disc: usize, min_drop: f64) -> Option<(f64, f64)> {
+/// Not in a cemented body (`cement_hu` reached near the centre): there the first strong step
+/// is the cement's own edge.
+fn endplate_edge(
+    p: &[f64],
+    mid: usize,
+    disc: usize,
+    min_drop: f64,
+    cement_hu: f64,
+) -> Option<(f64, f64)> {
+    let cemented = profile::max_in(p, mid as isize - 6, mid as isize + 6).1 > cement_hu;
     match edge_search(p, mid, disc, min_drop, false) {
-        Some((e, _, _)) if (e - mid as isize).abs() < 6 => {
+        Some((e, _, _)) if (e - mid as isize).abs() < 6 && !cemented => {
             edge_search(p, mid, disc, min_drop, true).map(|(_, x, d)| (x, d))
         }
         found => found.map(|(_, x, d)| (x, d)),
@@ -356,11 +365,12 @@ pub fn measure_or_disc(
     for (k, &f) in fr.iter().enumerate() {
         let u = u_post + f * depth;
         let p = profile::smooth(&img.profile(u - half_w, u + half_w), 0.5 / ds);
-        if let Some((x, dr)) = endplate_edge(&p, mid, up, cfg.endplate_min_drop_hu) {
+        if let Some((x, dr)) = endplate_edge(&p, mid, up, cfg.endplate_min_drop_hu, cfg.cement_hu) {
             sup[k] = Some(x * ds - edge_bias);
             drops.push(dr);
         }
-        if let Some((x, dr)) = endplate_edge(&p, mid, down, cfg.endplate_min_drop_hu) {
+        if let Some((x, dr)) = endplate_edge(&p, mid, down, cfg.endplate_min_drop_hu, cfg.cement_hu)
+        {
             inf[k] = Some(x * ds + edge_bias);
             drops.push(dr);
         }
@@ -406,18 +416,6 @@ pub fn measure_or_disc(
             return Measured::Nothing;
         }
     }
-    // A chain mis-phased onto mid-body dips (dark osteoporotic interiors) puts a disc at the
-    // centre: the "body" measured is then the disc with its two endplates, under half the pitch
-    // at every column. A real body, even crushed to half its height, fills more of its pitch
-    // at two of its three columns (a wedge lowers one side, a biconcave fracture the middle).
-    let mut h = [0, 1, 2].map(|c| s_inf[c] - s_sup[c]);
-    let median_h = crate::straighten::median(&mut h);
-    if median_h < cfg.body_min_pitch_fraction * pitch {
-        if dbg {
-            tracing::debug!("DBG {s_up:.0}-{s_down:.0}: height {median_h:.1} of pitch {pitch:.1}");
-        }
-        return Measured::Disc(0.25 * (s_sup[0] + s_sup[2] + s_inf[0] + s_inf[2]));
-    }
     let edge_hu = crate::straighten::median(&mut drops);
     // Highest HU in the body's core (cement, metal).
     let mut max_hu = f64::NEG_INFINITY;
@@ -433,6 +431,19 @@ pub fn measure_or_disc(
         for c in ca..=cb.max(ca) {
             max_hu = max_hu.max(img.at(r, c) as f64);
         }
+    }
+    // A chain mis-phased onto mid-body dips (dark osteoporotic interiors) puts a disc at the
+    // centre: the "body" measured is then the disc with its two endplates, under half the pitch
+    // at every column. A real body, even crushed to half its height, fills more of its pitch
+    // at two of its three columns (a wedge lowers one side, a biconcave fracture the middle).
+    // A cemented body (not gradable) is kept whatever its edges: cement has edges of its own.
+    let mut h = [0, 1, 2].map(|c| s_inf[c] - s_sup[c]);
+    let median_h = crate::straighten::median(&mut h);
+    if median_h < cfg.body_min_pitch_fraction * pitch && max_hu <= cfg.cement_hu {
+        if dbg {
+            tracing::debug!("DBG {s_up:.0}-{s_down:.0}: height {median_h:.1} of pitch {pitch:.1}");
+        }
+        return Measured::Disc(0.25 * (s_sup[0] + s_sup[2] + s_inf[0] + s_inf[2]));
     }
     Measured::Body(BodyEndplates {
         u_post,
