@@ -5,10 +5,6 @@ use spinescreen_inference::{classical, endplates, ClassicalConfig};
 use spinescreen_phantom::{generate, PhantomSpec};
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
-        .init();
     let path = std::env::args()
         .nth(1)
         .ok_or_else(|| anyhow::anyhow!("usage: debug_case TRUTH_JSON"))?;
