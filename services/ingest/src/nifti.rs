@@ -472,9 +472,14 @@ mod tests {
         assert!(v.header.study.study_instance_uid.starts_with("2.25."));
     }
 
-    const REAL_CT: &str = "/work/shared/data/real/abdomen-ct-3mm/ct.nii.gz";
-    const REAL_LABELS: &str =
-        "/work/shared/data/real/abdomen-ct-3mm/reference_vertebra_labels.nii.gz";
+    const REAL_CT: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/data/real/abdomen-ct-3mm/ct.nii.gz"
+    );
+    const REAL_LABELS: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/data/real/abdomen-ct-3mm/reference_vertebra_labels.nii.gz"
+    );
 
     #[test]
     fn real_abdomen_ct_reads_as_3mm_lps_volume_in_hu() {

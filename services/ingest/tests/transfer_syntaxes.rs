@@ -97,8 +97,14 @@ fn rle_jpeg_lossless_jpeg_ls_and_implicit_vr_decode_to_identical_hu() {
     }
 }
 
-const SLAB: &str = "/work/shared/data/real/dicom-j2k-slab";
-const SLAB_LABELS: &str = "/work/shared/data/real/dicom-j2k-slab-labels.nii.gz";
+const SLAB: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/data/real/dicom-j2k-slab"
+);
+const SLAB_LABELS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/data/real/dicom-j2k-slab-labels.nii.gz"
+);
 
 #[test]
 fn real_jpeg2000_slab_decodes_to_the_hu_dcm2niix_gives() {
