@@ -42,27 +42,30 @@ impl ClassicalDetector {
     }
 }
 
+/// A detector's outcome as a [`Detection`] stamped with the detector's name: a failure to trace
+/// the spine becomes an abstention carrying its reason.
+pub(crate) fn named_detection(detector: String, outcome: Result<Detection, Reason>) -> Detection {
+    match outcome {
+        Ok(d) => Detection { detector, ..d },
+        Err(reason) => Detection {
+            schema_version: SCHEMA_VERSION,
+            status: StudyStatus::Abstained,
+            reason: Some(reason),
+            detector,
+            vertebrae: vec![],
+            centreline: vec![],
+            notes: vec![],
+        },
+    }
+}
+
 impl Detector for ClassicalDetector {
     fn name(&self) -> String {
         format!("classical/{}", env!("CARGO_PKG_VERSION"))
     }
 
     fn detect(&self, volume: &HuVolume) -> Detection {
-        match analyse(volume, &self.cfg) {
-            Ok(d) => Detection {
-                detector: self.name(),
-                ..d
-            },
-            Err(reason) => Detection {
-                schema_version: SCHEMA_VERSION,
-                status: StudyStatus::Abstained,
-                reason: Some(reason),
-                detector: self.name(),
-                vertebrae: vec![],
-                centreline: vec![],
-                notes: vec![],
-            },
-        }
+        named_detection(self.name(), analyse(volume, &self.cfg))
     }
 }
 

@@ -37,7 +37,7 @@ use crate::{
 };
 use ort::{session::Session, value::Tensor};
 use serde::{Deserialize, Serialize};
-use spinescreen_proto::{Detection, HuVolume, Reason, ReasonCode, StudyStatus, SCHEMA_VERSION};
+use spinescreen_proto::{Detection, HuVolume, Reason, ReasonCode};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
@@ -303,20 +303,6 @@ impl Detector for OnnxDetector {
     }
 
     fn detect(&self, volume: &HuVolume) -> Detection {
-        match self.analyse(volume) {
-            Ok(d) => Detection {
-                detector: self.name(),
-                ..d
-            },
-            Err(reason) => Detection {
-                schema_version: SCHEMA_VERSION,
-                status: StudyStatus::Abstained,
-                reason: Some(reason),
-                detector: self.name(),
-                vertebrae: vec![],
-                centreline: vec![],
-                notes: vec![],
-            },
-        }
+        crate::classical::named_detection(self.name(), self.analyse(volume))
     }
 }
