@@ -1,15 +1,20 @@
-//! Developer aid: per-slice canal candidates and the linked track of a NIfTI CT.
+//! Developer aid: per-slice canal candidates, the linked track, the centreline and the ribs of a
+//! NIfTI CT.
 #[path = "../tests/support/nifti.rs"]
 mod nifti;
 
-use spinescreen_inference::{canal, grid, ClassicalConfig};
+use spinescreen_inference::{canal, centreline, grid, labels, ClassicalConfig};
 
 fn main() -> anyhow::Result<()> {
     let path = std::env::args()
         .nth(1)
         .ok_or_else(|| anyhow::anyhow!("usage: debug_canal CT"))?;
     let v = nifti::read(std::path::Path::new(&path))?;
-    let cfg = ClassicalConfig::default();
+    // Tunables may be overridden for experiments: CLASSICAL_CONFIG='{"rib_cut_mm": 50}'.
+    let cfg: ClassicalConfig = match std::env::var("CLASSICAL_CONFIG") {
+        Ok(json) => serde_json::from_str(&json)?,
+        Err(_) => ClassicalConfig::default(),
+    };
     let g = grid::coarse_grid(&v, cfg.coarse_mm).ok_or_else(|| anyhow::anyhow!("grid"))?;
     println!("grid {:?} origin {:?}", g.dims, g.origin);
     let mut all = Vec::new();
@@ -33,6 +38,35 @@ fn main() -> anyhow::Result<()> {
             t.k_start + t.points.len(),
             t.longest_gap_mm
         );
+        for (i, p) in t.points.iter().enumerate().rev().step_by(2) {
+            println!(
+                "  k{:3} canal ({:.0},{:.0}) r{:.1}{}",
+                t.k_start + i,
+                p.0,
+                p.1,
+                p.2,
+                if p.3 { "" } else { " (interpolated)" }
+            );
+        }
+        if let Some(cl) = centreline::build(&g, &t, &cfg) {
+            println!(
+                "centreline {:.0} mm, body coverage {:.2}",
+                cl.length(),
+                cl.body_coverage
+            );
+            let mut s = 0.0;
+            while s <= cl.length() {
+                let f = cl.frame_at(s);
+                println!(
+                    "  s{s:5.0} p ({:.0},{:.0},{:.0}) t ({:.2},{:.2},{:.2}) a ({:.2},{:.2},{:.2})",
+                    f.p[0], f.p[1], f.p[2], f.t[0], f.t[1], f.t[2], f.a[0], f.a[1], f.a[2]
+                );
+                s += 10.0;
+            }
+            for r in labels::find_ribs(&g, &t, &cl, &cfg) {
+                println!("rib {r:?}");
+            }
+        }
     }
     Ok(())
 }

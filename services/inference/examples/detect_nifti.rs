@@ -5,7 +5,7 @@
 #[path = "../tests/support/nifti.rs"]
 mod nifti;
 
-use spinescreen_inference::{geom, ClassicalDetector, Detector};
+use spinescreen_inference::{geom, ClassicalConfig, ClassicalDetector, Detector};
 use std::path::PathBuf;
 
 fn main() -> anyhow::Result<()> {
@@ -16,7 +16,12 @@ fn main() -> anyhow::Result<()> {
     let volume = nifti::read(ct)?;
     let labels = args.get(1).map(|p| nifti::read(p)).transpose()?;
     let t = std::time::Instant::now();
-    let det = ClassicalDetector::default().detect(&volume);
+    // Tunables may be overridden for experiments: CLASSICAL_CONFIG='{"rib_cut_mm": 50}'.
+    let cfg: ClassicalConfig = match std::env::var("CLASSICAL_CONFIG") {
+        Ok(json) => serde_json::from_str(&json)?,
+        Err(_) => ClassicalConfig::default(),
+    };
+    let det = ClassicalDetector::new(cfg).detect(&volume);
     println!(
         "detected in {:.2} s: status {:?} {:?}",
         t.elapsed().as_secs_f64(),

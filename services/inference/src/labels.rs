@@ -3,7 +3,8 @@
 //! - The lowest vertebra with a rib longer than a few centimetres is T12. Ribs are found as thin,
 //!   elongated bone components of the coarse grid beyond an exclusion radius around the canal
 //!   (which removes the vertebra and its transverse processes), and assigned to the vertebra at
-//!   the level where they come closest to the spine.
+//!   the level (the centreline's normal plane, see [`level_of`]) where they come closest to the
+//!   spine.
 //! - The sacrum is the body whose sides are bone (the sacral alae) rather than psoas: S1, with
 //!   L5 above it.
 //! - When both are seen and disagree (11 or 13 rib pairs, or a transitional lumbosacral vertebra,
@@ -125,7 +126,7 @@ pub fn find_ribs(g: &Grid, track: &CanalTrack, cl: &Centreline, cfg: &ClassicalC
         if diag < cfg.rib_min_length_mm || section > 180.0 || nearest.0 > cfg.rib_cut_mm + 20.0 {
             continue;
         }
-        let (sp, _) = cl.project(nearest.1);
+        let sp = level_of(cl, nearest.1);
         let canal = cl.canal_at(sp);
         let frame = cl.frame_at(sp);
         // Ribs leave the spine beside or behind the body, not in front of it.
@@ -145,6 +146,35 @@ pub fn find_ribs(g: &Grid, track: &CanalTrack, cl: &Centreline, cfg: &ClassicalC
         });
     }
     ribs
+}
+
+/// Arc length of the centreline's normal plane through `p`: the level of a point far from the
+/// spine (a rib, an ala). The nearest centreline point is no such level: 50 mm from the curve a
+/// 1 mm wiggle of the curve moves the nearest point by several mm along it. Of several planes
+/// through `p` (a strongly curved spine), the one whose curve point is nearest; clamped to the
+/// curve's ends.
+pub fn level_of(cl: &Centreline, p: [f64; 3]) -> f64 {
+    let n = cl.s.len();
+    // Signed distance of `p` cranial of sample i's normal plane: negative cranially of p's level.
+    let along = |i: usize| geom::dot(geom::sub(p, cl.frames[i].p), cl.frames[i].t);
+    let mut best = (f64::INFINITY, None);
+    for i in 0..n.saturating_sub(1) {
+        let (a, b) = (along(i), along(i + 1));
+        if a <= 0.0 && b > 0.0 {
+            let f = -a / (b - a);
+            let d = geom::dist(p, geom::lerp(cl.frames[i].p, cl.frames[i + 1].p, f));
+            if d < best.0 {
+                best = (d, Some(cl.s[i] + f * (cl.s[i + 1] - cl.s[i])));
+            }
+        }
+    }
+    best.1.unwrap_or_else(|| {
+        if n == 0 || along(0) > 0.0 {
+            0.0
+        } else {
+            cl.length()
+        }
+    })
 }
 
 /// Fraction of bone lateral to the body centre at both sides (sacral alae vs psoas).
@@ -198,10 +228,10 @@ pub fn name(
     let s1 = vertebra_index("S1").unwrap_or(24) as isize;
     let mut notes = Vec::new();
     // Which body each rib belongs to: rib heads articulate with the upper part of their body (and
-    // the disc above), so the rib's closest approach lies about 0.4 heights above the centre.
-    // Virtual bodies one pitch above the first and below the last stand for vertebrae in view
-    // but not measured (a body cut by the edge of the scan), so their ribs are not given to a
-    // neighbour.
+    // the disc above), so the level where the rib leaves the exclusion radius lies about 0.4
+    // heights above the centre. Virtual bodies one pitch above the first and below the last stand
+    // for vertebrae in view but not measured (a body cut by the edge of the scan), so their ribs
+    // are not given to a neighbour.
     let mut rib_bodies = vec![0u8; n + 2];
     if n > 0 {
         let first = bodies[0];
@@ -324,5 +354,50 @@ pub fn name(
         confidence,
         uncertain,
         notes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::centreline::Frame;
+
+    /// A vertical centreline from z = 100 (s = 0) down to z = 0, with a 1 mm posterior kink at
+    /// z = 44 (s = 56).
+    fn kinked_centreline() -> Centreline {
+        let mut s = Vec::new();
+        let mut frames = Vec::new();
+        let mut canal = Vec::new();
+        for i in 0..=50 {
+            let z = 100.0 - 2.0 * i as f64;
+            let y = if i == 28 { 1.0 } else { 0.0 };
+            s.push(2.0 * i as f64);
+            frames.push(Frame {
+                p: [0.0, y, z],
+                t: [0.0, 0.0, 1.0],
+                a: [0.0, -1.0, 0.0],
+                l: [1.0, 0.0, 0.0],
+            });
+            canal.push([0.0, y + 25.0, z]);
+        }
+        Centreline {
+            s,
+            frames,
+            canal,
+            body_coverage: 1.0,
+        }
+    }
+
+    #[test]
+    fn level_of_a_far_point_is_its_normal_plane_not_the_nearest_curve_point() {
+        let cl = kinked_centreline();
+        // A rib 55 mm lateral and 50 mm posterior at z = 50 lies at s = 50; the kink 6 mm below
+        // pulls the nearest curve point down to it.
+        let rib = [55.0, 50.0, 50.0];
+        assert!((cl.project(rib).0 - 56.0).abs() < 1e-9);
+        assert!((level_of(&cl, rib) - 50.0).abs() < 1e-9);
+        // Beyond the ends: clamped.
+        assert_eq!(level_of(&cl, [60.0, 0.0, 130.0]), 0.0);
+        assert_eq!(level_of(&cl, [60.0, 0.0, -30.0]), 100.0);
     }
 }
