@@ -3,7 +3,10 @@
 //! across) enclosed, or nearly, by bone, posterior to the vertebral body and near the body
 //! outline's midline. Candidates from each slice are linked across slices by dynamic programming
 //! with a continuity cost, which tolerates slices where the bony ring is open (intervertebral
-//! foramina) and ignores isolated look-alikes (a hole in a rib, bowel gas in the pelvis).
+//! foramina) and ignores isolated look-alikes (a hole in a rib, bowel gas in the pelvis). Below
+//! L5 the canal swings posteriorly into the sacrum faster than that continuity allows; the track
+//! is then followed caudally on its own terms (see `extend_caudally`), so that the centreline
+//! reaches S1.
 
 use crate::{
     config::ClassicalConfig,
@@ -256,6 +259,7 @@ pub fn track(g: &Grid, cands: &[CanalCandidate], cfg: &ClassicalConfig) -> Optio
         chain.push(j);
     }
     chain.reverse();
+    let chain = extend_caudally(cands, &first_of_slice, chain, s, cfg);
     let k_start = cands[chain[0]].k;
     let k_end = cands[*chain.last()?].k;
     let mut points = Vec::with_capacity(k_end - k_start + 1);
@@ -281,4 +285,108 @@ pub fn track(g: &Grid, cands: &[CanalCandidate], cfg: &ClassicalConfig) -> Optio
         points,
         longest_gap_mm: longest_gap as f64 * s,
     })
+}
+
+/// Follow the canal caudally beyond the linked track into the sacral canal. Below L5 the canal
+/// bends posteriorly (lumbosacral angle) more steeply than the track's continuity cost allows, and
+/// the thin sacral roof leaves slices without candidates. From the caudal end of `chain` (indices
+/// into `cands`, cranial-ward ascending k), step to the nearest lower slice within
+/// `canal_caudal_max_gap_mm` holding a candidate that stays near the midline (lateral drift
+/// ≤ 0.3 mm/mm plus 2.5 voxels) and moves anteriorly little but posteriorly up to
+/// `canal_caudal_posterior_slope` mm per mm; stop after `canal_caudal_extension_mm`.
+fn extend_caudally(
+    cands: &[CanalCandidate],
+    first_of_slice: &[usize],
+    mut chain: Vec<usize>,
+    spacing: f64,
+    cfg: &ClassicalConfig,
+) -> Vec<usize> {
+    let Some(&start) = chain.first() else {
+        return chain;
+    };
+    let k_end = cands[start].k as f64;
+    let max_gap = ((cfg.canal_caudal_max_gap_mm / spacing).round() as usize).max(1);
+    let tol = 2.5 * spacing;
+    let mut cur = start;
+    loop {
+        let c = cands[cur];
+        if (k_end - c.k as f64) * spacing >= cfg.canal_caudal_extension_mm {
+            break;
+        }
+        let mut next = None;
+        for k in (c.k.saturating_sub(max_gap)..c.k).rev() {
+            let dz = (c.k - k) as f64 * spacing;
+            let reach = 0.3 * dz + tol;
+            next = (first_of_slice[k]..first_of_slice[k + 1])
+                .filter(|&i| {
+                    let dx = (cands[i].x - c.x).abs();
+                    let dy = cands[i].y - c.y;
+                    dx <= reach && dy >= -reach && dy <= cfg.canal_caudal_posterior_slope * dz + tol
+                })
+                .min_by(|&a, &b| {
+                    let off = |i: usize| (cands[i].x - c.x).abs() - 0.5 * cands[i].score * tol;
+                    off(a).total_cmp(&off(b))
+                });
+            if next.is_some() {
+                break;
+            }
+        }
+        match next {
+            Some(i) => {
+                chain.insert(0, i);
+                cur = i;
+            }
+            None => break,
+        }
+    }
+    chain
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cand(k: usize, x: f64, y: f64) -> CanalCandidate {
+        CanalCandidate {
+            k,
+            x,
+            y,
+            radius: 7.0,
+            score: 1.0,
+        }
+    }
+
+    #[test]
+    fn track_follows_the_canal_posteriorly_into_the_sacrum_but_not_to_look_alikes() {
+        let g = Grid {
+            dims: [4, 4, 40],
+            spacing: 2.0,
+            origin: [0.0; 3],
+            data: vec![0.0; 4 * 4 * 40],
+        };
+        // Lumbar canal straight over k 20–39; below it the sacral canal swings 25 mm posteriorly
+        // over 16 mm of z with missing slices, beside a lateral and an anterior look-alike.
+        let mut cands: Vec<CanalCandidate> = vec![
+            cand(12, 1.0, 25.0),
+            cand(15, 0.0, 15.0),
+            cand(16, 0.0, 12.0),
+            cand(17, 0.0, -15.0),
+            cand(18, 30.0, 0.0),
+        ];
+        cands.extend((20..40).map(|k| cand(k, 0.0, 0.0)));
+        let cfg = ClassicalConfig::default();
+        let t = track(&g, &cands, &cfg).expect("a track");
+        assert_eq!(t.k_start, 12);
+        assert_eq!(t.points.len(), 28);
+        let at = |k: usize| t.points[k - t.k_start];
+        assert!(at(16).3 && at(16).1 == 12.0);
+        // The look-alikes are passed over: k 17 and 18 are interpolated between k 16 and 20.
+        assert!(!at(17).3 && !at(18).3 && at(18).0.abs() < 1e-9 && at(17).1 > 0.0);
+        // Without the caudal extension the steep swing is not followed.
+        let cfg = ClassicalConfig {
+            canal_caudal_extension_mm: 0.0,
+            ..ClassicalConfig::default()
+        };
+        assert_eq!(track(&g, &cands, &cfg).expect("a track").k_start, 20);
+    }
 }

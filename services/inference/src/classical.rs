@@ -395,8 +395,11 @@ fn mean_height(ep: &endplates::BodyEndplates) -> f64 {
     (0..3).map(|c| ep.s_inf[c] - ep.s_sup[c]).sum::<f64>() / 3.0
 }
 
-/// The body just above the sacrum is L5: S1 is the most cranial of the last bodies whose sides
-/// are bone (sacral alae), provided no rib is attached at or below it.
+/// The lumbosacral junction: S1 is the first of the last bodies (or the level one pitch below the
+/// last measured body, where S1 is in view but not measured: the sacrum has no S1/S2 disc to
+/// bound it) whose sides are bone (the sacral alae, at both sides beside the body) while the body
+/// above it has psoas at its sides; no rib may be attached less than 20 mm above it. Returns the
+/// index of S1 among `spans`, `spans.len()` for the unmeasured level below the last.
 fn find_sacrum(
     g: &Grid,
     cl: &Centreline,
@@ -410,10 +413,39 @@ fn find_sacrum(
         .filter(|r| r.length >= cfg.rib_min_length_mm)
         .map(|r| r.s)
         .fold(f64::NEG_INFINITY, f64::max);
-    (n.saturating_sub(3)..n).find(|&j| {
-        spans[j].s_center > lowest_rib_s + 20.0
-            && j > 0
-            && labels::lateral_bone_fraction(g, cl, spans[j].s_center, 150.0) > 0.4
+    let ala = |s: f64| labels::lateral_bone_fraction(g, cl, s, cfg.sacrum_ala_hu);
+    // Lateral bone at the level of body j; for j = n the most bony level one pitch below the
+    // last body (the lumbosacral disc is wedge-shaped, so its pitch varies), within the curve.
+    let level_and_bone = |j: usize| -> Option<(f64, f64)> {
+        if j < n {
+            return Some((spans[j].s_center, ala(spans[j].s_center)));
+        }
+        let last = spans.last()?;
+        let (lo, hi) = (
+            last.s_center + 0.7 * last.height,
+            last.s_center + 1.5 * last.height,
+        );
+        if hi > cl.length() {
+            return None;
+        }
+        let mut best: Option<(f64, f64)> = None;
+        let mut s = lo;
+        while s <= hi {
+            let f = ala(s);
+            if best.is_none_or(|(_, b)| f > b) {
+                best = Some((s, f));
+            }
+            s += 1.0;
+        }
+        best
+    };
+    (n.saturating_sub(3).max(1)..=n).find(|&j| {
+        let Some((s, bone)) = level_and_bone(j) else {
+            return false;
+        };
+        s > lowest_rib_s + 20.0
+            && bone >= cfg.sacrum_min_ala_fraction
+            && ala(spans[j - 1].s_center) <= cfg.sacrum_max_lumbar_fraction
     })
 }
 

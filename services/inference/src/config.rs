@@ -39,6 +39,14 @@ pub struct ClassicalConfig {
     pub canal_max_gap_mm: f64,
     /// Cost per mm of gap in the canal track (reward per mm of candidate is its score ≤ 1.3).
     pub canal_gap_cost: f64,
+    /// Longest gap bridged when following the canal caudally into the sacrum (the sacral canal
+    /// bends posteriorly and its thin roof leaves slices without candidates).
+    pub canal_caudal_max_gap_mm: f64,
+    /// Steepest posterior drift of the canal per mm of z when following it caudally (the sacral
+    /// canal below the lumbosacral angle runs more posterior than caudal).
+    pub canal_caudal_posterior_slope: f64,
+    /// Furthest the canal is followed caudally beyond the linked track, mm of z.
+    pub canal_caudal_extension_mm: f64,
     /// Shortest traced spine accepted.
     pub min_track_mm: f64,
     /// Abstain (`SPINE_NOT_TRACEABLE`) when the canal is lost over more than this.
@@ -98,6 +106,12 @@ pub struct ClassicalConfig {
     pub rib_cut_mm: f64,
     /// Shortest rib (beyond the cut) that makes a vertebra rib-bearing.
     pub rib_min_length_mm: f64,
+    /// Bone threshold for the sacral alae beside S1 (trabecular bone, above psoas muscle).
+    pub sacrum_ala_hu: f32,
+    /// Smallest fraction of bone beside a body, at both sides, that makes it S1.
+    pub sacrum_min_ala_fraction: f64,
+    /// Largest fraction of bone beside the body above S1 (L5 has psoas at its sides).
+    pub sacrum_max_lumbar_fraction: f64,
 }
 
 impl Default for ClassicalConfig {
@@ -109,6 +123,9 @@ impl Default for ClassicalConfig {
             canal_max_hu: 120.0,
             canal_max_gap_mm: 30.0,
             canal_gap_cost: 0.1,
+            canal_caudal_max_gap_mm: 16.0,
+            canal_caudal_posterior_slope: 3.5,
+            canal_caudal_extension_mm: 60.0,
             min_track_mm: 60.0,
             abstain_gap_mm: 30.0,
             body_max_depth_mm: 55.0,
@@ -135,6 +152,9 @@ impl Default for ClassicalConfig {
             rib_hu: 200.0,
             rib_cut_mm: 55.0,
             rib_min_length_mm: 30.0,
+            sacrum_ala_hu: 100.0,
+            sacrum_min_ala_fraction: 0.45,
+            sacrum_max_lumbar_fraction: 0.25,
         }
     }
 }
