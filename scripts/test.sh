@@ -124,26 +124,29 @@ else
 fi
 
 # --- the suite ---------------------------------------------------------------------------------
+# JPEG-LS decoding is an opt-in feature (CharLS needs cmake, installed above); the suite covers it.
+FEATURES=()
+[ $# -eq 0 ] && command -v cmake >/dev/null 2>&1 && FEATURES=(--features spinescreen-ingest/jpeg-ls)
 if cargo nextest --version >/dev/null 2>&1; then
   if [ $# -eq 0 ]; then set -- --workspace; fi
   log "cargo nextest run --no-fail-fast $*"
-  cargo nextest run --no-fail-fast "$@"
+  cargo nextest run --no-fail-fast "${FEATURES[@]}" "$@"
   status=$?
   # nextest does not run doctests
   if [ $status -eq 0 ]; then
-    cargo test --doc "$@"
+    cargo test --doc "${FEATURES[@]}" "$@"
     status=$?
   fi
   # Drills that restart the shared RabbitMQ node run alone, after everything else.
   if [ $status -eq 0 ] && [ "$SKIP" != 1 ] && [ "$*" = "--workspace" ]; then
     log "exclusive drills (RabbitMQ node restart)"
-    cargo nextest run -p spinescreen-e2e --test fleet_distributed --run-ignored ignored-only
+    cargo nextest run "${FEATURES[@]}" -p spinescreen-e2e --test fleet_distributed --run-ignored ignored-only
     status=$?
   fi
 else
   if [ $# -eq 0 ]; then set -- --workspace; fi
   log "cargo test --no-fail-fast $*"
-  cargo test --no-fail-fast "$@"
+  cargo test --no-fail-fast "${FEATURES[@]}" "$@"
   status=$?
 fi
 exit $status
