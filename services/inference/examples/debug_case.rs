@@ -1,6 +1,7 @@
 //! Developer aid: regenerate a calibration case from its truth JSON (`options` = the phantom spec),
 //! print the disc chain, each measured body and the truth endplates in arc length.
-//! Usage: `debug_case /tmp/calib/case-005.truth.json`.
+//! Usage: `debug_case /tmp/calib/case-005.truth.json [straight.pgm]` (the optional second argument
+//! writes the straightened image, rows = arc length, columns = anterior offset).
 use spinescreen_inference::{classical, endplates, ClassicalConfig};
 use spinescreen_phantom::{generate, PhantomSpec};
 
@@ -55,6 +56,18 @@ fn main() -> anyhow::Result<()> {
             v.heights_mm.anterior,
             v.deformity
         );
+    }
+    if let Some(out) = std::env::args().nth(2) {
+        use std::io::Write;
+        let img = &t.image;
+        let mut f = std::fs::File::create(out)?;
+        write!(f, "P5\n{} {}\n255\n", img.cols, img.rows)?;
+        let bytes: Vec<u8> = img
+            .data
+            .iter()
+            .map(|&h| (((h + 200.0) / 1000.0).clamp(0.0, 1.0) * 255.0) as u8)
+            .collect();
+        f.write_all(&bytes)?;
     }
     Ok(())
 }

@@ -10,6 +10,21 @@
 
 use crate::{config::ClassicalConfig, profile, straighten::Straightened};
 
+/// A cement deposit's flanks end where the profile stops falling or reaches this level (the
+/// marrow of even an osteoporotic body lies near or below it; the disc far below).
+const CEMENT_FLANK_FLOOR_HU: f64 = 150.0;
+
+/// A lone sub-column this far (mm) off both neighbours is a stray edge.
+const SPIKE_MM: f64 = 2.0;
+
+/// A Schmorl node's steepest wall, as a fraction of its depth, between neighbouring sub-columns
+/// (5 % of the depth apart).
+const SCHMORL_WALL_FRACTION: f64 = 0.5;
+
+/// How far (mm) an endplate may read beyond the line joining its rims before it is taken for
+/// something in the disc.
+const RIM_TOLERANCE_MM: f64 = 1.0;
+
 /// Column fractions of the antero-posterior depth, from the posterior cortex.
 pub const COLUMNS: [f64; 3] = [0.15, 0.5, 0.85];
 
@@ -78,18 +93,9 @@ pub fn ap_extent(q: &[f64], img: &Straightened, cfg: &ClassicalConfig) -> Option
 /// so the first strong step falls right at the centre. Then the search is repeated with the
 /// bright side stopping at the centre. (Not always: a dark basivertebral channel at the centre
 /// of an osteoporotic body would then read as a step.)
-/// Not in a cemented body (`cement_hu` reached near the centre): there the first strong step
-/// is the cement's own edge.
-fn endplate_edge(
-    p: &[f64],
-    mid: usize,
-    disc: usize,
-    min_drop: f64,
-    cement_hu: f64,
-) -> Option<(f64, f64)> {
-    let cemented = profile::max_in(p, mid as isize - 6, mid as isize + 6).1 > cement_hu;
+fn endplate_edge(p: &[f64], mid: usize, disc: usize, min_drop: f64) -> Option<(f64, f64)> {
     match edge_search(p, mid, disc, min_drop, false) {
-        Some((e, _, _)) if (e - mid as isize).abs() < 6 && !cemented => {
+        Some((e, _, _)) if (e - mid as isize).abs() < 6 => {
             edge_search(p, mid, disc, min_drop, true).map(|(_, x, d)| (x, d))
         }
         found => found.map(|(_, x, d)| (x, d)),
@@ -186,13 +192,22 @@ fn fit_quadratic(pts: &[(f64, f64)]) -> Option<[f64; 3]> {
     Some([m[0][3] / m[0][0], m[1][3] / m[1][1], m[2][3] / m[2][2]])
 }
 
-/// Whether the endplate's deepest depression, measured from the line through its rim (the
-/// outermost sub-columns, ≤ 20 % and ≥ 85 % of the depth), is broad: over 38 % of the depth
-/// at a quarter of its depth. A biconcave fracture depresses the whole middle of the endplate;
-/// a Schmorl node is a focal pit under ~1/3 of the depth (`shared/DETECTION.md`). The quadratic
-/// fit that finds pits absorbs most of a broad depression, leaving a narrow residual peak, so
-/// the width is judged against the rim line instead.
-fn broad_depression(fr: &[f64], e: &[Option<f64>], inward: f64) -> bool {
+/// Replace a lone sub-column that reads more than `spike` mm off both its neighbours, on the same
+/// side, by their mean: one stray edge is not a pit (a Schmorl node spans several sub-columns).
+fn despike(e: &mut [Option<f64>], spike: f64) {
+    for k in 1..e.len().saturating_sub(1) {
+        let (Some(a), Some(v), Some(b)) = (e[k - 1], e[k], e[k + 1]) else {
+            continue;
+        };
+        if (v - a).abs() > spike && (v - b).abs() > spike && (v - a).signum() == (v - b).signum() {
+            e[k] = Some(0.5 * (a + b));
+        }
+    }
+}
+
+/// The straight line joining an endplate's two rims (mean of the sub-columns ≤ 20 % and ≥ 85 %
+/// of the depth), as a function of the depth fraction.
+fn rim_line(fr: &[f64], e: &[Option<f64>]) -> Option<impl Fn(f64) -> f64> {
     let rim = |lo: f64, hi: f64| -> Option<(f64, f64)> {
         let v: Vec<(f64, f64)> = fr
             .iter()
@@ -208,13 +223,57 @@ fn broad_depression(fr: &[f64], e: &[Option<f64>], inward: f64) -> bool {
             )
         })
     };
-    let (Some((f0, y0)), Some((f1, y1))) = (rim(0.0, 0.2 + 1e-9), rim(0.85 - 1e-9, 1.0)) else {
+    let (f0, y0) = rim(0.0, 0.2 + 1e-9)?;
+    let (f1, y1) = rim(0.85 - 1e-9, 1.0)?;
+    (f1 > f0).then_some(move |f: f64| y0 + (y1 - y0) * (f - f0) / (f1 - f0))
+}
+
+/// Keep an endplate inside the line joining its rims. Endplates are flat or concave, never
+/// bulging into the disc: a surface read beyond the rim line by more than `tolerance` mm is
+/// the far side of something bright in the disc (a calcified disc), not this body's bone. Such
+/// a sub-column is searched again with the walk stopped at the rim line (`research` gets the
+/// sub-column and the arc length of the line there and returns the surface found, if any);
+/// failing that it takes the line. Returns whether any sub-column was confined.
+fn confine_to_rim_line(
+    fr: &[f64],
+    e: &mut [Option<f64>],
+    inward: f64,
+    tolerance: f64,
+    mut research: impl FnMut(usize, f64) -> Option<f64>,
+) -> bool {
+    let Some(line) = rim_line(fr, e) else {
+        return false;
+    };
+    let outward = |f: f64, v: f64| -inward * (v - line(f)) > tolerance;
+    let mut confined = false;
+    for (k, &f) in fr.iter().enumerate() {
+        let Some(v) = e[k] else { continue };
+        if !outward(f, v) {
+            continue;
+        }
+        confined = true;
+        e[k] = Some(match research(k, line(f)) {
+            Some(again) if !outward(f, again) => again,
+            _ => line(f),
+        });
+    }
+    confined
+}
+
+/// Whether the endplate's deepest depression, measured from the line through its rim (the
+/// outermost sub-columns, ≤ 20 % and ≥ 85 % of the depth), is broad: over 38 % of the depth
+/// at a quarter of its depth. A biconcave fracture depresses the whole middle of the endplate;
+/// a Schmorl node is a focal pit under ~1/3 of the depth (`shared/DETECTION.md`). The quadratic
+/// fit that finds pits absorbs most of a broad depression, leaving a narrow residual peak, so
+/// the width is judged against the rim line instead.
+fn broad_depression(fr: &[f64], e: &[Option<f64>], inward: f64) -> bool {
+    let Some(line) = rim_line(fr, e) else {
         return false;
     };
     let d: Vec<Option<f64>> = fr
         .iter()
         .zip(e)
-        .map(|(&f, v)| v.map(|v| inward * (v - (y0 + (y1 - y0) * (f - f0) / (f1 - f0)))))
+        .map(|(&f, v)| v.map(|v| inward * (v - line(f))))
         .collect();
     let Some((k, deepest)) = d
         .iter()
@@ -237,7 +296,15 @@ fn broad_depression(fr: &[f64], e: &[Option<f64>], inward: f64) -> bool {
 
 /// Replace a narrow focal pit (a Schmorl node) in an endplate line by the line around it.
 /// `inward` is +1 when a pit moves the surface to larger arc length. Returns whether one was found.
-fn repair_schmorl(fr: &[f64], e: &mut [Option<f64>], inward: f64, min_depth: f64) -> bool {
+/// `opposite` is the other endplate of the body: where it is depressed at the same place by at
+/// least half as much (and `min_depth`), both endplates are caved in: a biconcave fracture.
+fn repair_schmorl(
+    fr: &[f64],
+    e: &mut [Option<f64>],
+    inward: f64,
+    opposite: (&[Option<f64>], f64),
+    min_depth: f64,
+) -> bool {
     let pts: Vec<(f64, f64)> = fr
         .iter()
         .zip(e.iter())
@@ -292,6 +359,23 @@ fn repair_schmorl(fr: &[f64], e: &mut [Option<f64>], inward: f64, min_depth: f64
         .fold(0.0f64, f64::max);
     if depth < min_depth {
         return false;
+    }
+    // A node is punched out: at least one wall drops by half its depth between neighbouring
+    // sub-columns. A fracture's depression slopes in smoothly.
+    let steepest_wall = (a.saturating_sub(1)..=b.min(e.len() - 2))
+        .filter_map(|i| Some((e[i + 1]? - e[i]?).abs()))
+        .fold(0.0f64, f64::max);
+    if steepest_wall < SCHMORL_WALL_FRACTION * depth {
+        return false;
+    }
+    let (other, other_inward) = opposite;
+    if let Some(line) = rim_line(fr, other) {
+        let caved = (a..=b)
+            .filter_map(|i| other[i].map(|v| other_inward * (v - line(fr[i]))))
+            .fold(0.0f64, f64::max);
+        if caved >= min_depth.max(0.5 * depth) {
+            return false;
+        }
     }
     for i in a..=b {
         e[i] = Some(q2[0] + q2[1] * fr[i] + q2[2] * fr[i] * fr[i]);
@@ -362,27 +446,71 @@ pub fn measure_or_disc(
     let mut inf = vec![None; fr.len()];
     let mut drops = Vec::new();
     let half_w = (0.04 * depth).max(0.75);
+    let mut profiles = Vec::with_capacity(fr.len());
     for (k, &f) in fr.iter().enumerate() {
         let u = u_post + f * depth;
-        let p = profile::smooth(&img.profile(u - half_w, u + half_w), 0.5 / ds);
-        if let Some((x, dr)) = endplate_edge(&p, mid, up, cfg.endplate_min_drop_hu, cfg.cement_hu) {
+        let mut p = profile::smooth(&img.profile(u - half_w, u + half_w), 0.5 / ds);
+        // Cement inside the body has edges of its own, far stronger than the endplates': the
+        // endplates are measured on the profile with the deposit flattened.
+        profile::flatten_bumps_above(&mut p, cfg.cement_hu, CEMENT_FLANK_FLOOR_HU);
+        if let Some((x, dr)) = endplate_edge(&p, mid, up, cfg.endplate_min_drop_hu) {
             sup[k] = Some(x * ds - edge_bias);
             drops.push(dr);
         }
-        if let Some((x, dr)) = endplate_edge(&p, mid, down, cfg.endplate_min_drop_hu, cfg.cement_hu)
-        {
+        if let Some((x, dr)) = endplate_edge(&p, mid, down, cfg.endplate_min_drop_hu) {
             inf[k] = Some(x * ds + edge_bias);
             drops.push(dr);
         }
+        profiles.push(p);
     }
+    // A calcified disc carries the middle of an endplate into the disc: confine both endplates
+    // to their rim lines, searching again short of the line.
+    let min_drop = cfg.endplate_min_drop_hu;
+    let row = |s: f64| (s / ds).round().max(0.0) as usize;
+    confine_to_rim_line(&fr, &mut sup, 1.0, RIM_TOLERANCE_MM, |k, s_line| {
+        endplate_edge(
+            &profiles[k],
+            mid,
+            row(s_line + edge_bias).min(mid),
+            min_drop,
+        )
+        .map(|(x, _)| x * ds - edge_bias)
+    });
+    confine_to_rim_line(&fr, &mut inf, -1.0, RIM_TOLERANCE_MM, |k, s_line| {
+        endplate_edge(
+            &profiles[k],
+            mid,
+            row(s_line - edge_bias).max(mid),
+            min_drop,
+        )
+        .map(|(x, _)| x * ds + edge_bias)
+    });
+    despike(&mut sup, SPIKE_MM);
+    despike(&mut inf, SPIKE_MM);
     let found = sup
         .iter()
         .zip(&inf)
         .filter(|(a, b)| a.is_some() && b.is_some())
         .count();
     let found_fraction = found as f64 / fr.len() as f64;
-    let schmorl_sup = repair_schmorl(&fr, &mut sup, 1.0, cfg.schmorl_min_depth_mm);
-    let schmorl_inf = repair_schmorl(&fr, &mut inf, -1.0, cfg.schmorl_min_depth_mm);
+    if dbg {
+        let show = |e: &[Option<f64>]| {
+            e.iter()
+                .map(|v| v.map_or("-".to_string(), |v| format!("{v:.1}")))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        tracing::debug!(
+            "DBG {s_up:.0}-{s_down:.0}: sup [{}] inf [{}]",
+            show(&sup),
+            show(&inf)
+        );
+    }
+    let min_pit = cfg.schmorl_min_depth_mm;
+    let inf_read = inf.clone();
+    let schmorl_sup = repair_schmorl(&fr, &mut sup, 1.0, (&inf_read, -1.0), min_pit);
+    let sup_read = sup.clone();
+    let schmorl_inf = repair_schmorl(&fr, &mut inf, -1.0, (&sup_read, 1.0), min_pit);
     // Keypoint columns: median of the sub-column and its two neighbours.
     let pick = |e: &[Option<f64>], f: f64| -> Option<f64> {
         let k = fr.iter().position(|&x| (x - f).abs() < 1e-6)?;
@@ -463,8 +591,101 @@ mod tests {
     use super::*;
 
     #[test]
+    fn smoothly_sloping_central_depression_is_a_fracture_not_a_schmorl_node() {
+        // As read on a biconcave T6 (53 % middle height loss): 3 mm deep, 30 % of the depth wide
+        // at a quarter of its depth, but sloping in by ≤ 1.3 mm per sub-column.
+        let fr: Vec<f64> = (0..17).map(|i| 0.10 + 0.05 * i as f64).collect();
+        let flat = vec![Some(30.0); fr.len()];
+        let read = [
+            112.3, 112.2, 112.2, 112.1, 112.7, 113.4, 114.5, 115.0, 115.3, 115.3, 115.1, 114.4,
+            113.1, 112.9, 112.8, 112.7, 112.6,
+        ];
+        let mut e: Vec<Option<f64>> = read.iter().map(|&v| Some(v)).collect();
+        let before = e.clone();
+        assert!(!repair_schmorl(&fr, &mut e, 1.0, (&flat, -1.0), 1.5));
+        assert_eq!(e, before);
+    }
+
+    #[test]
+    fn lone_stray_sub_column_is_replaced_but_a_wide_pit_is_kept() {
+        let mut e: Vec<Option<f64>> = [126.8, 126.8, 118.6, 126.9, 127.3]
+            .iter()
+            .map(|&v| Some(v))
+            .collect();
+        despike(&mut e, 2.0);
+        assert!((e[2].unwrap() - 126.85).abs() < 1e-9);
+        let mut pit: Vec<Option<f64>> = [10.0, 10.0, 14.0, 14.0, 14.0, 10.0, 10.0]
+            .iter()
+            .map(|&v| Some(v))
+            .collect();
+        let before = pit.clone();
+        despike(&mut pit, 2.0);
+        assert_eq!(pit, before);
+    }
+
+    #[test]
+    fn pit_facing_a_caved_in_opposite_endplate_is_a_biconcave_fracture() {
+        let fr: Vec<f64> = (0..17).map(|i| 0.10 + 0.05 * i as f64).collect();
+        // Inferior endplate at 30 mm with a sharp 2 mm dip in the middle …
+        let pit = |f: f64| (0.42..=0.58).contains(&f);
+        let mut inf: Vec<Option<f64>> = fr
+            .iter()
+            .map(|&f| Some(if pit(f) { 28.0 } else { 30.0 }))
+            .collect();
+        // … opposite a flat superior endplate: a Schmorl node, repaired.
+        let flat_sup = vec![Some(10.0); fr.len()];
+        assert!(repair_schmorl(
+            &fr,
+            &mut inf.clone(),
+            -1.0,
+            (&flat_sup, 1.0),
+            1.5
+        ));
+        // … opposite a superior endplate caved in by 3 mm at the same place: a fracture, kept.
+        let caved: Vec<Option<f64>> = fr
+            .iter()
+            .map(|&f| Some(10.0 + 3.0 * (1.0 - ((f - 0.5) / 0.33).powi(2)).max(0.0)))
+            .collect();
+        let before = inf.clone();
+        assert!(!repair_schmorl(&fr, &mut inf, -1.0, (&caved, 1.0), 1.5));
+        assert_eq!(inf, before);
+    }
+
+    #[test]
+    fn endplate_read_into_a_calcified_disc_is_confined_to_the_rim_line() {
+        let fr: Vec<f64> = (0..17).map(|i| 0.10 + 0.05 * i as f64).collect();
+        // Superior endplate at 20 mm; in the middle the walk ran on through a calcified nucleus
+        // to 14 mm (outward = smaller arc length for a superior endplate).
+        let mut e: Vec<Option<f64>> = fr
+            .iter()
+            .map(|&f| Some(if (0.4..=0.6).contains(&f) { 14.0 } else { 20.0 }))
+            .collect();
+        let mut asked = Vec::new();
+        let confined = confine_to_rim_line(&fr, &mut e, 1.0, 1.0, |k, line| {
+            asked.push(k);
+            // The second walk, stopped at the line, finds the true surface on one sub-column.
+            (k == 7).then_some(line + 0.4)
+        });
+        assert!(confined);
+        assert_eq!(asked.len(), 5);
+        assert!((e[7].unwrap() - 20.4).abs() < 1e-9);
+        assert!(e.iter().all(|v| (v.unwrap() - 20.0).abs() <= 0.4 + 1e-9));
+        // A concave (inward) endplate is left alone.
+        let mut concave: Vec<Option<f64>> = fr
+            .iter()
+            .map(|&f| Some(20.0 + 2.0 * (1.0 - ((f - 0.5) / 0.4).powi(2)).max(0.0)))
+            .collect();
+        let before = concave.clone();
+        assert!(!confine_to_rim_line(&fr, &mut concave, 1.0, 1.0, |_, _| {
+            None
+        }));
+        assert_eq!(concave, before);
+    }
+
+    #[test]
     fn narrow_pit_is_repaired_but_broad_depression_is_kept() {
         let fr: Vec<f64> = (0..17).map(|i| 0.10 + 0.05 * i as f64).collect();
+        let flat = vec![Some(30.0); fr.len()];
         // Flat endplate at 10 mm with a 4 mm pit over 15 % of the depth.
         let mut e: Vec<Option<f64>> = fr
             .iter()
@@ -476,7 +697,7 @@ mod tests {
                 })
             })
             .collect();
-        assert!(repair_schmorl(&fr, &mut e, 1.0, 1.5));
+        assert!(repair_schmorl(&fr, &mut e, 1.0, (&flat, -1.0), 1.5));
         assert!(e.iter().all(|v| (v.unwrap() - 10.0).abs() < 0.5));
         // Biconcave: a smooth broad depression of 4 mm.
         let mut b: Vec<Option<f64>> = fr
@@ -484,7 +705,7 @@ mod tests {
             .map(|&f| Some(10.0 + 4.0 * (1.0 - ((f - 0.5) / 0.4).powi(2))))
             .collect();
         let before = b.clone();
-        assert!(!repair_schmorl(&fr, &mut b, 1.0, 1.5));
+        assert!(!repair_schmorl(&fr, &mut b, 1.0, (&flat, -1.0), 1.5));
         assert_eq!(b, before);
     }
 }

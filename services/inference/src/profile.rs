@@ -78,9 +78,71 @@ pub fn first_fall_below(p: &[f64], from: usize, to: usize, level: f64) -> Option
     None
 }
 
+/// Flatten every bump of `p` that rises above `ceiling` (a cement deposit inside a vertebral
+/// body): the bump's flanks are followed outward while the profile keeps falling and stays above
+/// `floor`, and the whole run is replaced by the straight line between its two ends. What lies
+/// beyond the flanks (the endplates and the discs) is left as it was. Returns whether anything
+/// was flattened.
+pub fn flatten_bumps_above(p: &mut [f64], ceiling: f64, floor: f64) -> bool {
+    let n = p.len();
+    let mut changed = false;
+    let mut i = 0;
+    while i < n {
+        if p[i] <= ceiling {
+            i += 1;
+            continue;
+        }
+        let mut b = i;
+        while b + 1 < n && p[b + 1] > ceiling {
+            b += 1;
+        }
+        let mut a = i;
+        while a > 0 && p[a - 1] < p[a] && p[a - 1] > floor {
+            a -= 1;
+        }
+        while b + 1 < n && p[b + 1] < p[b] && p[b + 1] > floor {
+            b += 1;
+        }
+        let (va, vb) = (p[a], p[b]);
+        let span = (b - a).max(1) as f64;
+        for (k, v) in p[a..=b].iter_mut().enumerate() {
+            *v = va + (vb - va) * k as f64 / span;
+        }
+        // A run cut by either end of the profile has only one true flank: hold its value.
+        if a == 0 || b + 1 == n {
+            let hold = if a == 0 { vb } else { va };
+            p[a..=b].iter_mut().for_each(|v| *v = hold);
+        }
+        changed = true;
+        i = b + 1;
+    }
+    changed
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cement_bump_is_flattened_but_endplates_and_discs_are_kept() {
+        // disc 80 | endplate 600 | marrow 200 | cement 2500 with sloped flanks | marrow 200 | endplate 600 | disc 80
+        let mut p = vec![80.0; 4];
+        p.extend([600.0; 3]);
+        p.extend([200.0, 200.0, 210.0]);
+        p.extend([700.0, 1800.0, 2500.0, 2500.0, 1700.0, 600.0]);
+        p.extend([205.0, 200.0, 200.0]);
+        p.extend([600.0; 3]);
+        p.extend([80.0; 4]);
+        let before = p.clone();
+        assert!(flatten_bumps_above(&mut p, 1500.0, 150.0));
+        assert!(p.iter().all(|&v| v <= 600.0), "{p:?}");
+        assert_eq!(p[..9], before[..9]);
+        assert_eq!(p[p.len() - 9..], before[before.len() - 9..]);
+        // Nothing above the ceiling: untouched.
+        let mut q = before[..10].to_vec();
+        assert!(!flatten_bumps_above(&mut q, 1500.0, 150.0));
+        assert_eq!(q, before[..10]);
+    }
 
     #[test]
     fn half_level_crossing_is_subsample_accurate() {
