@@ -58,10 +58,11 @@ fn main() -> anyhow::Result<()> {
             while s <= cl.length() {
                 let f = cl.frame_at(s);
                 println!(
-                    "  s{s:5.0} p ({:.0},{:.0},{:.0}) t ({:.2},{:.2},{:.2}) a ({:.2},{:.2},{:.2})",
-                    f.p[0], f.p[1], f.p[2], f.t[0], f.t[1], f.t[2], f.a[0], f.a[1], f.a[2]
+                    "  s{s:5.0} p ({:.0},{:.0},{:.0}) t ({:.2},{:.2},{:.2}) a ({:.2},{:.2},{:.2}) bone beside {:.2}",
+                    f.p[0], f.p[1], f.p[2], f.t[0], f.t[1], f.t[2], f.a[0], f.a[1], f.a[2],
+                    labels::lateral_bone_fraction(&g, &cl, s, cfg.sacrum_ala_hu)
                 );
-                s += 10.0;
+                s += 5.0;
             }
             for r in labels::find_ribs(&g, &t, &cl, &cfg) {
                 println!("rib {r:?}");

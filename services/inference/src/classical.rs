@@ -414,18 +414,17 @@ fn find_sacrum(
         .map(|r| r.s)
         .fold(f64::NEG_INFINITY, f64::max);
     let ala = |s: f64| labels::lateral_bone_fraction(g, cl, s, cfg.sacrum_ala_hu);
-    // Lateral bone at the level of body j; for j = n the most bony level one pitch below the
-    // last body (the lumbosacral disc is wedge-shaped, so its pitch varies), within the curve.
+    // Lateral bone at the level of body j; for j = n the most bony level about one pitch below
+    // the last body (the lumbosacral disc is wedge-shaped, so its pitch varies), where the curve
+    // reaches far enough below it.
     let level_and_bone = |j: usize| -> Option<(f64, f64)> {
         if j < n {
             return Some((spans[j].s_center, ala(spans[j].s_center)));
         }
         let last = spans.last()?;
-        let (lo, hi) = (
-            last.s_center + 0.7 * last.height,
-            last.s_center + 1.5 * last.height,
-        );
-        if hi > cl.length() {
+        let lo = last.s_center + 0.7 * last.height;
+        let hi = (last.s_center + 1.5 * last.height).min(cl.length());
+        if hi < lo + 0.3 * last.height {
             return None;
         }
         let mut best: Option<(f64, f64)> = None;

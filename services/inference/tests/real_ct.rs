@@ -101,3 +101,27 @@ fn lumbar_bodies_are_found_and_labelled_as_the_reference_map() {
     }
     assert!(agree >= 4, "only {agree} lumbar bodies found");
 }
+
+#[test]
+#[ignore = "known failure: the centreline stops short of S1 (no body samples anterior to the sacral canal, and the local fit swings off the spine below the last one), so the lumbosacral disc and L5 are not found"]
+fn l5_is_found_and_named_from_the_lumbosacral_junction() {
+    let Some((volume, map)) = load() else { return };
+    let det = ClassicalDetector::default().detect(&volume);
+    for n in &det.notes {
+        eprintln!("note: {n}");
+    }
+    assert!(
+        det.notes
+            .iter()
+            .any(|n| n.contains("lumbosacral junction") && !n.contains("not in view")),
+        "the lumbosacral junction is not seen: {:?}",
+        det.notes
+    );
+    let labels: Vec<&str> = det.vertebrae.iter().map(|v| v.label.as_str()).collect();
+    let refs = reference_under(&det, &map);
+    let l5 = labels.iter().position(|&l| l == "L5");
+    assert!(
+        l5.is_some_and(|j| refs[j] == Some(27)),
+        "no L5 inside the reference L5: {labels:?} over {refs:?}"
+    );
+}
