@@ -9,6 +9,11 @@ use spinescreen_inference::{geom, ClassicalConfig, ClassicalDetector, Detector};
 use std::path::PathBuf;
 
 fn main() -> anyhow::Result<()> {
+    // `RUST_LOG=spinescreen_inference=debug` prints the detector's working (discs, endplates).
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
     let args: Vec<PathBuf> = std::env::args().skip(1).map(PathBuf::from).collect();
     let ct = args
         .first()

@@ -240,10 +240,23 @@ pub fn from_samples(
     let mut pos = Vec::with_capacity(n);
     let mut tan = Vec::with_capacity(n);
     let mut canal = Vec::with_capacity(n);
+    // Below the lowest body sample (the canal followed into the sacrum, where axial profiles
+    // anterior to the canal find no body) the curve continues straight along the trend of the
+    // lowest samples, fitted over a wider window: a local slope from the last two or three
+    // samples would swing the extrapolated curve off the spine.
+    let z_lo = bx.iter().map(|&(z, _)| z).fold(f64::INFINITY, f64::min);
+    let fit = |samples: &[(f64, f64)], z: f64| -> Option<(f64, f64)> {
+        if z >= z_lo {
+            return local_linear(samples, z, sigma)
+                .or_else(|| local_linear(samples, z, 4.0 * sigma));
+        }
+        let (v, slope) = local_linear(samples, z_lo, 2.0 * sigma)?;
+        Some((v + slope * (z - z_lo), slope))
+    };
     for i in 0..n {
         let z = z_of(i);
-        let (x, dx) = local_linear(bx, z, sigma).or_else(|| local_linear(bx, z, 4.0 * sigma))?;
-        let (y, dy) = local_linear(by, z, sigma).or_else(|| local_linear(by, z, 4.0 * sigma))?;
+        let (x, dx) = fit(bx, z)?;
+        let (y, dy) = fit(by, z)?;
         let (qx, _) = local_linear(cxs, z, sigma * 0.7)
             .or_else(|| local_linear(cxs, z, 4.0 * sigma))
             .unwrap_or((x, 0.0));

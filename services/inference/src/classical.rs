@@ -14,7 +14,7 @@ use crate::{
     endplates, geom,
     grid::{self, Grid, VolumeSampler},
     labels::{self, BodySpan},
-    segment,
+    lateral, segment,
     straighten::{self, Straightened},
     Detector,
 };
@@ -211,6 +211,7 @@ pub fn measure_and_name(
         }
         let label = VERTEBRA_LABELS[li as usize].to_string();
         let mut v = vertebra(cl, &b.ep, label);
+        recentre_laterally(&sampler, cl, &b.ep, &mut v);
         let mut flags = Vec::new();
         if naming.uncertain {
             flags.push("label_uncertain".to_string());
@@ -481,6 +482,34 @@ fn vertebra(cl: &Centreline, ep: &endplates::BodyEndplates, label: String) -> De
         cranial_dir: f.t,
         confidence: 0.0,
         flags: vec![],
+    }
+}
+
+/// Move a vertebra's keypoints and centre sideways into the body's own mid-sagittal plane
+/// (heights are unchanged: every point moves by the same vector).
+fn recentre_laterally(
+    sampler: &VolumeSampler,
+    cl: &Centreline,
+    ep: &endplates::BodyEndplates,
+    v: &mut DetectedVertebra,
+) {
+    let s_mid = 0.5 * (ep.s_sup[1] + ep.s_inf[1]);
+    let frame = cl.frame_at(s_mid);
+    let Some(offset) = lateral::midplane_offset(sampler, &frame, v.center_mm) else {
+        return;
+    };
+    let shift = geom::scale(frame.l, offset);
+    let k = &mut v.keypoints_mm;
+    for p in [
+        &mut k.superior_anterior,
+        &mut k.superior_middle,
+        &mut k.superior_posterior,
+        &mut k.inferior_anterior,
+        &mut k.inferior_middle,
+        &mut k.inferior_posterior,
+        &mut v.center_mm,
+    ] {
+        *p = geom::add(*p, shift);
     }
 }
 

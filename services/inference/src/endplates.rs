@@ -192,6 +192,19 @@ fn fit_quadratic(pts: &[(f64, f64)]) -> Option<[f64; 3]> {
     Some([m[0][3] / m[0][0], m[1][3] / m[1][1], m[2][3] / m[2][2]])
 }
 
+/// Median over the sub-columns of the height between two endplate lines (0 when none).
+fn median_height(sup: &[Option<f64>], inf: &[Option<f64>]) -> f64 {
+    let mut h: Vec<f64> = sup
+        .iter()
+        .zip(inf)
+        .filter_map(|(a, b)| Some((*b)? - (*a)?))
+        .collect();
+    if h.is_empty() {
+        return 0.0;
+    }
+    crate::straighten::median(&mut h)
+}
+
 /// Replace a lone sub-column that reads more than `spike` mm off both its neighbours, on the same
 /// side, by their mean: one stray edge is not a pit (a Schmorl node spans several sub-columns).
 fn despike(e: &mut [Option<f64>], spike: f64) {
@@ -467,6 +480,7 @@ pub fn measure_or_disc(
     // to their rim lines, searching again short of the line.
     let min_drop = cfg.endplate_min_drop_hu;
     let row = |s: f64| (s / ds).round().max(0.0) as usize;
+    let (sup_walked, inf_walked) = (sup.clone(), inf.clone());
     confine_to_rim_line(&fr, &mut sup, 1.0, RIM_TOLERANCE_MM, |k, s_line| {
         endplate_edge(
             &profiles[k],
@@ -485,6 +499,14 @@ pub fn measure_or_disc(
         )
         .map(|(x, _)| x * ds + edge_bias)
     });
+    // Rims misread (a sclerotic focus under a rim) would confine a whole body into a sliver:
+    // then the walk's own reading stands.
+    if median_height(&sup, &inf) < cfg.body_min_pitch_fraction * pitch
+        && median_height(&sup_walked, &inf_walked) >= cfg.body_min_pitch_fraction * pitch
+    {
+        sup = sup_walked;
+        inf = inf_walked;
+    }
     despike(&mut sup, SPIKE_MM);
     despike(&mut inf, SPIKE_MM);
     let found = sup

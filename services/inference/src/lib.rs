@@ -31,6 +31,7 @@
 //! - [`canal`]: spinal canal candidates per slice, linked by dynamic programming.
 //! - [`centreline`]: body centroids → smoothed 3-D centreline with local frames.
 //! - [`straighten`]: the straightened (curved planar) reformation.
+//! - [`lateral`]: each body's own mid-sagittal plane.
 //! - [`profile`]: 1-D profile helpers.
 //! - [`segment`]: discs along the arc under a smooth-height prior.
 //! - [`endplates`]: endplates, columns, Schmorl nodes of one body.
@@ -48,6 +49,7 @@ pub mod endplates;
 pub mod geom;
 pub mod grid;
 pub mod labels;
+pub mod lateral;
 pub mod mask2d;
 pub mod onnx;
 pub mod profile;

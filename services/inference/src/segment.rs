@@ -47,15 +47,24 @@ pub fn discs(img: &Straightened, cfg: &ClassicalConfig) -> Vec<Disc> {
     }
     let b = profile::smooth(&raw, 1.5 / ds);
     let win = (cfg.disc_flank_mm / ds) as isize;
+    let depth: Vec<(f64, f64)> = walls.iter().map(|w| (w.0, w.2 - w.1)).collect();
     let mut cands: Vec<(usize, f64)> = profile::local_minima(&b)
         .into_iter()
-        .map(|i| {
+        .filter_map(|i| {
             let ii = i as isize;
             let up = profile::max_in(&b, ii - win, ii).1;
             let down = profile::max_in(&b, ii, ii + win).1;
-            (i, up.min(down) - b[i])
+            let contrast = up.min(down) - b[i];
+            if contrast <= cfg.disc_min_contrast_hu {
+                return None;
+            }
+            let s_i = i as f64 * ds;
+            let narrowness = match depth_at(&depth, s_i) {
+                Some(pitch) => disc_narrowness(&b, i, contrast, ds, pitch),
+                None => 1.0,
+            };
+            Some((i, contrast * narrowness))
         })
-        .filter(|&(_, c)| c > cfg.disc_min_contrast_hu)
         .collect();
     if cands.len() < 2 {
         return vec![];
@@ -77,7 +86,6 @@ pub fn discs(img: &Straightened, cfg: &ClassicalConfig) -> Vec<Disc> {
     let n = cands.len();
     let pos: Vec<f64> = cands.iter().map(|c| c.0 as f64 * ds).collect();
     let (pmin, pmax) = cfg.pitch_range_mm;
-    let depth: Vec<(f64, f64)> = walls.iter().map(|w| (w.0, w.2 - w.1)).collect();
     // Pitch (body + disc) is about the body's antero-posterior depth from T1 to L5.
     let prior = |a: f64, b: f64| -> f64 {
         match depth_at(&depth, 0.5 * (a + b)) {
@@ -144,6 +152,25 @@ pub fn discs(img: &Straightened, cfg: &ClassicalConfig) -> Vec<Disc> {
             contrast: cands[k].1 * typical_hu,
         })
         .collect()
+}
+
+/// How disc-like the width of the dip at row `i` is, 0.2–1. A disc is a narrow trough between
+/// two endplates, about a quarter of the local pitch (body + disc) at half its contrast; the
+/// dark trabecular interior of an osteoporotic body is a broad one, over half the pitch, and
+/// is weighed down accordingly.
+fn disc_narrowness(b: &[f64], i: usize, contrast: f64, ds: f64, pitch: f64) -> f64 {
+    let level = b[i] + 0.5 * contrast;
+    // Walk out from the minimum to the half-contrast level on each side.
+    let mut lo = i;
+    while lo > 0 && b[lo - 1] < level {
+        lo -= 1;
+    }
+    let mut hi = i;
+    while hi + 1 < b.len() && b[hi + 1] < level {
+        hi += 1;
+    }
+    let width = (hi - lo + 1) as f64 * ds;
+    (1.5 - 2.0 * width / pitch).clamp(0.2, 1.0)
 }
 
 /// A pitch far longer than both its neighbours' is two bodies, one of them crushed: the smooth
