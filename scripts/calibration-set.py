@@ -4,6 +4,12 @@ deformity (Genant 2-3, every type, T4-L2), half without, confounders and spine s
 both, plus truth.csv (case_id,positive,grades) for `spinescreen eval`.
 
     scripts/calibration-set.py --bin target/release/spinescreen --out /tmp/calib [--n 100]
+    scripts/calibration-set.py --set acceptance --out /tmp/accept [--n 40]
+
+`--set acceptance` is morphometry's acceptance set (issue 6) through the detector: positives carry
+one untreated grade 2-3 fracture (every type, T4-L2), negatives none or a grade 1 deformity, with
+the confounders (a cemented level only in negatives: a cemented fracture is a treated level, not
+graded) and spine shapes spread over both.
 
 Every choice is a function of the case number, so the set is reproducible. Grades in truth.csv come
 from each phantom's own truth.json (natural wedging can make a negative case carry a grade 1).
@@ -40,11 +46,40 @@ def case_options(i):
     return positive, opts
 
 
+ACCEPTANCE_CONFOUNDERS = [None, "calcified-disc", "osteophyte", "schmorl", None, "ring"]
+
+
+def acceptance_case_options(i):
+    """Phantom options of acceptance case i (1-based): odd cases positive."""
+    positive = i % 2 == 1
+    opts = ["--seed", str(3000 + i)]
+    level = LEVELS[(i * 5) % len(LEVELS)]
+    kind = TYPES[(i // 2) % len(TYPES)]
+    if positive:
+        fraction = 0.28 + ((i * 37) % 28) / 100.0  # 0.28 .. 0.55
+        opts += ["--fracture", f"{level}:{kind}:{fraction:.2f}"]
+    elif i % 4 == 0:
+        opts += ["--fracture", f"{level}:{kind}:0.22"]  # grade 1: not a positive study
+    confounder = ACCEPTANCE_CONFOUNDERS[(i // 2) % len(ACCEPTANCE_CONFOUNDERS)]
+    if confounder:
+        opts += ["--confounder", confounder]
+    if not positive and i % 10 == 6:
+        opts += ["--confounder", "cement"]
+    if i % 5 == 0:
+        opts += ["--scoliosis", "12"]
+    if i % 7 == 0:
+        opts += ["--kyphosis", "55"]
+    if i % 3 == 0:
+        opts += ["--osteoporotic"]
+    return positive, opts
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bin", default="target/release/spinescreen")
     ap.add_argument("--out", required=True)
     ap.add_argument("--n", type=int, default=100)
+    ap.add_argument("--set", choices=["calibration", "acceptance"], default="calibration")
     ap.add_argument("--matrix", default="256")
     ap.add_argument("--pixel-spacing", default="1.4")
     ap.add_argument("--slices", default="220")
@@ -56,7 +91,7 @@ def main():
     rows = ["case_id,positive,grades"]
     for i in range(1, args.n + 1):
         case_id = f"case-{i:03d}"
-        positive, opts = case_options(i)
+        positive, opts = (acceptance_case_options if args.set == "acceptance" else case_options)(i)
         folder = os.path.join(studies, case_id)
         subprocess.run(
             [args.bin, "phantom", "--out", folder, "--matrix", args.matrix,
