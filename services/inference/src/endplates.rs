@@ -14,6 +14,9 @@ use crate::{config::ClassicalConfig, profile, straighten::Straightened};
 /// marrow of even an osteoporotic body lies near or below it; the disc far below).
 const CEMENT_FLANK_FLOOR_HU: f64 = 150.0;
 
+/// A sub-column this far (mm) from its endplate's median position is a stray edge.
+const STRAY_MM: f64 = 7.0;
+
 /// A lone sub-column this far (mm) off both neighbours is a stray edge.
 const SPIKE_MM: f64 = 2.0;
 
@@ -190,6 +193,22 @@ fn fit_quadratic(pts: &[(f64, f64)]) -> Option<[f64; 3]> {
         }
     }
     Some([m[0][3] / m[0][0], m[1][3] / m[1][1], m[2][3] / m[2][2]])
+}
+
+/// Forget sub-columns that read more than `stray` mm from the endplate's median position: even a
+/// severe wedge tilts an endplate by less, so such a reading is an edge inside the body or the
+/// disc (the keypoint columns then take their neighbours'). Needs at least five readings.
+fn drop_strays(e: &mut [Option<f64>], stray: f64) {
+    let mut v: Vec<f64> = e.iter().flatten().copied().collect();
+    if v.len() < 5 {
+        return;
+    }
+    let median = crate::straighten::median(&mut v);
+    for x in e.iter_mut() {
+        if x.is_some_and(|x| (x - median).abs() > stray) {
+            *x = None;
+        }
+    }
 }
 
 /// Median over the sub-columns of the height between two endplate lines (0 when none).
@@ -509,6 +528,8 @@ pub fn measure_or_disc(
     }
     despike(&mut sup, SPIKE_MM);
     despike(&mut inf, SPIKE_MM);
+    drop_strays(&mut sup, STRAY_MM);
+    drop_strays(&mut inf, STRAY_MM);
     let found = sup
         .iter()
         .zip(&inf)
@@ -626,6 +647,36 @@ mod tests {
         let before = e.clone();
         assert!(!repair_schmorl(&fr, &mut e, 1.0, (&flat, -1.0), 1.5));
         assert_eq!(e, before);
+    }
+
+    #[test]
+    fn reading_far_from_the_endplate_is_forgotten_but_a_wedge_tilt_is_kept() {
+        // As read on a body at the end of the scan: the posterior sub-column 12 mm into the body.
+        let mut e: Vec<Option<f64>> = [
+            Some(327.2),
+            None,
+            None,
+            None,
+            None,
+            Some(309.4),
+            Some(313.1),
+            Some(314.2),
+            Some(315.0),
+            Some(315.4),
+            Some(315.8),
+            Some(315.9),
+            Some(316.1),
+            Some(316.2),
+        ]
+        .to_vec();
+        drop_strays(&mut e, 7.0);
+        assert_eq!(e[0], None);
+        assert_eq!(e[5], Some(309.4));
+        // A severe wedge: the endplate slopes 8 mm from back to front; nothing is dropped.
+        let mut wedge: Vec<Option<f64>> = (0..17).map(|i| Some(100.0 + 0.5 * i as f64)).collect();
+        let before = wedge.clone();
+        drop_strays(&mut wedge, 7.0);
+        assert_eq!(wedge, before);
     }
 
     #[test]
