@@ -37,7 +37,7 @@ fn case(i: usize) -> (bool, PhantomSpec) {
     if positive {
         let fraction = 0.28 + ((i * 37) % 28) as f64 / 100.0;
         spec.fractures = vec![format!("{level}:{kind}:{fraction:.2}").parse().unwrap()];
-    } else if i % 4 == 0 {
+    } else if i.is_multiple_of(4) {
         spec.fractures = vec![format!("{level}:{kind}:0.22").parse().unwrap()];
     }
     if let Some(c) = CONFOUNDERS[(i / 2) % CONFOUNDERS.len()] {
@@ -46,13 +46,13 @@ fn case(i: usize) -> (bool, PhantomSpec) {
     if !positive && i % 10 == 6 {
         spec.confounders.push("cement".parse().unwrap());
     }
-    if i % 5 == 0 {
+    if i.is_multiple_of(5) {
         spec.scoliosis_mm = 12.0;
     }
-    if i % 7 == 0 {
+    if i.is_multiple_of(7) {
         spec.kyphosis_deg = Some(55.0);
     }
-    spec.osteoporotic = i % 3 == 0;
+    spec.osteoporotic = i.is_multiple_of(3);
     (positive, spec)
 }
 
