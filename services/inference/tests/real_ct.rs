@@ -135,9 +135,9 @@ const REFERENCE_HEIGHTS: [(&str, [f64; 3]); 5] = [
     ("L5", [22.5, 25.5, 28.5]),
 ];
 
-/// The issue asks for every L1–L5 height within 3 mm of the reference report; today 10 of the
-/// 15 are (middle heights read ~3 mm taller than the reference's, and a bone island in L1's
-/// anterior half is taken for its lower endplate). This guards what is reached.
+/// The issue asks for every L1–L5 height within 3 mm of the reference report; today 11 of the
+/// 15 are (middle heights read ~3 mm taller than the reference's 3 mm masks, L1's posterior
+/// height ~5 mm). This guards what is reached, with one height of margin.
 #[test]
 fn most_lumbar_heights_agree_with_the_reference_report_within_3_mm() {
     let Some((volume, _)) = load() else { return };
