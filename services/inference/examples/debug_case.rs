@@ -58,16 +58,8 @@ fn main() -> anyhow::Result<()> {
         );
     }
     if let Some(out) = std::env::args().nth(2) {
-        use std::io::Write;
         let img = &t.image;
-        let mut f = std::fs::File::create(out)?;
-        write!(f, "P5\n{} {}\n255\n", img.cols, img.rows)?;
-        let bytes: Vec<u8> = img
-            .data
-            .iter()
-            .map(|&h| (((h + 200.0) / 1000.0).clamp(0.0, 1.0) * 255.0) as u8)
-            .collect();
-        f.write_all(&bytes)?;
+        img.write_pgm(std::fs::File::create(out)?)?;
     }
     Ok(())
 }

@@ -1,7 +1,6 @@
 //! Developer aid: straightened image of a phantom to /tmp/straight.pgm, discs and truth.
 use spinescreen_inference::{classical, ClassicalConfig};
 use spinescreen_phantom::{generate, PhantomSpec};
-use std::io::Write;
 
 fn main() -> anyhow::Result<()> {
     let osteo = std::env::args().any(|a| a == "osteo");
@@ -31,13 +30,6 @@ fn main() -> anyhow::Result<()> {
         println!("{} sup {:.1} inf {:.1} (off {:.1})", v.label, s, s2, d);
     }
     let img = &t.image;
-    let mut f = std::fs::File::create("/tmp/straight.pgm")?;
-    write!(f, "P5\n{} {}\n255\n", img.cols, img.rows)?;
-    let bytes: Vec<u8> = img
-        .data
-        .iter()
-        .map(|&h| (((h + 200.0) / 1000.0).clamp(0.0, 1.0) * 255.0) as u8)
-        .collect();
-    f.write_all(&bytes)?;
+    img.write_pgm(std::fs::File::create("/tmp/straight.pgm")?)?;
     Ok(())
 }

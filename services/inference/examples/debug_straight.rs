@@ -4,7 +4,6 @@
 mod nifti;
 
 use spinescreen_inference::{classical, endplates, ClassicalConfig};
-use std::io::Write;
 
 fn main() -> anyhow::Result<()> {
     let path = std::env::args()
@@ -36,13 +35,6 @@ fn main() -> anyhow::Result<()> {
             None => println!("  {:.1}-{:.1}: not measured", w[0], w[1]),
         }
     }
-    let mut f = std::fs::File::create("/tmp/straight.pgm")?;
-    write!(f, "P5\n{} {}\n255\n", img.cols, img.rows)?;
-    let bytes: Vec<u8> = img
-        .data
-        .iter()
-        .map(|&h| (((h + 200.0) / 1000.0).clamp(0.0, 1.0) * 255.0) as u8)
-        .collect();
-    f.write_all(&bytes)?;
+    img.write_pgm(std::fs::File::create("/tmp/straight.pgm")?)?;
     Ok(())
 }

@@ -34,6 +34,18 @@ impl Straightened {
         self.data[r * self.cols + c]
     }
 
+    /// Write the image as an 8-bit binary PGM (rows = arc length, columns = anterior offset;
+    /// −200…800 HU mapped to black…white): a developer's view of the reformation.
+    pub fn write_pgm(&self, mut out: impl std::io::Write) -> std::io::Result<()> {
+        write!(out, "P5\n{} {}\n255\n", self.cols, self.rows)?;
+        let bytes: Vec<u8> = self
+            .data
+            .iter()
+            .map(|&h| (((h + 200.0) / 1000.0).clamp(0.0, 1.0) * 255.0) as u8)
+            .collect();
+        out.write_all(&bytes)
+    }
+
     /// Column index nearest to offset `u` (clamped).
     pub fn col_of(&self, u: f64) -> usize {
         (((u - self.u0) / self.du).round().max(0.0) as usize).min(self.cols - 1)
