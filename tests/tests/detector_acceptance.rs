@@ -56,23 +56,6 @@ fn case(i: usize) -> (bool, PhantomSpec) {
     (positive, spec)
 }
 
-/// Mann–Whitney AUC (ties count half).
-fn auc(pos: &[f64], neg: &[f64]) -> f64 {
-    let mut s = 0.0;
-    for p in pos {
-        for n in neg {
-            s += if p > n {
-                1.0
-            } else if p == n {
-                0.5
-            } else {
-                0.0
-            };
-        }
-    }
-    s / (pos.len() * neg.len()) as f64
-}
-
 #[test]
 fn study_score_through_the_detector_separates_fractured_from_intact_phantoms() {
     let detector = ClassicalDetector::default();
@@ -130,7 +113,7 @@ fn study_score_through_the_detector_separates_fractured_from_intact_phantoms() {
             neg.push(score)
         }
     }
-    let a = auc(&pos, &neg);
+    let a = spinescreen_eval::stats::auc(&pos, &neg).expect("positives and negatives");
     let exact_share = exact as f64 / graded.max(1) as f64;
     eprintln!(
         "AUC {a:.3}; exact grade {exact}/{graded}\n{}",
