@@ -18,6 +18,7 @@ pub mod job;
 pub mod result;
 pub mod study;
 pub mod uid;
+pub mod vec3;
 pub mod volume;
 
 pub use detection::{DetectedVertebra, Detection, Keypoints, Point3};

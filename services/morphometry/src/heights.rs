@@ -2,7 +2,7 @@
 //! (Eastell et al., JBMR 1991; McCloskey et al., Osteoporos Int 1993), read as relative height
 //! losses so they compare directly with Genant's semiquantitative thresholds.
 
-use crate::geometry::{distance, is_finite};
+use crate::geometry::{dist as distance, is_finite};
 use spinescreen_proto::{DeformityType, Heights, Keypoints};
 
 /// Anterior (Ha), middle (Hm) and posterior (Hp) heights: the distance from each superior

@@ -15,7 +15,7 @@
 
 use crate::config::{Projection, RenderingConfig};
 use spinescreen_proto::detection::CentrelinePoint;
-use spinescreen_proto::volume::Vec3;
+use spinescreen_proto::vec3::{add, cross, dot, lerp, norm, normalize as unit, scale, sub, Vec3};
 use spinescreen_proto::HuVolume;
 
 /// Which reformation.
@@ -83,39 +83,9 @@ pub enum CentrelineError {
     TooLong,
 }
 
-pub(crate) fn add(a: Vec3, b: Vec3) -> Vec3 {
-    [a[0] + b[0], a[1] + b[1], a[2] + b[2]]
-}
-pub(crate) fn sub(a: Vec3, b: Vec3) -> Vec3 {
-    [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
-}
-pub(crate) fn scale(a: Vec3, s: f64) -> Vec3 {
-    [a[0] * s, a[1] * s, a[2] * s]
-}
-pub(crate) fn dot(a: Vec3, b: Vec3) -> f64 {
-    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
-}
-pub(crate) fn cross(a: Vec3, b: Vec3) -> Vec3 {
-    [
-        a[1] * b[2] - a[2] * b[1],
-        a[2] * b[0] - a[0] * b[2],
-        a[0] * b[1] - a[1] * b[0],
-    ]
-}
-pub(crate) fn norm(a: Vec3) -> f64 {
-    dot(a, a).sqrt()
-}
-/// Unit vector, or `None` for a zero or non-finite vector.
-pub(crate) fn unit(a: Vec3) -> Option<Vec3> {
-    let n = norm(a);
-    (n.is_finite() && n > 1e-9).then(|| scale(a, 1.0 / n))
-}
 /// `a` with its component along unit `axis` removed.
 fn reject(a: Vec3, axis: Vec3) -> Vec3 {
     sub(a, scale(axis, dot(a, axis)))
-}
-fn lerp(a: Vec3, b: Vec3, t: f64) -> Vec3 {
-    add(a, scale(sub(b, a), t))
 }
 
 /// A cleaned centreline: finite, unit-orthogonal directions, cranial first.
