@@ -25,6 +25,18 @@ TYPES = ["wedge", "biconcave", "crush"]
 CONFOUNDERS = [None, "calcified-disc", "osteophyte", "schmorl", "ring", "cement", None, None]
 
 
+def spine_shape_options(i):
+    """Scoliosis, kyphosis and osteoporosis of case i, spread over both halves of a set."""
+    opts = []
+    if i % 5 == 0:
+        opts += ["--scoliosis", "12"]
+    if i % 7 == 0:
+        opts += ["--kyphosis", "55"]
+    if i % 3 == 0:
+        opts += ["--osteoporotic"]
+    return opts
+
+
 def case_options(i):
     """Phantom options of case i (1-based): odd cases positive."""
     positive = i % 2 == 1
@@ -37,13 +49,7 @@ def case_options(i):
     confounder = CONFOUNDERS[(i // 2) % len(CONFOUNDERS)]
     if confounder:
         opts += ["--confounder", confounder]
-    if i % 5 == 0:
-        opts += ["--scoliosis", "12"]
-    if i % 7 == 0:
-        opts += ["--kyphosis", "55"]
-    if i % 3 == 0:
-        opts += ["--osteoporotic"]
-    return positive, opts
+    return positive, opts + spine_shape_options(i)
 
 
 ACCEPTANCE_CONFOUNDERS = [None, "calcified-disc", "osteophyte", "schmorl", None, "ring"]
@@ -65,13 +71,7 @@ def acceptance_case_options(i):
         opts += ["--confounder", confounder]
     if not positive and i % 10 == 6:
         opts += ["--confounder", "cement"]
-    if i % 5 == 0:
-        opts += ["--scoliosis", "12"]
-    if i % 7 == 0:
-        opts += ["--kyphosis", "55"]
-    if i % 3 == 0:
-        opts += ["--osteoporotic"]
-    return positive, opts
+    return positive, opts + spine_shape_options(i)
 
 
 def main():
