@@ -8,10 +8,10 @@
 //! metal, ring artefacts, Schmorl nodes).
 
 use crate::{
-    artefacts, canal,
+    artefacts, body_axis, canal,
     centreline::{self, Centreline},
     config::ClassicalConfig,
-    endplates, geom,
+    cut_body, endplates, geom,
     grid::{self, Grid, VolumeSampler},
     labels::{self, BodySpan},
     lateral, segment,
@@ -77,6 +77,8 @@ fn abstain(code: &str, text: impl Into<String>) -> Reason {
 struct Body {
     ep: endplates::BodyEndplates,
     s_center: f64,
+    /// Index of the disc above it in the chain.
+    disc: usize,
 }
 
 /// Run the classical pipeline; `Err` is an abstention with no usable spine at all.
@@ -155,11 +157,12 @@ pub fn measure_and_name(
     let edge_bias = cfg.edge_bias_per_slice_mm * slice;
     let discs = rephase(&img, discs.iter().map(|d| d.s).collect(), edge_bias, cfg);
     let mut bodies = Vec::new();
-    for w in discs.windows(2) {
+    for (disc, w) in discs.windows(2).enumerate() {
         if let Some(ep) = endplates::measure(&img, w[0], w[1], edge_bias, cfg) {
             bodies.push(Body {
                 s_center: 0.25 * (ep.s_sup[1] + ep.s_inf[1] + ep.s_sup[0] + ep.s_inf[2]),
                 ep,
+                disc,
             });
         }
     }
@@ -201,8 +204,25 @@ pub fn measure_and_name(
     let mut ring_cache: HashMap<usize, Vec<artefacts::Ring>> = HashMap::new();
     let mut vertebrae = Vec::new();
     let (mut n_ring, mut n_metal, mut dropped) = (0usize, 0usize, Vec::new());
-    for (j, b) in bodies.iter().enumerate() {
-        let li = naming.label_index[j];
+    // The bodies beyond the chain's ends: complete ones join the measured bodies, cut ones are
+    // reported apart (named, not graded).
+    let (cranial_end, caudal_end) = end_bodies(volume, &img, cl, &discs, &bodies, edge_bias, cfg);
+    let first_li = naming.label_index.first().copied().unwrap_or(isize::MIN);
+    let last_li = naming.label_index.last().copied().unwrap_or(isize::MIN);
+    let mut measured: Vec<(&endplates::BodyEndplates, isize)> = Vec::new();
+    if let Some(EndBody::Complete(ep)) = &cranial_end {
+        measured.push((ep, first_li - 1));
+    }
+    measured.extend(
+        bodies
+            .iter()
+            .zip(&naming.label_index)
+            .map(|(b, &li)| (&b.ep, li)),
+    );
+    if let Some(EndBody::Complete(ep)) = &caudal_end {
+        measured.push((ep, last_li + 1));
+    }
+    for (ep, li) in measured {
         if li < t1 || li > l5 {
             if li >= 0 && (li as usize) < VERTEBRA_LABELS.len() {
                 dropped.push(VERTEBRA_LABELS[li as usize]);
@@ -210,37 +230,55 @@ pub fn measure_and_name(
             continue;
         }
         let label = VERTEBRA_LABELS[li as usize].to_string();
-        let mut v = vertebra(cl, &b.ep, label);
-        recentre_laterally(&sampler, cl, &b.ep, &mut v);
+        let mut v = vertebra(cl, ep, label);
+        recentre_laterally(&sampler, cl, ep, &mut v);
         let mut flags = Vec::new();
         if naming.uncertain {
             flags.push("label_uncertain".to_string());
         }
-        if b.ep.schmorl {
+        if ep.schmorl {
             flags.push("schmorl_node".to_string());
         }
-        if b.ep.max_hu > cfg.cement_hu {
+        if ep.max_hu > cfg.cement_hu {
             flags.push("cement".to_string());
             flags.push("not_gradable".to_string());
         }
-        if metal_near(grid, cl, b, cfg) {
+        if metal_near(grid, cl, ep, cfg) {
             flags.push("hardware".to_string());
             if !flags.iter().any(|f| f == "not_gradable") {
                 flags.push("not_gradable".to_string());
             }
             n_metal += 1;
         }
-        if ring_crosses(volume, &v, &b.ep, cfg, &mut ring_cache) {
+        if ring_crosses(volume, &v, ep, cfg, &mut ring_cache) {
             flags.push("ring_artifact".to_string());
             if !flags.iter().any(|f| f == "not_gradable") {
                 flags.push("not_gradable".to_string());
             }
             n_ring += 1;
         }
-        let edge = (b.ep.edge_hu / 200.0).clamp(0.3, 1.0);
-        v.confidence = (naming.confidence * edge * b.ep.found_fraction.sqrt()).clamp(0.0, 1.0);
+        let edge = (ep.edge_hu / 200.0).clamp(0.3, 1.0);
+        v.confidence = (naming.confidence * edge * ep.found_fraction.sqrt()).clamp(0.0, 1.0);
         v.flags = flags;
         vertebrae.push(v);
+    }
+    if let Some(EndBody::Cut(cut)) = &cranial_end {
+        if let Some(v) = cut_vertebra(cl, cut, first_li - 1, (t1, l5), &naming) {
+            notes.push(format!(
+                "{} partially imaged at the top of the scan: not graded",
+                v.label
+            ));
+            vertebrae.insert(0, v);
+        }
+    }
+    if let Some(EndBody::Cut(cut)) = &caudal_end {
+        if let Some(v) = cut_vertebra(cl, cut, last_li + 1, (t1, l5), &naming) {
+            notes.push(format!(
+                "{} partially imaged at the bottom of the scan: not graded",
+                v.label
+            ));
+            vertebrae.push(v);
+        }
     }
     if !dropped.is_empty() {
         notes.push(format!(
@@ -449,16 +487,137 @@ fn find_sacrum(
     })
 }
 
+/// A body beyond the last disc of the chain at one of its ends.
+enum EndBody {
+    /// Both endplates in view (the disc beyond it is cut by the scan's edge).
+    Complete(endplates::BodyEndplates),
+    /// The scan's edge cuts the body itself.
+    Cut(cut_body::CutBody),
+}
+
+/// The bodies beyond the chain's first and last discs (cranial, caudal) where the chain's end
+/// bodies were measured and the centreline reaches the scan's edge: complete when both
+/// endplates are found, the far one at least 2 mm inside the scan, and the height is within
+/// 0.6–1.5 × its neighbour's; else cut, when enough of it is in view.
+fn end_bodies(
+    volume: &HuVolume,
+    img: &Straightened,
+    cl: &Centreline,
+    discs: &[f64],
+    bodies: &[Body],
+    edge_bias: f64,
+    cfg: &ClassicalConfig,
+) -> (Option<EndBody>, Option<EndBody>) {
+    let (Some(first), Some(last), Some(&d0), Some(&dn)) =
+        (bodies.first(), bodies.last(), discs.first(), discs.last())
+    else {
+        return (None, None);
+    };
+    let end = cl.length();
+    let one = |edge: f64, disc: f64, neighbour: &Body| -> Option<EndBody> {
+        let (up, down) = if edge < disc {
+            (edge, disc)
+        } else {
+            (disc, edge)
+        };
+        if let Some(ep) = endplates::measure(img, up, down, edge_bias, cfg) {
+            let far = if edge < disc {
+                ep.s_sup.iter().copied().fold(f64::INFINITY, f64::min)
+            } else {
+                ep.s_inf.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+            };
+            let ratio = mean_height(&ep) / mean_height(&neighbour.ep).max(1.0);
+            if (far - edge).abs() >= 2.0 && (0.6..=1.5).contains(&ratio) {
+                return Some(EndBody::Complete(ep));
+            }
+        }
+        cut_body::measure(img, edge, disc, edge_bias, cfg).map(EndBody::Cut)
+    };
+    let cranial = (first.disc == 0 && at_scan_edge(volume, cl.frame_at(0.0).p))
+        .then(|| one(0.0, d0, first))
+        .flatten();
+    let caudal = (last.disc + 2 == discs.len() && at_scan_edge(volume, cl.frame_at(end).p))
+        .then(|| one(end, dn, last))
+        .flatten();
+    (cranial, caudal)
+}
+
+/// Whether a point lies within 1.5 slices of the first or last slice of the volume.
+fn at_scan_edge(volume: &HuVolume, p: geom::Vec3) -> bool {
+    let k = volume.header.patient_to_index(p)[2];
+    let last = volume.header.dims[2] as f64 - 1.0;
+    k.is_finite() && (k <= 1.5 || k >= last - 1.5)
+}
+
+/// A cut body as an output vertebra at label index `li` (when that lies within `range`):
+/// its near endplate measured, its cut side's keypoints on the scan's edge, flagged
+/// `truncated` and `not_gradable`.
+fn cut_vertebra(
+    cl: &Centreline,
+    cut: &cut_body::CutBody,
+    li: isize,
+    range: (isize, isize),
+    naming: &labels::Naming,
+) -> Option<DetectedVertebra> {
+    if li < range.0 || li > range.1 {
+        return None;
+    }
+    let label = VERTEBRA_LABELS.get(usize::try_from(li).ok()?)?.to_string();
+    let edge = [cut.s_edge; 3];
+    let (s_sup, s_inf) = if cut.s_edge < cut.s_endplate[1] {
+        (edge, cut.s_endplate)
+    } else {
+        (cut.s_endplate, edge)
+    };
+    let p = |s: f64, u: f64| straighten::to_patient(cl, s, u);
+    let kp = Keypoints {
+        superior_posterior: p(s_sup[0], cut.u_cols[0]),
+        superior_middle: p(s_sup[1], cut.u_cols[1]),
+        superior_anterior: p(s_sup[2], cut.u_cols[2]),
+        inferior_posterior: p(s_inf[0], cut.u_cols[0]),
+        inferior_middle: p(s_inf[1], cut.u_cols[1]),
+        inferior_anterior: p(s_inf[2], cut.u_cols[2]),
+    };
+    let s_mid = 0.5 * (s_sup[1] + s_inf[1]);
+    let f = cl.frame_at(s_mid);
+    let edge_strength = (cut.edge_hu / 200.0).clamp(0.3, 1.0);
+    let mut flags = vec!["truncated".to_string(), "not_gradable".to_string()];
+    if naming.uncertain {
+        flags.insert(0, "label_uncertain".to_string());
+    }
+    Some(DetectedVertebra {
+        label,
+        center_mm: p(s_mid, 0.5 * (cut.u_post + cut.u_ant)),
+        keypoints_mm: kp,
+        anterior_dir: f.a,
+        cranial_dir: f.t,
+        confidence: (naming.confidence * edge_strength * cut.found_fraction.sqrt() * 0.8)
+            .clamp(0.0, 1.0),
+        flags,
+    })
+}
+
 /// Build the output vertebra (keypoints in patient space) from straightened measurements.
 fn vertebra(cl: &Centreline, ep: &endplates::BodyEndplates, label: String) -> DetectedVertebra {
     let p = |s: f64, u: f64| straighten::to_patient(cl, s, u);
-    let kp = Keypoints {
-        superior_posterior: p(ep.s_sup[0], ep.u_cols[0]),
-        superior_middle: p(ep.s_sup[1], ep.u_cols[1]),
-        superior_anterior: p(ep.s_sup[2], ep.u_cols[2]),
-        inferior_posterior: p(ep.s_inf[0], ep.u_cols[0]),
-        inferior_middle: p(ep.s_inf[1], ep.u_cols[1]),
-        inferior_anterior: p(ep.s_inf[2], ep.u_cols[2]),
+    let kp = match axis_keypoints(cl, ep) {
+        Some(k) => Keypoints {
+            superior_posterior: k.superior[0],
+            superior_middle: k.superior[1],
+            superior_anterior: k.superior[2],
+            inferior_posterior: k.inferior[0],
+            inferior_middle: k.inferior[1],
+            inferior_anterior: k.inferior[2],
+        },
+        // Too few sub-columns to know the body's own axis: columns along the frame.
+        None => Keypoints {
+            superior_posterior: p(ep.s_sup[0], ep.u_cols[0]),
+            superior_middle: p(ep.s_sup[1], ep.u_cols[1]),
+            superior_anterior: p(ep.s_sup[2], ep.u_cols[2]),
+            inferior_posterior: p(ep.s_inf[0], ep.u_cols[0]),
+            inferior_middle: p(ep.s_inf[1], ep.u_cols[1]),
+            inferior_anterior: p(ep.s_inf[2], ep.u_cols[2]),
+        },
     };
     let all = [
         kp.superior_posterior,
@@ -483,6 +642,38 @@ fn vertebra(cl: &Centreline, ep: &endplates::BodyEndplates, label: String) -> De
         confidence: 0.0,
         flags: vec![],
     }
+}
+
+/// The six keypoints on columns along the body's own axis (see [`body_axis`]), from the
+/// endplate surfaces found on the sub-columns.
+fn axis_keypoints(
+    cl: &Centreline,
+    ep: &endplates::BodyEndplates,
+) -> Option<body_axis::AxisKeypoints> {
+    let p = |s: f64, u: f64| straighten::to_patient(cl, s, u);
+    let s_mid = 0.5 * (ep.s_sup[1] + ep.s_inf[1]);
+    let f = cl.frame_at(s_mid);
+    let plane = body_axis::SagittalPlane {
+        origin: f.p,
+        anterior: f.a,
+        cranial: f.t,
+    };
+    let surface = |e: &[Option<f64>]| -> body_axis::Surface {
+        e.iter()
+            .zip(&ep.u_sub)
+            .map(|(s, &u)| s.map(|s| p(s, u)))
+            .collect()
+    };
+    let k = body_axis::keypoints(
+        &plane,
+        &surface(&ep.sup_sub),
+        &surface(&ep.inf_sub),
+        p(s_mid, ep.u_post),
+        p(s_mid, ep.u_ant),
+        endplates::COLUMNS,
+    )?;
+    tracing::debug!("body at {s_mid:.0}: axis tilt {:.1}°", k.tilt_deg);
+    Some(k)
 }
 
 /// Move a vertebra's keypoints and centre sideways into the body's own mid-sagittal plane
@@ -514,10 +705,15 @@ fn recentre_laterally(
 }
 
 /// Metal (screws, rods) within the vertebra's segment on the coarse grid.
-fn metal_near(g: &Grid, cl: &Centreline, b: &Body, cfg: &ClassicalConfig) -> bool {
+fn metal_near(
+    g: &Grid,
+    cl: &Centreline,
+    ep: &endplates::BodyEndplates,
+    cfg: &ClassicalConfig,
+) -> bool {
     let (s0, s1) = (
-        b.ep.s_sup.iter().copied().fold(f64::INFINITY, f64::min),
-        b.ep.s_inf.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        ep.s_sup.iter().copied().fold(f64::INFINITY, f64::min),
+        ep.s_inf.iter().copied().fold(f64::NEG_INFINITY, f64::max),
     );
     let mut s = s0;
     while s <= s1 {

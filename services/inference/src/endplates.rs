@@ -52,6 +52,12 @@ pub struct BodyEndplates {
     pub schmorl: bool,
     /// Highest HU inside the body (cement, metal).
     pub max_hu: f64,
+    /// Anterior offsets of the sub-columns, posterior to anterior, mm.
+    pub u_sub: Vec<f64>,
+    /// Superior endplate surface on each sub-column (arc length, mm), after repairs.
+    pub sup_sub: Vec<Option<f64>>,
+    /// Inferior endplate surface on each sub-column (arc length, mm), after repairs.
+    pub inf_sub: Vec<Option<f64>>,
 }
 
 /// Antero-posterior cortex positions from a profile across the body at mid-height.
@@ -96,7 +102,12 @@ pub fn ap_extent(q: &[f64], img: &Straightened, cfg: &ClassicalConfig) -> Option
 /// so the first strong step falls right at the centre. Then the search is repeated with the
 /// bright side stopping at the centre. (Not always: a dark basivertebral channel at the centre
 /// of an osteoporotic body would then read as a step.)
-fn endplate_edge(p: &[f64], mid: usize, disc: usize, min_drop: f64) -> Option<(f64, f64)> {
+pub(crate) fn endplate_edge(
+    p: &[f64],
+    mid: usize,
+    disc: usize,
+    min_drop: f64,
+) -> Option<(f64, f64)> {
     match edge_search(p, mid, disc, min_drop, false) {
         Some((e, _, _)) if (e - mid as isize).abs() < 6 => {
             edge_search(p, mid, disc, min_drop, true).map(|(_, x, d)| (x, d))
@@ -626,6 +637,9 @@ pub fn measure_or_disc(
         found_fraction,
         schmorl: schmorl_sup || schmorl_inf,
         max_hu,
+        u_sub: fr.iter().map(|f| u_post + f * depth).collect(),
+        sup_sub: sup,
+        inf_sub: inf,
     })
 }
 

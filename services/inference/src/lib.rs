@@ -35,16 +35,20 @@
 //! - [`profile`]: 1-D profile helpers.
 //! - [`segment`]: discs along the arc under a smooth-height prior.
 //! - [`endplates`]: endplates, columns, Schmorl nodes of one body.
+//! - [`cut_body`]: a body cut by the scan's edge (named, not graded).
+//! - [`body_axis`]: keypoints on columns along each body's own axis, in patient space.
 //! - [`labels`]: ribs, the sacrum, and naming.
 //! - [`artefacts`]: ring artefacts about the isocentre.
 //! - [`onnx`]: the ONNX Runtime detector and its model manifest.
 //! - [`worker`]: [`InferenceWorker`], the pipeline stage.
 
 pub mod artefacts;
+pub mod body_axis;
 pub mod canal;
 pub mod centreline;
 pub mod classical;
 pub mod config;
+pub mod cut_body;
 pub mod endplates;
 pub mod geom;
 pub mod grid;

@@ -135,9 +135,11 @@ const REFERENCE_HEIGHTS: [(&str, [f64; 3]); 5] = [
     ("L5", [22.5, 25.5, 28.5]),
 ];
 
-/// The issue asks for every L1–L5 height within 3 mm of the reference report; today 11 of the
-/// 15 are (middle heights read ~3 mm taller than the reference's 3 mm masks, L1's posterior
-/// height ~5 mm). This guards what is reached, with one height of margin.
+/// The issue asks for every L1–L5 height within 3 mm of the reference report; today 12 of the
+/// 15 are (L1 posterior +4.9, L3 middle +3.4, L4 posterior +3.5 mm). The report disagrees with
+/// its own label map there: along the same columns the map's L4 reads 27.4 mm posteriorly
+/// against the report's 22.5 (see the README). This guards what is reached, with one height of
+/// margin.
 #[test]
 fn most_lumbar_heights_agree_with_the_reference_report_within_3_mm() {
     let Some((volume, _)) = load() else { return };
@@ -163,8 +165,32 @@ fn most_lumbar_heights_agree_with_the_reference_report_within_3_mm() {
     }
     eprintln!("{}", report.join("\n"));
     assert!(
-        within >= 10,
+        within >= 11,
         "only {within}/15 heights within 3 mm:\n{}",
         report.join("\n")
     );
+}
+
+#[test]
+fn t12_cut_by_the_top_of_the_scan_is_named_and_not_graded() {
+    let Some((volume, map)) = load() else { return };
+    let det = ClassicalDetector::default().detect(&volume);
+    let refs = reference_under(&det, &map);
+    let t12 = det
+        .vertebrae
+        .iter()
+        .position(|v| v.label == "T12")
+        .unwrap_or_else(|| panic!("T12 not reported: {:?}", det.notes));
+    assert_eq!(refs[t12], Some(32), "T12 not inside the reference T12");
+    let flags = &det.vertebrae[t12].flags;
+    assert!(
+        flags.iter().any(|f| f == "truncated") && flags.iter().any(|f| f == "not_gradable"),
+        "{flags:?}"
+    );
+    // Every other body is complete and gradable as far as the cut goes.
+    assert!(det
+        .vertebrae
+        .iter()
+        .filter(|v| v.label != "T12")
+        .all(|v| !v.flags.iter().any(|f| f == "truncated")));
 }
