@@ -20,6 +20,9 @@ pub const NOT_GRADED_FLAGS: [&str; 3] = ["not_gradable", "cement", "hardware"];
 /// Detection flag that makes the middle height unreliable (a focal endplate pit): the biconcave
 /// ratio is not used for that vertebra.
 pub const SCHMORL_FLAG: &str = "schmorl_node";
+/// Detection flag for a body cut by the scan's edge: its heights are lower bounds, so it is
+/// neither graded nor measured (it is listed so the report names the level).
+pub const TRUNCATED_FLAG: &str = "truncated";
 /// Flag morphometry adds when a vertebra's keypoints do not give usable heights.
 pub const NOT_MEASURABLE_FLAG: &str = "not_measurable";
 
@@ -205,7 +208,8 @@ struct Measured<'a> {
 impl<'a> Measured<'a> {
     fn new(v: &'a DetectedVertebra) -> Self {
         let heights = heights_of(&v.keypoints_mm);
-        let measurable = measurable(&v.keypoints_mm, &heights);
+        let measurable =
+            measurable(&v.keypoints_mm, &heights) && !v.flags.iter().any(|f| f == TRUNCATED_FLAG);
         let ignore_middle = v.flags.iter().any(|f| f == SCHMORL_FLAG);
         let within_body = if measurable {
             deformity_of(&heights, None, ignore_middle)
@@ -416,6 +420,20 @@ mod tests {
         assert_eq!(r.has_fracture, Some(false));
         assert!(r.max_deformity.unwrap() < 1e-9);
         assert!(r.fracture_probability.unwrap() < 0.5);
+    }
+
+    #[test]
+    fn body_cut_by_the_scan_is_listed_but_neither_graded_nor_measured() {
+        // The scan's edge leaves half of L1 in view: its keypoints read a 50 % wedge.
+        let mut d = spine(&LEVELS, &[("L1", 0.5, 1.0, 1.0)]);
+        d.vertebrae[3].flags = vec![TRUNCATED_FLAG.into(), "not_gradable".into()];
+        let r = measure(&d, &empty_volume(), &service());
+        let l1 = find(&r, "L1");
+        assert_eq!(l1.genant_grade, GenantGrade::Normal);
+        assert_eq!(l1.deformity, 0.0);
+        assert!(l1.flags.contains(&NOT_MEASURABLE_FLAG.to_string()));
+        assert!(l1.trabecular_hu.is_none());
+        assert_eq!(r.has_fracture, Some(false));
     }
 
     #[test]

@@ -125,10 +125,17 @@ fn mild_sentence(vertebrae: &[VertebraResult], lang: Language) -> Option<String>
 }
 
 fn not_gradable_sentence(vertebrae: &[VertebraResult], lang: Language) -> Option<String> {
-    let labels: Vec<&str> = vertebrae
+    let labels: Vec<String> = vertebrae
         .iter()
         .filter(|v| v.flags.iter().any(|f| f == "not_gradable"))
-        .map(|v| v.label.as_str())
+        .map(|v| {
+            let cut = v.flags.iter().any(|f| f == "truncated");
+            match (cut, lang) {
+                (false, _) => v.label.clone(),
+                (true, Language::En) => format!("{} (partially imaged)", v.label),
+                (true, Language::Ru) => format!("{} (частично в зоне сканирования)", v.label),
+            }
+        })
         .collect();
     if labels.is_empty() {
         return None;

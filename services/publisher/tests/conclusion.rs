@@ -112,3 +112,22 @@ fn ok_study_without_measured_vertebrae_is_not_called_negative() {
     assert!(!text.contains("not detected"), "{text}");
     assert!(text.starts_with("No vertebra could be measured"), "{text}");
 }
+
+#[test]
+fn a_body_cut_by_the_scan_is_named_as_partially_imaged() {
+    let mut r = negative_result();
+    r.vertebrae[0].flags = vec!["truncated".into(), "not_gradable".into()];
+    let label = r.vertebrae[0].label.clone();
+    let en = conclusion(&r, Language::En);
+    assert!(
+        en.contains(&format!("Not assessable: {label} (partially imaged).")),
+        "{en}"
+    );
+    let ru = conclusion(&r, Language::Ru);
+    assert!(
+        ru.contains(&format!(
+            "Не оценены: {label} (частично в зоне сканирования)."
+        )),
+        "{ru}"
+    );
+}
