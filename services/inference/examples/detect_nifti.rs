@@ -1,6 +1,7 @@
 //! Run the classical detector on a NIfTI CT and print what it found, with the reference label at
 //! each detected centre when a label map is given:
 //! `cargo run --release -p spinescreen-inference --example detect_nifti -- ct.nii.gz [labels.nii.gz]`
+//! (`DETECTION_JSON=det.json` also writes the detection).
 
 #[path = "../tests/support/nifti.rs"]
 mod nifti;
@@ -58,6 +59,10 @@ fn main() -> anyhow::Result<()> {
             "{:5} {:>4} {:5.1} {:5.1} {:5.1} {:5.2} {:?} c={:.0?}",
             v.label, r, ha, hm, hp, v.confidence, v.flags, v.center_mm
         );
+    }
+    // DETECTION_JSON=path writes the whole detection (keypoints, centreline) for plotting.
+    if let Ok(path) = std::env::var("DETECTION_JSON") {
+        std::fs::write(path, serde_json::to_vec_pretty(&det)?)?;
     }
     Ok(())
 }
