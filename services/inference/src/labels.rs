@@ -274,6 +274,16 @@ pub fn name(
         .rev()
         .find(|&j| rib_bodies[j] != 0)
         .map(|j| j as isize - 1);
+    // Levels are counted by position, not by body: a body left unmeasured between two measured
+    // ones (a ring arc across it, a misread endplate) still takes a level.
+    let ordinal = level_ordinals(bodies);
+    let ordinal_of = |j: isize| -> isize {
+        match (ordinal.first(), ordinal.last()) {
+            (Some(&first), _) if j < 0 => first - 1,
+            (_, Some(&last)) if j >= n as isize => last + 1,
+            _ => ordinal.get(j as usize).copied().unwrap_or(j),
+        }
+    };
 
     if tracing::enabled!(tracing::Level::DEBUG) {
         tracing::debug!(
@@ -291,8 +301,10 @@ pub fn name(
         );
     }
     // The lowest rib is only an anchor when a rib-free body is seen below it.
-    let rib_anchor = lowest_rib.filter(|&j| j + 1 < n as isize).map(|j| t12 - j);
-    let sac_anchor = sacrum.map(|j| s1 - j as isize);
+    let rib_anchor = lowest_rib
+        .filter(|&j| j + 1 < n as isize)
+        .map(|j| t12 - ordinal_of(j));
+    let sac_anchor = sacrum.map(|j| s1 - ordinal_of(j as isize));
     let (offset, confidence, uncertain) = match (rib_anchor, sac_anchor) {
         (Some(a), Some(b)) if a == b => {
             notes.push(
@@ -325,7 +337,7 @@ pub fn name(
             {
                 let (mut sse, mut cnt) = (0.0, 0);
                 for (j, b) in bodies.iter().enumerate() {
-                    let idx = off + j as isize;
+                    let idx = off + ordinal[j];
                     if idx < 0 {
                         continue;
                     }
@@ -350,17 +362,72 @@ pub fn name(
         notes.push(format!("{ribbed} rib-bearing vertebra(e) in view"));
     }
     Naming {
-        label_index: (0..n).map(|j| offset + j as isize).collect(),
+        label_index: ordinal.iter().map(|&o| offset + o).collect(),
         confidence,
         uncertain,
         notes,
     }
 }
 
+/// Each body's level counted from the first (0, 1, 2 …), with a skipped level wherever the
+/// centre-to-centre distance to the next body is at least 1.6 × that of its neighbouring pairs
+/// (the typical pitch there; the heights themselves are not used, a crushed body reads short).
+pub fn level_ordinals(bodies: &[BodySpan]) -> Vec<isize> {
+    let gaps: Vec<f64> = bodies
+        .windows(2)
+        .map(|w| w[1].s_center - w[0].s_center)
+        .collect();
+    let mut ordinal = Vec::with_capacity(bodies.len());
+    let mut level = 0isize;
+    for j in 0..bodies.len() {
+        if j > 0 {
+            let k = j - 1;
+            let mut around: Vec<f64> = [k.checked_sub(1), Some(k + 1)]
+                .into_iter()
+                .flatten()
+                .filter_map(|i| gaps.get(i).copied())
+                .collect();
+            let steps = if around.is_empty() {
+                1
+            } else {
+                let ratio = gaps[k] / crate::straighten::median(&mut around).max(1.0);
+                if ratio < 1.6 {
+                    1
+                } else {
+                    (ratio.round() as isize).max(2)
+                }
+            };
+            level += steps;
+        }
+        ordinal.push(level);
+    }
+    ordinal
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::centreline::Frame;
+
+    fn spans(centres: &[f64]) -> Vec<BodySpan> {
+        centres
+            .iter()
+            .map(|&s| BodySpan {
+                s_center: s,
+                height: 18.0,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_unmeasured_body_keeps_its_level() {
+        // Pitch 22 mm; the body at 88 was not measured, the one at 22 is crushed (short pitch
+        // to it is still one level).
+        let ord = level_ordinals(&spans(&[0.0, 22.0, 44.0, 66.0, 110.0, 132.0, 154.0]));
+        assert_eq!(ord, vec![0, 1, 2, 3, 5, 6, 7]);
+        let ord = level_ordinals(&spans(&[0.0, 16.0, 40.0, 62.0, 84.0]));
+        assert_eq!(ord, vec![0, 1, 2, 3, 4]);
+    }
 
     /// A vertical centreline from z = 100 (s = 0) down to z = 0, with a 1 mm posterior kink at
     /// z = 44 (s = 56).
