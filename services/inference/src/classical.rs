@@ -183,6 +183,7 @@ pub fn measure_and_name(
         .map(|b| BodySpan {
             s_center: b.s_center,
             height: mean_height(&b.ep),
+            s_top: b.ep.s_sup.iter().copied().fold(f64::INFINITY, f64::min),
         })
         .collect();
     // Ribs do not descend into the pelvis: bone beyond the cut that comes closest to the spine
@@ -497,8 +498,8 @@ enum EndBody {
 
 /// The bodies beyond the chain's first and last discs (cranial, caudal) where the chain's end
 /// bodies were measured and the centreline reaches the scan's edge: complete when both
-/// endplates are found, the far one at least 2 mm inside the scan, and the height is within
-/// 0.6–1.5 × its neighbour's; else cut, when enough of it is in view.
+/// endplates are found, the far one at least 2 mm inside the scan, and every column's height is
+/// within 0.6–1.5 × its neighbour's mean; else cut, when enough of it is in view.
 fn end_bodies(
     volume: &HuVolume,
     img: &Straightened,
@@ -526,8 +527,12 @@ fn end_bodies(
             } else {
                 ep.s_inf.iter().copied().fold(f64::NEG_INFINITY, f64::max)
             };
-            let ratio = mean_height(&ep) / mean_height(&neighbour.ep).max(1.0);
-            if (far - edge).abs() >= 2.0 && (0.6..=1.5).contains(&ratio) {
+            // With no disc beyond it to confirm the far endplate, a short column is more
+            // likely a misread than a fracture: every column must be 0.6–1.5 × the neighbour.
+            let reference = mean_height(&neighbour.ep).max(1.0);
+            let plausible =
+                (0..3).all(|c| (0.6..=1.5).contains(&((ep.s_inf[c] - ep.s_sup[c]) / reference)));
+            if (far - edge).abs() >= 2.0 && plausible {
                 return Some(EndBody::Complete(ep));
             }
         }

@@ -28,6 +28,12 @@ const SCHMORL_WALL_FRACTION: f64 = 0.5;
 /// something in the disc.
 const RIM_TOLERANCE_MM: f64 = 1.0;
 
+/// How far (mm) beyond a dense focus inside the body the search for the cortex goes on.
+const BONE_ISLAND_REACH_MM: f64 = 14.0;
+
+/// Length (mm) beyond a cortex over which soft tissue must read low.
+const SOFT_TISSUE_RUN_MM: f64 = 3.0;
+
 /// Column fractions of the antero-posterior depth, from the posterior cortex.
 pub const COLUMNS: [f64; 3] = [0.15, 0.5, 0.85];
 
@@ -75,6 +81,10 @@ pub fn ap_extent(q: &[f64], img: &Straightened, cfg: &ClassicalConfig) -> Option
         .max(-50.0);
         let mut run_max = q[c0];
         let mut i = c0 as isize;
+        let mut first: Option<(isize, f64)> = None;
+        let reach = (BONE_ISLAND_REACH_MM / img.du) as isize;
+        let beyond = (SOFT_TISSUE_RUN_MM / img.du).ceil() as isize;
+        let q_at = |k: isize| q[k.clamp(0, q.len() as isize - 1) as usize];
         while i != end as isize {
             let j = i + dir;
             run_max = run_max.max(q[i as usize]);
@@ -82,11 +92,45 @@ pub fn ap_extent(q: &[f64], img: &Straightened, cfg: &ClassicalConfig) -> Option
             let (a, b) = (q[i as usize], q[j as usize]);
             if a >= level && b < level && run_max - outer > 60.0 {
                 let f = (a - level) / (a - b).max(1e-9);
-                return Some(img.u0 + (i as f64 + dir as f64 * f) * img.du);
+                let u = img.u0 + (i as f64 + dir as f64 * f) * img.du;
+                // A dense focus inside the body (a bone island, sclerosis) raises the level, so
+                // the marrow beyond it reads as the outside. Beyond a cortex soft tissue stays
+                // low; marrow stays near the body's own level. Then the walk goes on, once and
+                // a few mm, with the level of what lies beyond the focus.
+                let mut after: Vec<f64> = (1..=beyond).map(|k| q_at(j + dir * k)).collect();
+                let mut inside: Vec<f64> = (0..=(i - c0 as isize).abs())
+                    .map(|k| q_at(c0 as isize + dir * k))
+                    .collect();
+                // The marrow's level: the lower quartile (a focus may fill most of the walk).
+                inside.sort_by(f64::total_cmp);
+                let body = inside[inside.len() / 4];
+                let soft = crate::straighten::median(&mut after) < outer + 0.5 * (body - outer);
+                match first {
+                    None if !soft && dir > 0 => {
+                        first = Some((i, u));
+                        run_max = b;
+                    }
+                    Some((_, u_first)) if !soft => return Some(u_first),
+                    Some((at, u_first)) => {
+                        // What lay between must have been marrow, not soft tissue with a
+                        // bright arc in it (a ring artefact beside the cortex).
+                        let mut between: Vec<f64> =
+                            (0..=(i - at).abs()).map(|k| q_at(at + dir * k)).collect();
+                        let marrow =
+                            crate::straighten::median(&mut between) >= outer + 0.5 * (body - outer);
+                        return Some(if marrow { u } else { u_first });
+                    }
+                    None => return Some(u),
+                }
+            }
+            if let Some((at, u_first)) = first {
+                if (i - at).abs() > reach {
+                    return Some(u_first);
+                }
             }
             i = j;
         }
-        None
+        first.map(|(_, u)| u)
     };
     Some((edge(-1)?, edge(1)?))
 }
@@ -646,6 +690,48 @@ pub fn measure_or_disc(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A mid-height profile across a body from u = −45 to 45 mm at 0.5 mm: canal (10 HU) behind
+    /// the posterior cortex at −18, marrow 140 HU with 300 HU cortices, anterior cortex at `ant`,
+    /// fat (−80) in front; `focus` puts a 6 mm, 600 HU bone island at u ∈ [4, 10].
+    fn body_profile(ant: f64, focus: bool) -> (Vec<f64>, Straightened) {
+        let img = Straightened {
+            ds: 0.5,
+            du: 0.5,
+            u0: -45.0,
+            rows: 1,
+            cols: 181,
+            data: vec![0.0; 181],
+        };
+        let q = (0..181)
+            .map(|c| {
+                let u = -45.0 + 0.5 * c as f64;
+                if u < -18.0 {
+                    10.0
+                } else if u < -16.0 || (u > ant - 2.0 && u <= ant) {
+                    300.0
+                } else if u > ant {
+                    -80.0
+                } else if focus && (4.0..=10.0).contains(&u) {
+                    600.0
+                } else {
+                    140.0
+                }
+            })
+            .collect();
+        (q, img)
+    }
+
+    #[test]
+    fn a_bone_island_does_not_cut_the_body_short() {
+        let cfg = ClassicalConfig::default();
+        for focus in [false, true] {
+            let (q, img) = body_profile(22.0, focus);
+            let (post, ant) = ap_extent(&q, &img, &cfg).expect("extent");
+            assert!((post + 18.0).abs() < 1.0, "focus {focus}: posterior {post}");
+            assert!((ant - 22.0).abs() < 1.0, "focus {focus}: anterior {ant}");
+        }
+    }
 
     #[test]
     fn smoothly_sloping_central_depression_is_a_fracture_not_a_schmorl_node() {

@@ -22,7 +22,13 @@ pub struct BodySpan {
     pub s_center: f64,
     /// Mean height, mm.
     pub height: f64,
+    /// Arc length of the top of its superior endplate, mm.
+    pub s_top: f64,
 }
+
+/// How far (mm) above a body's superior endplate a rib may leave the spine and still be that
+/// body's.
+const RIB_ABOVE_TOP_MM: f64 = 5.0;
 
 /// One rib found on the coarse grid.
 #[derive(Debug, Clone, Copy)]
@@ -237,15 +243,14 @@ pub fn name(
         let first = bodies[0];
         let last = bodies[n - 1];
         let pitch = |b: &BodySpan| b.height * 1.25;
-        let mut all = vec![BodySpan {
-            s_center: first.s_center - pitch(&first),
-            height: first.height,
-        }];
+        let virtual_at = |b: &BodySpan, s_center: f64| BodySpan {
+            s_center,
+            height: b.height,
+            s_top: s_center - 0.5 * b.height,
+        };
+        let mut all = vec![virtual_at(&first, first.s_center - pitch(&first))];
         all.extend_from_slice(bodies);
-        all.push(BodySpan {
-            s_center: last.s_center + pitch(&last),
-            height: last.height,
-        });
+        all.push(virtual_at(&last, last.s_center + pitch(&last)));
         let long: Vec<&Rib> = ribs
             .iter()
             .filter(|r| r.length >= cfg.rib_min_length_mm)
@@ -259,6 +264,11 @@ pub fn name(
             let s_r = partner.map_or(r.s, |o| 0.5 * (o.s + r.s));
             let mut best = (f64::INFINITY, usize::MAX);
             for (j, b) in all.iter().enumerate() {
+                // A rib leaving the spine above a body's top (in the disc above or higher) is
+                // not that body's.
+                if s_r < b.s_top - RIB_ABOVE_TOP_MM {
+                    continue;
+                }
                 let d = (b.s_center - s_r - 0.4 * b.height).abs();
                 if d < best.0 {
                     best = (d, j);
@@ -415,8 +425,41 @@ mod tests {
             .map(|&s| BodySpan {
                 s_center: s,
                 height: 18.0,
+                s_top: s - 9.0,
             })
             .collect()
+    }
+
+    #[test]
+    fn a_rib_above_a_bodys_top_is_not_that_bodys() {
+        // Bodies every 30 mm, 24 mm tall; a rib leaves the spine at s = 14, 12 mm above the top
+        // of the first measured body (centre 38): it belongs to the body above (T12), so the
+        // first measured body is L1.
+        let bodies: Vec<BodySpan> = [38.0, 76.0, 112.0]
+            .iter()
+            .map(|&c| BodySpan {
+                s_center: c,
+                height: 24.0,
+                s_top: c - 12.0,
+            })
+            .collect();
+        let rib = |side| Rib {
+            s: 14.0,
+            length: 120.0,
+            side,
+        };
+        let naming = name(
+            &bodies,
+            &[rib(1), rib(-1)],
+            None,
+            &ClassicalConfig::default(),
+        );
+        assert_eq!(
+            naming.label_index[0],
+            vertebra_index("L1").unwrap() as isize,
+            "{:?}",
+            naming.notes
+        );
     }
 
     #[test]

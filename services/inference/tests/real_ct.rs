@@ -135,11 +135,10 @@ const REFERENCE_HEIGHTS: [(&str, [f64; 3]); 5] = [
     ("L5", [22.5, 25.5, 28.5]),
 ];
 
-/// The issue asks for every L1–L5 height within 3 mm of the reference report; today 12 of the
-/// 15 are (L1 posterior +4.9, L3 middle +3.4, L4 posterior +3.5 mm). The report disagrees with
-/// its own label map there: along the same columns the map's L4 reads 27.4 mm posteriorly
-/// against the report's 22.5 (see the README). This guards what is reached, with one height of
-/// margin.
+/// The issue asks for every L1–L5 height within 3 mm of the reference report; today 13 of the
+/// 15 are (L3 middle +3.4, L4 posterior +3.5 mm). The report disagrees with its own label map
+/// there: along the same columns the map's L4 reads 27.5 mm posteriorly against the report's
+/// 22.5 (see the README). This guards what is reached, with one height of margin.
 #[test]
 fn most_lumbar_heights_agree_with_the_reference_report_within_3_mm() {
     let Some((volume, _)) = load() else { return };
@@ -165,7 +164,7 @@ fn most_lumbar_heights_agree_with_the_reference_report_within_3_mm() {
     }
     eprintln!("{}", report.join("\n"));
     assert!(
-        within >= 11,
+        within >= 12,
         "only {within}/15 heights within 3 mm:\n{}",
         report.join("\n")
     );
