@@ -87,7 +87,7 @@ pub fn measure(
     for &f in &fr {
         let u = u_post + f * depth;
         let mut p = profile::smooth(&img.profile(u - half_w, u + half_w), 0.5 / img.ds);
-        profile::flatten_bumps_above(&mut p, cfg.cement_hu, 150.0);
+        profile::flatten_bumps_above(&mut p, cfg.cement_hu, endplates::CEMENT_FLANK_FLOOR_HU);
         let edge = endplates::endplate_edge(&p, mid, disc, cfg.endplate_min_drop_hu);
         found.push(edge.map(|(x, dr)| {
             drops.push(dr);

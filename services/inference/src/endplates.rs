@@ -12,7 +12,7 @@ use crate::{config::ClassicalConfig, profile, straighten::Straightened};
 
 /// A cement deposit's flanks end where the profile stops falling or reaches this level (the
 /// marrow of even an osteoporotic body lies near or below it; the disc far below).
-const CEMENT_FLANK_FLOOR_HU: f64 = 150.0;
+pub(crate) const CEMENT_FLANK_FLOOR_HU: f64 = 150.0;
 
 /// A sub-column this far (mm) from its endplate's median position is a stray edge.
 const STRAY_MM: f64 = 7.0;
