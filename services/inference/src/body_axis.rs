@@ -21,6 +21,9 @@ const MAX_SLOPE: f64 = 0.5;
 /// meets the anterior and posterior columns up to ~6 mm beyond them.
 const MAX_REACH_MM: f64 = 7.0;
 
+/// Points at an end of an endplate whose robust line is extrapolated beyond it.
+const END_FIT_POINTS: usize = 4;
+
 /// A point in the body's sagittal plane: `x` along the frame's anterior axis, `y` along its
 /// cranial tangent, mm from the frame origin.
 type P2 = (f64, f64);
@@ -165,12 +168,20 @@ fn crossing(pts: &[P2], base: P2, dir: P2) -> Option<P2> {
             return Some(along(&w[0], &w[1]));
         }
     }
-    // Off one end: extrapolate the end segment a little.
-    let (a, b) = if side(&pts[0]).abs() < side(pts.last()?).abs() {
-        (pts[1], pts[0])
+    // Off one end: extrapolate a little along the line through the end's last few points (a
+    // Theil–Sen slope: one end segment alone can tilt wildly where a sub-column caught a rim).
+    let near_first = side(&pts[0]).abs() < side(pts.last()?).abs();
+    let k = pts.len().min(END_FIT_POINTS);
+    let end: Vec<P2> = if near_first {
+        pts[..k].to_vec()
     } else {
-        (pts[pts.len() - 2], pts[pts.len() - 1])
+        pts[pts.len() - k..].to_vec()
     };
+    let slope = theil_sen(&end)?;
+    let b = if near_first { end[0] } else { end[k - 1] };
+    let mut ys: Vec<f64> = end.iter().map(|q| q.1 - slope * (q.0 - b.0)).collect();
+    let b = (b.0, crate::straighten::median(&mut ys));
+    let a = (b.0 - 1.0, b.1 - slope);
     if (side(&a) - side(&b)).abs() < 1e-9 {
         return None;
     }
@@ -268,5 +279,20 @@ mod tests {
         assert!(keypoints(&plane, &sparse, &inf, wp, wa, [0.15, 0.5, 0.85]).is_none());
         let (plane, sup, inf, wp, wa) = tilted_body(26.0, 40.0);
         assert!(keypoints(&plane, &sup, &inf, wp, wa, [0.15, 0.5, 0.85]).is_none());
+    }
+
+    #[test]
+    fn a_stray_end_reading_does_not_tilt_the_extrapolated_column() {
+        // A flat endplate at y = 10 on sub-columns from x = −5 to 12 (the posterior ones
+        // missing), whose last posterior reading caught a rim 3 mm off. The posterior column at
+        // x = −9 lies beyond the readings: it must follow the endplate, not the stray segment.
+        let pts: Vec<P2> = (0..13)
+            .map(|k| {
+                let x = -5.0 + 1.5 * k as f64;
+                (x, if k == 0 { 13.0 } else { 10.0 })
+            })
+            .collect();
+        let p = crossing(&pts, (-9.0, 0.0), (0.0, 1.0)).expect("crossing within reach");
+        assert!((p.1 - 10.0).abs() < 1.0, "extrapolated to y = {:.1}", p.1);
     }
 }

@@ -119,6 +119,16 @@ pub fn analyse(volume: &HuVolume, cfg: &ClassicalConfig) -> Result<Detection, Re
     measure_and_name(volume, &grid, &track, &cl, traced, cfg)
 }
 
+/// Half width of the narrow band the endplates are read from: the configured band, but never
+/// narrower than one in-plane pixel (a narrower band on coarse pixels only adds noise).
+fn endplate_band_mm(volume: &HuVolume, cfg: &ClassicalConfig) -> f64 {
+    let pixel = volume.header.spacing_mm[0]
+        .abs()
+        .max(volume.header.spacing_mm[1].abs())
+        .clamp(0.3, 10.0);
+    cfg.endplate_lateral_half_mm.max(pixel)
+}
+
 /// From a traced centreline on: straightened reformation, discs, endplates, names, confounder
 /// flags and the abstention rules. Shared by the classical and the ONNX detector (whose model
 /// provides the track); `track` gives the canal (or an estimate of it) per coarse slice.
@@ -138,7 +148,7 @@ pub fn measure_and_name(
         cfg.straight_step_mm,
         0.5,
         (-45.0, 45.0),
-        cfg.lateral_half_mm,
+        (cfg.lateral_half_mm, endplate_band_mm(volume, cfg)),
     );
     let discs = segment::discs(&img, cfg);
     if tracing::enabled!(tracing::Level::DEBUG) {
@@ -257,6 +267,16 @@ pub fn measure_and_name(
                 flags.push("not_gradable".to_string());
             }
             n_ring += 1;
+        }
+        if let Some(h) = implausible_heights(&v.keypoints_mm, cfg) {
+            flags.push("implausible_shape".to_string());
+            if !flags.iter().any(|f| f == "not_gradable") {
+                flags.push("not_gradable".to_string());
+            }
+            notes.push(format!(
+                "{}: endplates not traced reliably (heights {:.1} / {:.1} / {:.1} mm): not graded",
+                v.label, h[0], h[1], h[2]
+            ));
         }
         let edge = (ep.edge_hu / 200.0).clamp(0.3, 1.0);
         v.confidence = (naming.confidence * edge * ep.found_fraction.sqrt()).clamp(0.0, 1.0);
@@ -602,6 +622,27 @@ fn cut_vertebra(
     })
 }
 
+/// Smallest ratio of a body's shortest to its tallest height that the detector believes: a
+/// loss beyond 75 % (vertebra plana) is far rarer than a misread endplate or a centreline
+/// that strayed from the body, so such a body is flagged for review rather than graded.
+const MIN_PLAUSIBLE_HEIGHT_RATIO: f64 = 0.25;
+
+/// The heights (anterior, middle, posterior) when they are not believable as a vertebral body:
+/// one shorter than the smallest accepted height, or under [`MIN_PLAUSIBLE_HEIGHT_RATIO`] of
+/// the tallest.
+fn implausible_heights(k: &Keypoints, cfg: &ClassicalConfig) -> Option<[f64; 3]> {
+    let h = [
+        geom::dist(k.superior_anterior, k.inferior_anterior),
+        geom::dist(k.superior_middle, k.inferior_middle),
+        geom::dist(k.superior_posterior, k.inferior_posterior),
+    ];
+    let (lo, hi) = (
+        h.iter().copied().fold(f64::MAX, f64::min),
+        h.iter().copied().fold(0.0, f64::max),
+    );
+    (lo < cfg.body_min_height_mm || lo < MIN_PLAUSIBLE_HEIGHT_RATIO * hi).then_some(h)
+}
+
 /// Build the output vertebra (keypoints in patient space) from straightened measurements.
 fn vertebra(cl: &Centreline, ep: &endplates::BodyEndplates, label: String) -> DetectedVertebra {
     let p = |s: f64, u: f64| straighten::to_patient(cl, s, u);
@@ -796,7 +837,7 @@ pub fn trace(volume: &HuVolume, cfg: &ClassicalConfig) -> Option<Trace> {
         cfg.straight_step_mm,
         0.5,
         (-45.0, 45.0),
-        cfg.lateral_half_mm,
+        (cfg.lateral_half_mm, endplate_band_mm(volume, cfg)),
     );
     let bias = cfg.edge_bias_per_slice_mm * volume.header.spacing_mm[2].abs().clamp(0.3, 10.0);
     let discs = rephase(
@@ -811,4 +852,35 @@ pub fn trace(volume: &HuVolume, cfg: &ClassicalConfig) -> Option<Trace> {
         image,
         discs,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Keypoints of a body 30 mm deep with heights (anterior, middle, posterior), its endplates
+    /// centred on z = 0.
+    fn body(ha: f64, hm: f64, hp: f64) -> Keypoints {
+        let at = |y: f64, h: f64, sign: f64| [0.0, y, sign * h / 2.0];
+        Keypoints {
+            superior_anterior: at(-15.0, ha, 1.0),
+            superior_middle: at(0.0, hm, 1.0),
+            superior_posterior: at(15.0, hp, 1.0),
+            inferior_anterior: at(-15.0, ha, -1.0),
+            inferior_middle: at(0.0, hm, -1.0),
+            inferior_posterior: at(15.0, hp, -1.0),
+        }
+    }
+
+    #[test]
+    fn a_severe_fracture_is_plausible_but_a_sliver_is_not() {
+        let cfg = ClassicalConfig::default();
+        // Genant 3 wedge (55 % anterior loss) and a 60 % biconcave body: graded as measured.
+        assert!(implausible_heights(&body(9.0, 15.0, 20.0), &cfg).is_none());
+        assert!(implausible_heights(&body(19.0, 8.0, 20.0), &cfg).is_none());
+        // What a centreline that strayed from the body reads (calibration case 84): 97 % loss.
+        assert!(implausible_heights(&body(0.7, 10.9, 21.7), &cfg).is_some());
+        // A column under the smallest accepted height.
+        assert!(implausible_heights(&body(3.5, 4.0, 4.5), &cfg).is_some());
+    }
 }

@@ -62,6 +62,9 @@ pub struct ClassicalConfig {
     pub straight_step_mm: f64,
     /// Half width of the lateral band averaged into the mid-sagittal straightened image.
     pub lateral_half_mm: f64,
+    /// Half width of the narrower lateral band the endplate surfaces are read from (a concave
+    /// endplate is deepest in the mid-sagittal plane).
+    pub endplate_lateral_half_mm: f64,
     /// Half width (anterior offset) of the band whose median gives the disc profile.
     pub disc_band_mm: f64,
     /// How far from a disc centre its flanking endplates are sought: a disc is a minimum with
@@ -133,6 +136,7 @@ impl Default for ClassicalConfig {
             centreline_sigma_mm: 10.0,
             straight_step_mm: 0.5,
             lateral_half_mm: 4.5,
+            endplate_lateral_half_mm: 1.5,
             disc_band_mm: 5.0,
             disc_flank_mm: 8.0,
             disc_min_contrast_hu: 15.0,

@@ -28,6 +28,13 @@ const SCHMORL_WALL_FRACTION: f64 = 0.5;
 /// something in the disc.
 const RIM_TOLERANCE_MM: f64 = 1.0;
 
+/// Depth fractions of the sub-columns read from the narrow mid-sagittal band (the middle of a
+/// concave endplate).
+const CENTRAL_FRACTIONS: std::ops::RangeInclusive<f64> = 0.3..=0.7;
+
+/// Below this a profile beyond an endplate is not a disc (the scan's edge, air).
+const DISC_FLOOR_HU: f64 = -200.0;
+
 /// How far (mm) beyond a dense focus inside the body the search for the cortex goes on.
 const BONE_ISLAND_REACH_MM: f64 = 14.0;
 
@@ -206,11 +213,29 @@ fn edge_search(
     } else {
         profile::max_in(p, e - 2, (e + r).min(m))
     };
-    let (op, outer) = if dir > 0 {
-        profile::min_in(p, ip as isize, ip as isize + r)
-    } else {
-        profile::min_in(p, ip as isize - r, ip as isize)
+    // The disc just outside the peak. Under a thick sclerotic endplate (a dense layer several
+    // mm deep) the peak lies far inside and that window stays in the dense layer (its drop is a
+    // fraction of the step found): then the disc is sought from the step instead.
+    let outside = |from: isize| {
+        if dir > 0 {
+            profile::min_in(p, from, from + r)
+        } else {
+            profile::min_in(p, from - r, from)
+        }
     };
+    let (mut op, mut outer) = outside(ip as isize);
+    let step_at_e = steps.iter().find(|s| s.0 == e).map_or(0.0, |s| s.1);
+    if inner - outer < 0.5 * step_at_e {
+        let from_step = outside(if dir > 0 {
+            e.max(ip as isize)
+        } else {
+            e.min(ip as isize)
+        });
+        // Only a soft-tissue disc: not the scan's edge (samples outside the volume) or air.
+        if from_step.1 > DISC_FLOOR_HU {
+            (op, outer) = from_step;
+        }
+    }
     let level = 0.5 * (inner + outer);
     let x = profile::first_fall_below(p, ip, op, level)?;
     Some((e, x, inner - outer))
@@ -536,7 +561,15 @@ pub fn measure_or_disc(
     let mut profiles = Vec::with_capacity(fr.len());
     for (k, &f) in fr.iter().enumerate() {
         let u = u_post + f * depth;
-        let mut p = profile::smooth(&img.profile(u - half_w, u + half_w), 0.5 / ds);
+        // The central sub-columns, where a concave endplate is deepest, read the narrow band
+        // (the wide band's shallower sides would fill the bowl in); the rims keep the wide,
+        // quieter band.
+        let band = if CENTRAL_FRACTIONS.contains(&f) {
+            img.narrow_profile(u - half_w, u + half_w)
+        } else {
+            img.profile(u - half_w, u + half_w)
+        };
+        let mut p = profile::smooth(&band, 0.5 / ds);
         // Cement inside the body has edges of its own, far stronger than the endplates': the
         // endplates are measured on the profile with the deposit flattened.
         profile::flatten_bumps_above(&mut p, cfg.cement_hu, CEMENT_FLANK_FLOOR_HU);
@@ -702,6 +735,7 @@ mod tests {
             rows: 1,
             cols: 181,
             data: vec![0.0; 181],
+            narrow: vec![0.0; 181],
         };
         let q = (0..181)
             .map(|c| {
@@ -731,6 +765,26 @@ mod tests {
             assert!((post + 18.0).abs() < 1.0, "focus {focus}: posterior {post}");
             assert!((ant - 22.0).abs() < 1.0, "focus {focus}: anterior {ant}");
         }
+    }
+
+    #[test]
+    fn a_thick_sclerotic_endplate_is_read_at_its_outer_surface() {
+        // The real CT's L1, middle sub-column, superior disc (row 4) to body centre (row 42), at
+        // 0.5 mm per row: the endplate rises from the disc at rows 15–20 into a dense layer
+        // ~10 mm deep. The edge is the disc side of the rise, not a crossing inside the layer
+        // (which read the middle height 4 mm short: a false 27 % biconcave deformity).
+        let p = [
+            114.0, 105.0, 97.0, 92.0, 90.0, 90.0, 90.0, 90.0, 91.0, 93.0, 96.0, 101.0, 106.0,
+            112.0, 118.0, 129.0, 151.0, 187.0, 231.0, 277.0, 322.0, 362.0, 387.0, 395.0, 394.0,
+            391.0, 388.0, 385.0, 385.0, 388.0, 392.0, 397.0, 402.0, 402.0, 388.0, 356.0, 314.0,
+            269.0, 225.0, 184.0, 154.0, 139.0, 131.0,
+        ];
+        let (x, drop) = endplate_edge(&p, 42, 4, 60.0).expect("edge found");
+        assert!(
+            (16.0..=20.0).contains(&x),
+            "edge at row {x:.1}, drop {drop:.0}"
+        );
+        assert!(drop > 200.0, "drop {drop:.0} is not the endplate's");
     }
 
     #[test]

@@ -10,7 +10,9 @@ use crate::{
 };
 
 /// A mid-sagittal straightened image: rows are arc length (cranial → caudal), columns the
-/// anterior offset `u` from the centreline; each pixel averages a thin lateral band.
+/// anterior offset `u` from the centreline; each pixel averages a thin lateral band. A second,
+/// narrower band is kept for the endplates: a wide band fills in a concave endplate's centre
+/// with its shallower sides and reads a biconcave body's middle height too tall.
 #[derive(Debug, Clone)]
 pub struct Straightened {
     /// Row step, mm of arc length.
@@ -25,6 +27,8 @@ pub struct Straightened {
     pub cols: usize,
     /// HU, row-major.
     pub data: Vec<f32>,
+    /// HU of the narrow mid-sagittal band, row-major (the endplates are read from it).
+    pub narrow: Vec<f32>,
 }
 
 impl Straightened {
@@ -58,10 +62,22 @@ impl Straightened {
 
     /// Mean over columns `u ∈ [ua, ub]` of every row: a profile along the arc.
     pub fn profile(&self, ua: f64, ub: f64) -> Vec<f64> {
+        self.band_profile(&self.data, ua, ub)
+    }
+
+    /// Like [`Straightened::profile`], on the narrow mid-sagittal band: for endplate surfaces.
+    pub fn narrow_profile(&self, ua: f64, ub: f64) -> Vec<f64> {
+        self.band_profile(&self.narrow, ua, ub)
+    }
+
+    fn band_profile(&self, data: &[f32], ua: f64, ub: f64) -> Vec<f64> {
         let (c0, c1) = (self.col_of(ua.min(ub)), self.col_of(ua.max(ub)));
         let n = (c1 - c0 + 1) as f64;
         (0..self.rows)
-            .map(|r| (c0..=c1).map(|c| self.at(r, c) as f64).sum::<f64>() / n)
+            .map(|r| {
+                let row = &data[r * self.cols..(r + 1) * self.cols];
+                row[c0..=c1].iter().map(|&h| h as f64).sum::<f64>() / n
+            })
             .collect()
     }
 
@@ -89,32 +105,40 @@ pub fn median(v: &mut [f64]) -> f64 {
     v[m]
 }
 
-/// Sample the straightened image from the full-resolution volume.
+/// Lateral step between the samples averaged into a pixel, mm.
+const LATERAL_STEP_MM: f64 = 1.5;
+
+/// Sample the straightened image from the full-resolution volume: each pixel averages the
+/// lateral band `±lateral_half_mm`, and its narrow image the band `±narrow_half_mm`.
 pub fn straighten(
     sampler: &VolumeSampler<'_>,
     cl: &Centreline,
     ds: f64,
     du: f64,
     u_range: (f64, f64),
-    lateral_half_mm: f64,
+    (lateral_half_mm, narrow_half_mm): (f64, f64),
 ) -> Straightened {
     let rows = ((cl.length() / ds).floor() as usize + 1).max(1);
     let cols = (((u_range.1 - u_range.0) / du).round() as usize + 1).max(1);
-    let lat: Vec<f64> = {
-        let n = (lateral_half_mm / 1.5).round() as i32;
-        (-n..=n).map(|i| i as f64 * 1.5).collect()
-    };
+    let n_wide = (lateral_half_mm / LATERAL_STEP_MM).round() as i32;
+    let n_narrow = ((narrow_half_mm / LATERAL_STEP_MM).round() as i32).min(n_wide);
     let mut data = Vec::with_capacity(rows * cols);
+    let mut narrow = Vec::with_capacity(rows * cols);
     for r in 0..rows {
         let f = cl.frame_at(r as f64 * ds);
         for c in 0..cols {
             let u = u_range.0 + c as f64 * du;
             let base = geom::axpy(f.p, u, f.a);
-            let mut acc = 0.0f32;
-            for &v in &lat {
-                acc += sampler.sample(geom::axpy(base, v, f.l));
+            let (mut wide_sum, mut narrow_sum) = (0.0f32, 0.0f32);
+            for i in -n_wide..=n_wide {
+                let h = sampler.sample(geom::axpy(base, i as f64 * LATERAL_STEP_MM, f.l));
+                wide_sum += h;
+                if i.abs() <= n_narrow {
+                    narrow_sum += h;
+                }
             }
-            data.push(acc / lat.len() as f32);
+            data.push(wide_sum / (2 * n_wide + 1) as f32);
+            narrow.push(narrow_sum / (2 * n_narrow + 1) as f32);
         }
     }
     Straightened {
@@ -124,6 +148,7 @@ pub fn straighten(
         rows,
         cols,
         data,
+        narrow,
     }
 }
 

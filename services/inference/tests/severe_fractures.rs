@@ -62,17 +62,17 @@ fn crush_to_half_height_is_found_labelled_and_measured() {
     }
 }
 
-/// The middle height of a severe biconcave body still reads 2–3 mm high (the bowl is averaged
-/// over the lateral band of the straightened image and blurred by 2 mm slices), so this test holds
-/// the measured biconcave ratio to Genant grade 2 or more and the height to within 3.5 mm; the
-/// 1.5 mm target is not met yet for this shape.
+/// The middle height of a severe biconcave body reads 1–2 mm high on 2 mm slices (the bowl's
+/// bottom is blurred; it read 2–3 mm high while the endplates were taken from the wide lateral
+/// band, whose shallower sides fill the bowl in), so this test holds the height to within 2.2 mm
+/// and the measured biconcave ratio to Genant grade 2 or more.
 #[test]
 fn biconcave_half_middle_height_is_graded_not_called_a_schmorl_node() {
     for seed in [21, 22] {
         let (v, t) = detect(seed, "T8:biconcave:0.5");
         let (hp, hm) = heights(&v);
         assert!(
-            (hm - t.heights_mm.middle).abs() <= 3.5,
+            (hm - t.heights_mm.middle).abs() <= 2.2,
             "seed {seed}: middle height {hm:.1} vs truth {:.1}",
             t.heights_mm.middle
         );
