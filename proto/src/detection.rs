@@ -45,7 +45,8 @@ pub struct DetectedVertebra {
     pub confidence: f64,
     /// Flags that change how the vertebra may be graded, e.g. `cement`, `ring_artifact`,
     /// `schmorl_node`, `label_uncertain`, `not_gradable`, `truncated` (cut by the scan's edge:
-    /// its keypoints on the cut side lie on the edge, so its heights are lower bounds).
+    /// its keypoints on the cut side lie on the edge, so its heights are lower bounds),
+    /// `implausible_shape` (heights no vertebral body has: a misread, not graded).
     pub flags: Vec<String>,
 }
 
