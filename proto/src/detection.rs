@@ -2,7 +2,8 @@
 //! keypoints, plus the spine centreline the renderer reuses for its curved reformation.
 
 use crate::{
-    result::{Reason, StudyStatus},
+    result::{Heights, Reason, StudyStatus},
+    vec3,
     volume::Vec3,
 };
 use serde::{Deserialize, Serialize};
@@ -26,6 +27,18 @@ pub struct Keypoints {
     pub inferior_middle: Point3,
     /// Posterior point of the inferior endplate.
     pub inferior_posterior: Point3,
+}
+
+impl Keypoints {
+    /// Anterior (Ha), middle (Hm) and posterior (Hp) heights: the distance from each superior
+    /// keypoint to the inferior keypoint of the same column, mm.
+    pub fn heights(&self) -> Heights {
+        Heights {
+            anterior: vec3::dist(self.superior_anterior, self.inferior_anterior),
+            middle: vec3::dist(self.superior_middle, self.inferior_middle),
+            posterior: vec3::dist(self.superior_posterior, self.inferior_posterior),
+        }
+    }
 }
 
 /// One vertebral body found by a detector.

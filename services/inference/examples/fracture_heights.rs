@@ -13,11 +13,8 @@ const FRACTIONS: [f64; 3] = [0.28, 0.36, 0.46];
 
 /// Heights (Ha, Hm, Hp) from six keypoints.
 fn heights(k: &Keypoints) -> [f64; 3] {
-    [
-        geom::dist(k.superior_anterior, k.inferior_anterior),
-        geom::dist(k.superior_middle, k.inferior_middle),
-        geom::dist(k.superior_posterior, k.inferior_posterior),
-    ]
+    let h = k.heights();
+    [h.anterior, h.middle, h.posterior]
 }
 
 /// Genant grade of a height loss (1 − min/max).

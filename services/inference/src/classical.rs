@@ -631,11 +631,8 @@ const MIN_PLAUSIBLE_HEIGHT_RATIO: f64 = 0.25;
 /// one shorter than the smallest accepted height, or under [`MIN_PLAUSIBLE_HEIGHT_RATIO`] of
 /// the tallest.
 fn implausible_heights(k: &Keypoints, cfg: &ClassicalConfig) -> Option<[f64; 3]> {
-    let h = [
-        geom::dist(k.superior_anterior, k.inferior_anterior),
-        geom::dist(k.superior_middle, k.inferior_middle),
-        geom::dist(k.superior_posterior, k.inferior_posterior),
-    ];
+    let heights = k.heights();
+    let h = [heights.anterior, heights.middle, heights.posterior];
     let (lo, hi) = (
         h.iter().copied().fold(f64::MAX, f64::min),
         h.iter().copied().fold(0.0, f64::max),

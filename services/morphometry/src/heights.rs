@@ -2,17 +2,13 @@
 //! (Eastell et al., JBMR 1991; McCloskey et al., Osteoporos Int 1993), read as relative height
 //! losses so they compare directly with Genant's semiquantitative thresholds.
 
-use crate::geometry::{dist as distance, is_finite};
+use crate::geometry::is_finite;
 use spinescreen_proto::{DeformityType, Heights, Keypoints};
 
 /// Anterior (Ha), middle (Hm) and posterior (Hp) heights: the distance from each superior
 /// endplate keypoint to the inferior keypoint of the same column, mm.
 pub fn heights_of(k: &Keypoints) -> Heights {
-    Heights {
-        anterior: distance(k.superior_anterior, k.inferior_anterior),
-        middle: distance(k.superior_middle, k.inferior_middle),
-        posterior: distance(k.superior_posterior, k.inferior_posterior),
-    }
+    k.heights()
 }
 
 /// Smallest height (mm) below which a measurement is taken to be a detection failure rather than
