@@ -21,6 +21,9 @@ const MAX_SLOPE: f64 = 0.5;
 /// meets the anterior and posterior columns up to ~6 mm beyond them.
 const MAX_REACH_MM: f64 = 7.0;
 
+/// How far (mm) a point may lie beyond both its neighbours before it is taken for a stray.
+const STRAY_POINT_MM: f64 = 1.0;
+
 /// Points at an end of an endplate whose robust line is extrapolated beyond it.
 const END_FIT_POINTS: usize = 4;
 
@@ -112,9 +115,10 @@ pub fn keypoints(
     })
 }
 
-/// Present points projected into the plane; where both neighbouring sub-columns are present,
-/// the cranial coordinate is the median of the three (a lone stray edge is ignored; an end
-/// point keeps its own, so the end segments still extrapolate the surface).
+/// Present points projected into the plane; where both neighbouring sub-columns are present and
+/// a point lies more than [`STRAY_POINT_MM`] from the median of the three, it takes the median
+/// (a lone stray edge is ignored; an end point keeps its own, so the end segments still
+/// extrapolate the surface).
 fn projected(plane: &SagittalPlane, surface: &Surface) -> Vec<P2> {
     let pts: Vec<Option<P2>> = surface
         .iter()
@@ -130,7 +134,10 @@ fn projected(plane: &SagittalPlane, surface: &Surface) -> Vec<P2> {
                 return Some((x, y));
             };
             let mut ys = [before.1, y, after.1];
-            Some((x, crate::straighten::median(&mut ys)))
+            let m = crate::straighten::median(&mut ys);
+            // Only a stray is replaced: the bottom of a smooth bowl (a concave endplate) lies
+            // a fraction of a mm beyond both its neighbours and must stay.
+            Some((x, if (y - m).abs() > STRAY_POINT_MM { m } else { y }))
         })
         .collect()
 }
@@ -294,5 +301,36 @@ mod tests {
             .collect();
         let p = crossing(&pts, (-9.0, 0.0), (0.0, 1.0)).expect("crossing within reach");
         assert!((p.1 - 10.0).abs() < 1.0, "extrapolated to y = {:.1}", p.1);
+    }
+
+    #[test]
+    fn a_bowl_bottom_is_kept_but_a_lone_stray_is_not() {
+        let plane = SagittalPlane {
+            origin: [0.0, 0.0, 0.0],
+            anterior: [0.0, -1.0, 0.0],
+            cranial: [0.0, 0.0, 1.0],
+        };
+        // A concave superior endplate: 3 mm deep at the centre, sub-columns 1.5 mm apart.
+        let bowl = |x: f64| 10.0 - 3.0 * (1.0 - (x / 9.0).powi(2)).max(0.0).powi(2);
+        let mut surface: Surface = (0..17)
+            .map(|k| {
+                let x = -12.0 + 1.5 * k as f64;
+                Some(plane.in_patient((x, bowl(x))))
+            })
+            .collect();
+        let bottom = projected(&plane, &surface)[8];
+        assert!(
+            (bottom.1 - 7.0).abs() < 1e-9,
+            "bowl bottom moved to {:.2}",
+            bottom.1
+        );
+        // A lone reading 3 mm off on a flat stretch is replaced by its neighbours' level.
+        surface[2] = Some(plane.in_patient((-9.0, bowl(-9.0) + 3.0)));
+        let stray = projected(&plane, &surface)[2];
+        assert!(
+            (stray.1 - bowl(-9.0)).abs() < 0.5,
+            "stray kept at {:.2}",
+            stray.1
+        );
     }
 }
