@@ -205,7 +205,7 @@ fn edge_search(
     if strongest < min_drop {
         return None;
     }
-    let &(e, _) = steps.iter().find(|s| s.1 >= 0.6 * strongest)?;
+    let &(e, step_at_e) = steps.iter().find(|s| s.1 >= 0.6 * strongest)?;
     // Half level between the endplate peak just inside and the disc just outside.
     let r = 8isize;
     let (ip, inner) = if dir > 0 {
@@ -224,7 +224,6 @@ fn edge_search(
         }
     };
     let (mut op, mut outer) = outside(ip as isize);
-    let step_at_e = steps.iter().find(|s| s.0 == e).map_or(0.0, |s| s.1);
     if inner - outer < 0.5 * step_at_e {
         let from_step = outside(if dir > 0 {
             e.max(ip as isize)
