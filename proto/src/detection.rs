@@ -57,7 +57,9 @@ pub struct DetectedVertebra {
     /// Detection confidence 0–1 (edge strength, prior fit, label agreement).
     pub confidence: f64,
     /// Flags that change how the vertebra may be graded, e.g. `cement`, `ring_artifact`,
-    /// `schmorl_node`, `label_uncertain`, `not_gradable`, `truncated` (cut by the scan's edge:
+    /// `ring_corrected` (a ring artefact crossing the body was subtracted before measuring: its
+    /// heights stand, its attenuation is not read), `schmorl_node`, `label_uncertain`,
+    /// `not_gradable`, `truncated` (cut by the scan's edge:
     /// its keypoints on the cut side lie on the edge, so its heights are lower bounds),
     /// `implausible_shape` (heights no vertebral body has: a misread, not graded).
     pub flags: Vec<String>,

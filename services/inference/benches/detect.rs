@@ -1,6 +1,6 @@
 //! Detection time on a full-size chest CT phantom (512² × 400 slices of 1 mm), one thread.
 use criterion::{criterion_group, criterion_main, Criterion};
-use spinescreen_inference::{ClassicalDetector, Detector};
+use spinescreen_inference::{ring_correction::RingCorrection, ClassicalDetector, Detector};
 use spinescreen_phantom::{generate, PhantomSpec};
 
 fn bench(c: &mut Criterion) {
@@ -14,6 +14,10 @@ fn bench(c: &mut Criterion) {
     g.sample_size(10);
     g.bench_function("classical_512x512x400", |b| {
         b.iter(|| det.detect(&ph.volume))
+    });
+    // The part of it that looks for ring artefacts (every study pays it).
+    g.bench_function("ring_estimate_512x512x400", |b| {
+        b.iter(|| RingCorrection::estimate(&ph.volume, det.config().ring_correction_min_hu))
     });
     g.finish();
 }

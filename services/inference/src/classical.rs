@@ -14,7 +14,9 @@ use crate::{
     cut_body, endplates, geom,
     grid::{self, Grid, VolumeSampler},
     labels::{self, BodySpan},
-    lateral, segment,
+    lateral,
+    ring_correction::RingCorrection,
+    segment,
     straighten::{self, Straightened},
     Detector,
 };
@@ -81,8 +83,40 @@ struct Body {
     disc: usize,
 }
 
-/// Run the classical pipeline; `Err` is an abstention with no usable spine at all.
+/// Flag of a body that a corrected ring crosses: measured on the corrected image, but its
+/// attenuation (bone density) is not to be read.
+pub const RING_CORRECTED_FLAG: &str = "ring_corrected";
+
+/// How far (mm) beyond a body's keypoints a corrected ring still counts as crossing it.
+const RING_MARGIN_MM: f64 = 3.0;
+
+/// Run the classical pipeline (ring artefacts corrected first); `Err` is an abstention with no
+/// usable spine at all.
 pub fn analyse(volume: &HuVolume, cfg: &ClassicalConfig) -> Result<Detection, Reason> {
+    let rings = RingCorrection::estimate(volume, cfg.ring_correction_min_hu);
+    let corrected = rings.as_ref().map(|r| r.apply(volume));
+    let mut det = analyse_corrected(corrected.as_ref().unwrap_or(volume), cfg)?;
+    if let Some(r) = rings {
+        det.notes.insert(0, r.note());
+        for v in &mut det.vertebrae {
+            let k = &v.keypoints_mm;
+            let points = [
+                v.center_mm,
+                k.superior_anterior,
+                k.superior_posterior,
+                k.inferior_anterior,
+                k.inferior_posterior,
+            ];
+            if r.crosses(volume, &points, RING_MARGIN_MM) {
+                v.flags.push(RING_CORRECTED_FLAG.to_string());
+            }
+        }
+    }
+    Ok(det)
+}
+
+/// [`analyse`] on a volume whose ring artefacts are corrected.
+fn analyse_corrected(volume: &HuVolume, cfg: &ClassicalConfig) -> Result<Detection, Reason> {
     let grid = grid::coarse_grid(volume, cfg.coarse_mm).ok_or_else(|| {
         abstain(
             ReasonCode::NO_SPINE,

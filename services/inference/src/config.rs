@@ -103,6 +103,9 @@ pub struct ClassicalConfig {
     pub metal_hu: f64,
     /// Coherent ring amplitude that flags a vertebra, HU.
     pub ring_min_hu: f64,
+    /// Ring amplitude, pooled over the study's slices, that is corrected before measuring, HU
+    /// (`f64::INFINITY` turns the correction off).
+    pub ring_correction_min_hu: f64,
     /// Bone threshold for ribs on the coarse grid.
     pub rib_hu: f32,
     /// Axial distance from the canal beyond which bone can only be rib (or pelvis, scapula).
@@ -153,6 +156,7 @@ impl Default for ClassicalConfig {
             cement_hu: 1500.0,
             metal_hu: 2500.0,
             ring_min_hu: 80.0,
+            ring_correction_min_hu: 40.0,
             rib_hu: 200.0,
             rib_cut_mm: 55.0,
             rib_min_length_mm: 30.0,

@@ -57,6 +57,7 @@ pub mod lateral;
 pub mod mask2d;
 pub mod onnx;
 pub mod profile;
+pub mod ring_correction;
 pub mod segment;
 pub mod straighten;
 pub mod worker;

@@ -20,6 +20,11 @@ pub const NOT_GRADED_FLAGS: [&str; 3] = ["not_gradable", "cement", "hardware"];
 /// Detection flag that makes the middle height unreliable (a focal endplate pit): the biconcave
 /// ratio is not used for that vertebra.
 pub const SCHMORL_FLAG: &str = "schmorl_node";
+
+/// Detection flag of a body that a ring artefact crosses. The detector measured it on an image
+/// with the ring subtracted; the stored volume still holds the ring, so its trabecular HU is not
+/// read (bone density comes from the next eligible level).
+pub const RING_CORRECTED_FLAG: &str = "ring_corrected";
 /// Detection flag for a body cut by the scan's edge: its heights are lower bounds, so it is
 /// neither graded nor measured (it is listed so the report names the level).
 pub const TRUNCATED_FLAG: &str = "truncated";
@@ -106,7 +111,11 @@ pub fn measure(detection: &Detection, volume: &HuVolume, service: &ServiceInfo) 
                 detection_confidence,
             )
         };
-        let trabecular = if measures_density(&v.label) && m.measurable && m.gradable {
+        let trabecular = if measures_density(&v.label)
+            && m.measurable
+            && m.gradable
+            && !v.flags.iter().any(|f| f == RING_CORRECTED_FLAG)
+        {
             trabecular_of(v, volume)
         } else {
             None
@@ -551,5 +560,20 @@ mod tests {
             assert!(t.voxels >= 1000, "{label}: {} voxels", t.voxels);
         }
         assert_eq!(find(&r, "T10").trabecular_hu, None);
+        // A ring the detector subtracted crosses L1: its stored attenuation is not read, and
+        // the reading moves to L2 (the next eligible level).
+        let mut ringed = d.clone();
+        ringed
+            .vertebrae
+            .iter_mut()
+            .find(|v| v.label == "L1")
+            .unwrap()
+            .flags
+            .push(RING_CORRECTED_FLAG.into());
+        let r = measure(&ringed, &vol, &service());
+        assert_eq!(find(&r, "L1").trabecular_hu, None);
+        assert_eq!(find(&r, "L1").genant_grade, GenantGrade::Normal);
+        let bd = r.bone_density.unwrap();
+        assert_eq!((bd.level.as_str(), bd.hu), ("L2", 120.0));
     }
 }
