@@ -656,6 +656,8 @@ pub fn measure_or_disc(
     };
     let mut s_sup = [0.0; 3];
     let mut s_inf = [0.0; 3];
+    // A column shorter than any body: no body here, but perhaps a disc (below).
+    let mut too_short = false;
     for (c, &f) in COLUMNS.iter().enumerate() {
         let (Some(a), Some(b)) = (pick(&sup, f), pick(&inf, f)) else {
             if dbg {
@@ -671,7 +673,7 @@ pub fn measure_or_disc(
             if dbg {
                 tracing::debug!("DBG {s_up:.0}-{s_down:.0}: column {c} height {:.1}", b - a);
             }
-            return Measured::Nothing;
+            too_short = true;
         }
     }
     let edge_hu = crate::straighten::median(&mut drops);
@@ -695,9 +697,19 @@ pub fn measure_or_disc(
     // at every column. A real body, even crushed to half its height, fills more of its pitch
     // at two of its three columns (a wedge lowers one side, a biconcave fracture the middle).
     // A cemented body (not gradable) is kept whatever its edges: cement has edges of its own.
+    // At thick slices the disc between two blurred endplates can read thinner than any body
+    // (2–3 mm at 3 mm slices): still a disc when the interval is otherwise empty.
     let mut h = [0, 1, 2].map(|c| s_inf[c] - s_sup[c]);
     let median_h = crate::straighten::median(&mut h);
-    if median_h < cfg.body_min_pitch_fraction * pitch && max_hu <= cfg.cement_hu {
+    let disc_like = median_h < cfg.body_min_pitch_fraction * pitch && max_hu <= cfg.cement_hu;
+    if too_short
+        && !(disc_like
+            && h.iter()
+                .all(|&v| (0.0..cfg.body_min_pitch_fraction * pitch).contains(&v)))
+    {
+        return Measured::Nothing;
+    }
+    if disc_like {
         if dbg {
             tracing::debug!("DBG {s_up:.0}-{s_down:.0}: height {median_h:.1} of pitch {pitch:.1}");
         }
