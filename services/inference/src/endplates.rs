@@ -17,6 +17,12 @@ pub(crate) const CEMENT_FLANK_FLOOR_HU: f64 = 150.0;
 /// A sub-column this far (mm) from its endplate's median position is a stray edge.
 const STRAY_MM: f64 = 7.0;
 
+/// Longest run of sub-columns at a rim (15 % of the depth) dropped when it steps outward.
+const RIM_RUN: usize = 3;
+
+/// Step (mm) between neighbouring sub-columns beyond which a rim run is not this endplate.
+const RIM_STEP_MM: f64 = 3.0;
+
 /// A lone sub-column this far (mm) off both neighbours is a stray edge.
 const SPIKE_MM: f64 = 2.0;
 
@@ -286,6 +292,29 @@ fn drop_strays(e: &mut [Option<f64>], stray: f64) {
     for x in e.iter_mut() {
         if x.is_some_and(|x| (x - median).abs() > stray) {
             *x = None;
+        }
+    }
+}
+
+/// Forget a run of at most [`RIM_RUN`] sub-columns at either rim that steps more than
+/// [`RIM_STEP_MM`] beyond its inner neighbour, `outward` (+1: towards larger arc length, the
+/// inferior endplate; −1 the superior): an endplate does not jump a disc's height between
+/// sub-columns 5 % of the depth apart, so that run is the next body's endplate across the disc
+/// (or a marginal osteophyte). A wedge, a crush or a pit moves the endplate inward and stays.
+fn drop_outward_rim_steps(e: &mut [Option<f64>], outward: f64) {
+    let n = e.len();
+    for from_end in [false, true] {
+        let idx = |k: usize| if from_end { n - 1 - k } else { k };
+        for run in 1..=RIM_RUN.min(n.saturating_sub(2)) {
+            let (Some(edge), Some(inner)) = (e[idx(run - 1)], e[idx(run)]) else {
+                continue;
+            };
+            if outward * (edge - inner) > RIM_STEP_MM {
+                for k in 0..run {
+                    e[idx(k)] = None;
+                }
+                break;
+            }
         }
     }
 }
@@ -617,6 +646,8 @@ pub fn measure_or_disc(
     despike(&mut inf, SPIKE_MM);
     drop_strays(&mut sup, STRAY_MM);
     drop_strays(&mut inf, STRAY_MM);
+    drop_outward_rim_steps(&mut sup, -1.0);
+    drop_outward_rim_steps(&mut inf, 1.0);
     let found = sup
         .iter()
         .zip(&inf)
@@ -842,6 +873,37 @@ mod tests {
         let before = wedge.clone();
         drop_strays(&mut wedge, 7.0);
         assert_eq!(wedge, before);
+    }
+
+    #[test]
+    fn a_rim_run_stepping_into_the_next_body_is_dropped_but_a_wedge_is_kept() {
+        // Inferior endplate at 103 mm; its three posterior sub-columns read the next body's
+        // superior endplate across the disc, 4.3 mm further down.
+        let mut inf: Vec<Option<f64>> = (0..17)
+            .map(|k| Some(if k < 3 { 107.3 } else { 103.0 }))
+            .collect();
+        drop_outward_rim_steps(&mut inf, 1.0);
+        assert_eq!(&inf[..3], &[None, None, None]);
+        assert!(inf[3..].iter().all(|v| *v == Some(103.0)));
+        // The same reading on a superior endplate is inward (a pit, a wedge): kept.
+        let mut sup: Vec<Option<f64>> = (0..17)
+            .map(|k| Some(if k < 3 { 107.3 } else { 103.0 }))
+            .collect();
+        let read = sup.clone();
+        drop_outward_rim_steps(&mut sup, -1.0);
+        assert_eq!(sup, read);
+        // A severe anterior wedge tilts the superior endplate steadily inward: kept.
+        let mut wedge: Vec<Option<f64>> = (0..17).map(|k| Some(100.0 + 0.6 * k as f64)).collect();
+        let read = wedge.clone();
+        drop_outward_rim_steps(&mut wedge, -1.0);
+        assert_eq!(wedge, read);
+        // A run longer than 15 % of the depth is a tilt of the endplate, not a stray: kept.
+        let mut long: Vec<Option<f64>> = (0..17)
+            .map(|k| Some(if k < 5 { 107.3 } else { 103.0 }))
+            .collect();
+        let read = long.clone();
+        drop_outward_rim_steps(&mut long, 1.0);
+        assert_eq!(long, read);
     }
 
     #[test]
