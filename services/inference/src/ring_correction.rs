@@ -12,6 +12,7 @@
 //! `ring_corrected` (morphometry does not read their attenuation from the uncorrected volume);
 //! rings the correction leaves behind are still found and flagged per body (`artefacts`).
 
+use crate::straighten::median;
 use spinescreen_proto::{volume::Vec3, HuVolume};
 
 /// Pixels pooled for the ring profile (24 slices of 256²), and the bounds on the slices used.
@@ -110,17 +111,6 @@ struct Pooled {
     step: Vec<[f64; ANGLES]>,
 }
 
-/// Median of a few values (sorts them).
-fn median_of(v: &mut [f64]) -> f64 {
-    v.sort_unstable_by(f64::total_cmp);
-    let n = v.len();
-    if n.is_multiple_of(2) {
-        0.5 * (v[n / 2 - 1] + v[n / 2])
-    } else {
-        v[n / 2]
-    }
-}
-
 /// Pool the radial high-pass and the interface step of a sample of slices.
 fn pooled_profile(volume: &HuVolume, g: &Polar) -> Option<Pooled> {
     let nz = volume.header.dims[2];
@@ -190,7 +180,7 @@ fn pooled_profile(volume: &HuVolume, g: &Polar) -> Option<Pooled> {
             let n = per_side[0] + per_side[1];
             all[..per_side[0]].copy_from_slice(&sides[0][..per_side[0]]);
             all[per_side[0]..n].copy_from_slice(&sides[1][..per_side[1]]);
-            let (_, &mut background, _) = all[..n].select_nth_unstable_by(n / 2, f64::total_cmp);
+            let background = median(&mut all[..n]);
             let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
             let step = mean(&sides[1][..per_side[1]]) - mean(&sides[0][..per_side[0]]);
             cells[*cell].push(((f64::from(v) - background) as f32, step as f32));
@@ -205,9 +195,7 @@ fn pooled_profile(volume: &HuVolume, g: &Polar) -> Option<Pooled> {
                         return f64::NAN;
                     }
                     let mut v: Vec<f64> = c.iter().map(|p| f64::from(pick(p))).collect();
-                    let m = v.len() / 2;
-                    v.select_nth_unstable_by(m, f64::total_cmp);
-                    v[m]
+                    median(&mut v)
                 })
             })
             .collect()
@@ -280,7 +268,7 @@ fn on_an_interface(step: &[[f64; ANGLES]], b: usize, state: &[Option<bool>], pea
         .map(|q| step[b][q])
         .filter(|v| !v.is_nan())
         .collect();
-    v.is_empty() || median_of(&mut v).abs() >= 0.5 * peak.abs()
+    v.is_empty() || median(&mut v).abs() >= 0.5 * peak.abs()
 }
 
 /// Whether the arc's radial profile falls below half its peak within [`MAX_HALF_WIDTH_PX`] on
@@ -297,12 +285,7 @@ fn narrow(prof: &[[f64; ANGLES]], b: usize, state: &[Option<bool>], peak: f64) -
             .map(|q| prof[bb][q])
             .filter(|v| !v.is_nan())
             .collect();
-        if v.is_empty() {
-            return None;
-        }
-        let m = v.len() / 2;
-        v.select_nth_unstable_by(m, f64::total_cmp);
-        Some(v[m])
+        (!v.is_empty()).then(|| median(&mut v))
     };
     // The peak may sit a bin either side of `b`: look just beyond.
     [b - k - 1, b + k + 1]
@@ -333,9 +316,7 @@ impl RingCorrection {
                 if strengths.is_empty() {
                     continue;
                 }
-                let m = strengths.len() / 2;
-                strengths.select_nth_unstable_by(m, f64::total_cmp);
-                let typical = strengths[m];
+                let typical = median(&mut strengths);
                 let seen: Vec<bool> = (0..ANGLES)
                     .map(|q| {
                         let near = (b - 1..=b + 1).map(|k| prof[k][q]);
@@ -393,9 +374,7 @@ impl RingCorrection {
                         if vals.is_empty() {
                             continue;
                         }
-                        let m = vals.len() / 2;
-                        vals.select_nth_unstable_by(m, f64::total_cmp);
-                        let v = vals[m];
+                        let v = median(&mut vals);
                         if sign * v <= 0.0 {
                             continue;
                         }
