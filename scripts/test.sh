@@ -6,7 +6,9 @@
 #     if missing;
 #   - s3s-fs on 127.0.0.1:8014 (access key K, secret S, bucket spinescreen-test): installed with
 #     cargo if missing, started on a temporary data directory if not answering;
-#   - the DICOM/imaging tools some tests call (dcmtk, dicom3tools, dcm2niix, cmake, DejaVu fonts).
+#   - the DICOM/imaging tools some tests call (dcmtk, dicom3tools, dcm2niix, cmake, DejaVu fonts);
+#   - ONNX Runtime for the ONNX detector's tests: when ORT_DYLIB_PATH is unset, the library from
+#     the PyPI onnxruntime wheel, unpacked under target/onnxruntime (pip, no Python import).
 # Services this script started are stopped on exit. The exit code is the test run's.
 #
 # Environment:
@@ -71,6 +73,21 @@ if ! python3 -c "import helm_python, kubernetes_validate" >/dev/null 2>&1 && [ "
   python3 -m pip install -q helm-python-sdk==0.2.2 kubernetes-validate==1.37.0 ||
     log "WARNING: pip install failed; the chart test will say what is missing"
 fi
+
+# The ONNX detector loads ONNX Runtime at run time (ort's load-dynamic): its library ships in the
+# PyPI wheel. Without it the ONNX tests only print why they were skipped.
+ORT_VERSION=1.32.0
+if [ -z "${ORT_DYLIB_PATH:-}" ]; then
+  ORT_DIR="$ROOT/target/onnxruntime-$ORT_VERSION"
+  ort_lib() { ls "$ORT_DIR"/onnxruntime/capi/libonnxruntime.so.1.* 2>/dev/null | head -n 1; }
+  if [ -z "$(ort_lib)" ]; then
+    log "fetching ONNX Runtime $ORT_VERSION (the PyPI wheel's library) into $ORT_DIR"
+    python3 -m pip install -q --no-deps --target "$ORT_DIR" "onnxruntime==$ORT_VERSION" ||
+      log "WARNING: pip could not fetch onnxruntime; the ONNX detector's tests will skip"
+  fi
+  if [ -n "$(ort_lib)" ]; then export ORT_DYLIB_PATH="$(ort_lib)"; fi
+fi
+[ -n "${ORT_DYLIB_PATH:-}" ] && log "ONNX Runtime: $ORT_DYLIB_PATH"
 
 SKIP="${SPINESCREEN_SKIP_SERVICES:-0}"
 if [ "$SKIP" != 1 ] && ! port_open 5672 && ! command -v rabbitmq-server >/dev/null 2>&1; then

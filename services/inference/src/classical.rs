@@ -93,9 +93,21 @@ const RING_MARGIN_MM: f64 = 3.0;
 /// Run the classical pipeline (ring artefacts corrected first); `Err` is an abstention with no
 /// usable spine at all.
 pub fn analyse(volume: &HuVolume, cfg: &ClassicalConfig) -> Result<Detection, Reason> {
+    with_rings_corrected(volume, cfg, |v| analyse_corrected(v, cfg))
+}
+
+/// Run `detect` on `volume` with its ring artefacts about the isocentre corrected, when it has
+/// any: the rings are named in the notes and every body a corrected ring crosses is flagged
+/// [`RING_CORRECTED_FLAG`]. Every detector goes through here, so a ring is never measured as
+/// an endplate whichever found the spine.
+pub(crate) fn with_rings_corrected(
+    volume: &HuVolume,
+    cfg: &ClassicalConfig,
+    detect: impl FnOnce(&HuVolume) -> Result<Detection, Reason>,
+) -> Result<Detection, Reason> {
     let rings = RingCorrection::estimate(volume, cfg.ring_correction_min_hu);
     let corrected = rings.as_ref().map(|r| r.apply(volume));
-    let mut det = analyse_corrected(corrected.as_ref().unwrap_or(volume), cfg)?;
+    let mut det = detect(corrected.as_ref().unwrap_or(volume))?;
     if let Some(r) = rings {
         det.notes.insert(0, r.note());
         for v in &mut det.vertebrae {

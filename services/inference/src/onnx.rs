@@ -227,7 +227,13 @@ impl OnnxDetector {
         Ok(out)
     }
 
+    /// The model's centreline, then the shared measuring, on the volume with its ring
+    /// artefacts corrected (as the classical detector does).
     fn analyse(&self, volume: &HuVolume) -> Result<Detection, Reason> {
+        classical::with_rings_corrected(volume, &self.cfg, |v| self.analyse_corrected(v))
+    }
+
+    fn analyse_corrected(&self, volume: &HuVolume) -> Result<Detection, Reason> {
         let no_spine = |t: &str| Reason::new(ReasonCode::NO_SPINE, t);
         let g = grid::coarse_grid(volume, self.manifest.spacing_mm)
             .ok_or_else(|| no_spine("volume is empty or too large to resample"))?;

@@ -82,3 +82,32 @@ fn worker_builds_the_onnx_detector_from_config() {
     };
     assert!(InferenceWorker::new(&cfg).is_ok());
 }
+
+#[test]
+fn onnx_detector_corrects_ring_artefacts_too() {
+    if !runtime_present() {
+        return;
+    }
+    let det = OnnxDetector::from_manifest(&manifest()).expect("toy model loads");
+    let ph = generate(&PhantomSpec {
+        seed: 31,
+        matrix: 200,
+        pixel_spacing_mm: Some(1.8),
+        slices: 200,
+        slice_thickness_mm: 2.0,
+        confounders: vec![spinescreen_phantom::Confounder::Ring],
+        ..Default::default()
+    })
+    .expect("phantom");
+    let d = det.detect(&ph.volume);
+    assert!(
+        d.notes
+            .iter()
+            .any(|n| n.starts_with("ring artefacts about the isocentre corrected")),
+        "{:?} {:?}: {:?}",
+        d.status,
+        d.reason,
+        d.notes
+    );
+    assert!(d.vertebrae.len() >= 8, "{} vertebrae", d.vertebrae.len());
+}
