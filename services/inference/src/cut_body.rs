@@ -81,7 +81,7 @@ pub fn measure(
     let (mid, disc) = (img.row_of(s_mid), img.row_of(s_disc));
     let outward = if s_disc > s_edge { 1.0 } else { -1.0 };
     let half_w = (0.04 * depth).max(0.75);
-    let fr: Vec<f64> = (0..17).map(|i| 0.10 + 0.05 * i as f64).collect();
+    let fr = endplates::sub_column_fractions();
     let mut found: Vec<Option<f64>> = Vec::with_capacity(fr.len());
     let mut drops = Vec::new();
     for &f in &fr {

@@ -50,6 +50,13 @@ const SOFT_TISSUE_RUN_MM: f64 = 3.0;
 /// Column fractions of the antero-posterior depth, from the posterior cortex.
 pub const COLUMNS: [f64; 3] = [0.15, 0.5, 0.85];
 
+/// Depth fractions of the sub-columns, from the posterior cortex: every 5 % from 10 to 90 %.
+/// Each is the `f64` nearest its decimal (computed as a ratio of integers, not by repeated
+/// addition), so range tests such as [`CENTRAL_FRACTIONS`] and [`COLUMNS`] match exactly.
+pub(crate) fn sub_column_fractions() -> Vec<f64> {
+    (0..17).map(|i| f64::from(10 + 5 * i) / 100.0).collect()
+}
+
 /// Endplates of one body, in straightened coordinates.
 #[derive(Debug, Clone)]
 pub struct BodyEndplates {
@@ -578,7 +585,7 @@ pub fn measure_or_disc(
     if depth < cfg.body_min_depth_mm {
         return Measured::Nothing;
     }
-    let fr: Vec<f64> = (0..17).map(|i| 0.10 + 0.05 * i as f64).collect();
+    let fr = sub_column_fractions();
     let mid = img.row_of(s_mid);
     let up = img.row_of(s_up);
     let down = img.row_of(s_down);
@@ -766,6 +773,20 @@ pub fn measure_or_disc(
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_narrow_band_covers_the_central_sub_columns_symmetrically() {
+        let fr = sub_column_fractions();
+        let central: Vec<f64> = fr
+            .iter()
+            .copied()
+            .filter(|f| CENTRAL_FRACTIONS.contains(f))
+            .collect();
+        assert_eq!(central, [0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7]);
+        for c in COLUMNS {
+            assert!(fr.contains(&c), "column {c} is a sub-column");
+        }
+    }
+
     /// A mid-height profile across a body from u = −45 to 45 mm at 0.5 mm: canal (10 HU) behind
     /// the posterior cortex at −18, marrow 140 HU with 300 HU cortices, anterior cortex at `ant`,
     /// fat (−80) in front; `focus` puts a 6 mm, 600 HU bone island at u ∈ [4, 10].
@@ -833,7 +854,7 @@ mod tests {
     fn smoothly_sloping_central_depression_is_a_fracture_not_a_schmorl_node() {
         // As read on a biconcave T6 (53 % middle height loss): 3 mm deep, 30 % of the depth wide
         // at a quarter of its depth, but sloping in by ≤ 1.3 mm per sub-column.
-        let fr: Vec<f64> = (0..17).map(|i| 0.10 + 0.05 * i as f64).collect();
+        let fr = sub_column_fractions();
         let flat = vec![Some(30.0); fr.len()];
         let read = [
             112.3, 112.2, 112.2, 112.1, 112.7, 113.4, 114.5, 115.0, 115.3, 115.3, 115.1, 114.4,
@@ -925,7 +946,7 @@ mod tests {
 
     #[test]
     fn pit_facing_a_caved_in_opposite_endplate_is_a_biconcave_fracture() {
-        let fr: Vec<f64> = (0..17).map(|i| 0.10 + 0.05 * i as f64).collect();
+        let fr = sub_column_fractions();
         // Inferior endplate at 30 mm with a sharp 2 mm dip in the middle …
         let pit = |f: f64| (0.42..=0.58).contains(&f);
         let mut inf: Vec<Option<f64>> = fr
@@ -953,7 +974,7 @@ mod tests {
 
     #[test]
     fn endplate_read_into_a_calcified_disc_is_confined_to_the_rim_line() {
-        let fr: Vec<f64> = (0..17).map(|i| 0.10 + 0.05 * i as f64).collect();
+        let fr = sub_column_fractions();
         // Superior endplate at 20 mm; in the middle the walk ran on through a calcified nucleus
         // to 14 mm (outward = smaller arc length for a superior endplate).
         let mut e: Vec<Option<f64>> = fr
@@ -984,7 +1005,7 @@ mod tests {
 
     #[test]
     fn narrow_pit_is_repaired_but_broad_depression_is_kept() {
-        let fr: Vec<f64> = (0..17).map(|i| 0.10 + 0.05 * i as f64).collect();
+        let fr = sub_column_fractions();
         let flat = vec![Some(30.0); fr.len()];
         // Flat endplate at 10 mm with a 4 mm pit over 15 % of the depth.
         let mut e: Vec<Option<f64>> = fr
