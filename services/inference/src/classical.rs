@@ -761,7 +761,12 @@ fn axis_keypoints(
         p(s_mid, ep.u_ant),
         endplates::COLUMNS,
     )?;
-    tracing::debug!("body at {s_mid:.0}: axis tilt {:.1}°", k.tilt_deg);
+    tracing::debug!(
+        "body at {s_mid:.0}: axis tilt {:.1}°, u {:.1}..{:.1}",
+        k.tilt_deg,
+        ep.u_post,
+        ep.u_ant
+    );
     Some(k)
 }
 
@@ -778,6 +783,7 @@ fn recentre_laterally(
     let Some(offset) = lateral::midplane_offset(sampler, &frame, v.center_mm) else {
         return;
     };
+    tracing::debug!("body at {s_mid:.0}: lateral recentring {offset:+.2} mm");
     let shift = geom::scale(frame.l, offset);
     let k = &mut v.keypoints_mm;
     for p in [
