@@ -3,11 +3,25 @@
 //! otherwise prints why it was skipped.
 
 use spinescreen_inference::{onnx::OnnxDetector, Detector, InferenceConfig, InferenceWorker};
-use spinescreen_phantom::{generate, PhantomSpec};
+use spinescreen_phantom::{generate, Confounder, Phantom, PhantomSpec};
 use std::path::PathBuf;
 
 fn manifest() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/toy_bodymap.json")
+}
+
+/// A small, quick phantom (200² × 200 slices of 2 mm) with the given confounders.
+fn small_phantom(confounders: Vec<Confounder>) -> Phantom {
+    generate(&PhantomSpec {
+        seed: 31,
+        matrix: 200,
+        pixel_spacing_mm: Some(1.8),
+        slices: 200,
+        slice_thickness_mm: 2.0,
+        confounders,
+        ..Default::default()
+    })
+    .expect("phantom")
 }
 
 fn runtime_present() -> bool {
@@ -25,15 +39,7 @@ fn toy_model_marks_bone_and_drives_detection() {
     }
     let det = OnnxDetector::from_manifest(&manifest()).expect("toy model loads");
     assert_eq!(det.name(), "onnx:toy-bodymap");
-    let ph = generate(&PhantomSpec {
-        seed: 31,
-        matrix: 200,
-        pixel_spacing_mm: Some(1.8),
-        slices: 200,
-        slice_thickness_mm: 2.0,
-        ..Default::default()
-    })
-    .expect("phantom");
+    let ph = small_phantom(vec![]);
     // The toy model is "bone probability": high in a vertebral body, low in soft tissue.
     let g = spinescreen_inference::grid::coarse_grid(&ph.volume, 2.0).unwrap();
     let p = det.probability(&g).expect("model runs");
@@ -89,16 +95,7 @@ fn onnx_detector_corrects_ring_artefacts_too() {
         return;
     }
     let det = OnnxDetector::from_manifest(&manifest()).expect("toy model loads");
-    let ph = generate(&PhantomSpec {
-        seed: 31,
-        matrix: 200,
-        pixel_spacing_mm: Some(1.8),
-        slices: 200,
-        slice_thickness_mm: 2.0,
-        confounders: vec![spinescreen_phantom::Confounder::Ring],
-        ..Default::default()
-    })
-    .expect("phantom");
+    let ph = small_phantom(vec![Confounder::Ring]);
     let d = det.detect(&ph.volume);
     assert!(
         d.notes
