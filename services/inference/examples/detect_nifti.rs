@@ -1,13 +1,12 @@
 //! Run the classical detector on a NIfTI CT and print what it found, with the reference label at
 //! each detected centre when a label map is given:
 //! `cargo run --release -p spinescreen-inference --example detect_nifti -- ct.nii.gz [labels.nii.gz]`
-//! (`DETECTION_JSON=det.json` also writes the detection; `STRAIGHT_PGM=img.pgm` the straightened
-//! image, rows = arc length at 0.5 mm, columns = anterior offset from −45 mm).
+//! (`DETECTION_JSON=det.json` also writes the detection).
 
 #[path = "../tests/support/nifti.rs"]
 mod nifti;
 
-use spinescreen_inference::{classical, geom, ClassicalConfig, ClassicalDetector, Detector};
+use spinescreen_inference::{geom, ClassicalConfig, ClassicalDetector, Detector};
 use std::path::PathBuf;
 
 fn main() -> anyhow::Result<()> {
@@ -28,10 +27,6 @@ fn main() -> anyhow::Result<()> {
         Ok(json) => serde_json::from_str(&json)?,
         Err(_) => ClassicalConfig::default(),
     };
-    if let Ok(path) = std::env::var("STRAIGHT_PGM") {
-        let t = classical::trace(&volume, &cfg).ok_or_else(|| anyhow::anyhow!("no trace"))?;
-        t.image.write_pgm(std::fs::File::create(path)?)?;
-    }
     let det = ClassicalDetector::new(cfg).detect(&volume);
     println!(
         "detected in {:.2} s: status {:?} {:?}",
