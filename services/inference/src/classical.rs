@@ -87,6 +87,9 @@ struct Body {
 /// attenuation (bone density) is not to be read.
 pub const RING_CORRECTED_FLAG: &str = "ring_corrected";
 
+/// How far (mm) above a dense body's top its streaks may still cross the rib cut.
+const RIB_STREAK_REACH_MM: f64 = 5.0;
+
 /// How far (mm) beyond a body's keypoints a corrected ring still counts as crossing it.
 const RING_MARGIN_MM: f64 = 3.0;
 
@@ -252,6 +255,15 @@ pub fn measure_and_name(
         .into_iter()
         .filter(|r| r.s <= last)
         .collect();
+    // Bodies carrying cement or metal, from the disc above to their bottom: their streaks are
+    // not ribs.
+    let dense: Vec<(f64, f64)> = bodies
+        .iter()
+        .zip(&spans)
+        .filter(|(b, _)| b.ep.max_hu > cfg.cement_hu)
+        .map(|(_, sp)| (sp.s_top - RIB_STREAK_REACH_MM, sp.s_top + sp.height))
+        .collect();
+    let ribs = labels::drop_streaks(&ribs, &dense);
     let sacrum = find_sacrum(grid, cl, &spans, &ribs, cfg);
     let naming = labels::name(&spans, &ribs, sacrum, cfg);
     notes.extend(naming.notes.iter().cloned());

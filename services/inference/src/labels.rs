@@ -41,6 +41,33 @@ pub struct Rib {
     pub side: i8,
 }
 
+/// Largest gap (mm) along the spine between a left and a right rib of one level.
+const RIB_PAIR_MM: f64 = 20.0;
+
+/// Streak artefacts from a dense deposit (vertebroplasty cement, a screw) radiate across the rib
+/// cut and read as a short rib on one side. A rib that leaves the spine within one of the `dense`
+/// arc-length ranges (bodies carrying such material), has no partner on the other side and is
+/// under half as long as the nearest rib above it is such a streak, and is dropped: taken for the
+/// last rib, it would name the cemented L1 "T12" and every level above one too high. A cemented
+/// T12 keeps its own ribs, which come in pairs and are as long as T11's.
+pub fn drop_streaks(ribs: &[Rib], dense: &[(f64, f64)]) -> Vec<Rib> {
+    ribs.iter()
+        .filter(|r| {
+            let in_dense = dense.iter().any(|&(a, b)| (a..=b).contains(&r.s));
+            let paired = ribs
+                .iter()
+                .any(|o| o.side != r.side && (o.s - r.s).abs() < RIB_PAIR_MM);
+            let above = ribs
+                .iter()
+                .filter(|o| o.s < r.s - RIB_PAIR_MM)
+                .max_by(|a, b| a.s.total_cmp(&b.s));
+            let short = above.is_some_and(|o| r.length < 0.5 * o.length);
+            !(in_dense && !paired && short)
+        })
+        .copied()
+        .collect()
+}
+
 /// The naming decision.
 #[derive(Debug, Clone)]
 pub struct Naming {
@@ -259,7 +286,7 @@ pub fn name(
             // A left and right rib of one level: use their mean (one side may run lower).
             let partner = long
                 .iter()
-                .filter(|o| o.side != r.side && (o.s - r.s).abs() < 20.0)
+                .filter(|o| o.side != r.side && (o.s - r.s).abs() < RIB_PAIR_MM)
                 .min_by(|a, b| (a.s - r.s).abs().total_cmp(&(b.s - r.s).abs()));
             let s_r = partner.map_or(r.s, |o| 0.5 * (o.s + r.s));
             let mut best = (f64::INFINITY, usize::MAX);
@@ -460,6 +487,27 @@ mod tests {
             "{:?}",
             naming.notes
         );
+    }
+
+    #[test]
+    fn a_cement_streak_is_not_the_last_rib() {
+        let rib = |s, length, side| Rib { s, length, side };
+        // T12's pair at s = 264, T11's above; a 32 mm one-sided "rib" at s = 297 from the cement
+        // in L1 (spanning s 285–310).
+        let ribs = [
+            rib(234.0, 124.0, -1),
+            rib(240.0, 122.0, 1),
+            rib(264.0, 98.0, -1),
+            rib(261.0, 96.0, 1),
+            rib(297.0, 32.0, -1),
+        ];
+        let kept = drop_streaks(&ribs, &[(285.0, 310.0)]);
+        assert_eq!(kept.len(), 4);
+        assert!(kept.iter().all(|r| r.s < 290.0));
+        // Not in a dense body: a short lone rib stays (a hypoplastic 12th rib).
+        assert_eq!(drop_streaks(&ribs, &[]).len(), 5);
+        // A cemented T12 keeps its own pair.
+        assert_eq!(drop_streaks(&ribs, &[(250.0, 280.0)]).len(), 5);
     }
 
     #[test]

@@ -183,3 +183,31 @@ fn three_millimetre_slices_keep_the_upper_thoracic_spine() {
     assert!(t.label_rate() >= 0.9, "labelled {:.3}", t.label_rate());
     assert!(t.height_mae() <= 1.5, "height MAE {:.2}", t.height_mae());
 }
+
+/// Calibration-like confounder phantom (seed 104 of `accuracy_table`) whose L1 cement throws a
+/// 32 mm streak on one side, across the rib cut: read as a rib, it made L1 the last rib-bearing
+/// vertebra and named every level one too high.
+#[test]
+fn cement_streaks_are_not_taken_for_the_last_rib() {
+    let spec = PhantomSpec {
+        seed: 104,
+        matrix: 256,
+        pixel_spacing_mm: Some(1.4),
+        slices: 330,
+        slice_thickness_mm: 1.25,
+        confounders: vec![
+            Confounder::CalcifiedDisc,
+            Confounder::Osteophyte,
+            Confounder::Schmorl,
+            Confounder::Cement,
+        ],
+        ..Default::default()
+    };
+    let t = evaluate(&ClassicalDetector::default(), &spec, false);
+    assert!(t.found_rate() >= 0.95, "found {:.3}", t.found_rate());
+    assert_eq!(
+        t.labelled, t.found,
+        "{} of {} found vertebrae named right",
+        t.labelled, t.found
+    );
+}
