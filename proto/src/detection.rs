@@ -61,9 +61,15 @@ pub struct DetectedVertebra {
     /// heights stand, its attenuation is not read), `schmorl_node`, `label_uncertain`,
     /// `not_gradable`, `truncated` (cut by the scan's edge:
     /// its keypoints on the cut side lie on the edge, so its heights are lower bounds),
-    /// `implausible_shape` (heights no vertebral body has: a misread, not graded).
+    /// `implausible_shape` (heights no vertebral body has: a misread, not graded),
+    /// `endplates_not_traced` (a vertebra in view between measured ones whose endplates could
+    /// not be traced: named and placed between its discs, reported as not assessable).
     pub flags: Vec<String>,
 }
+
+/// Flag of a vertebra in view between measured ones whose endplates could not be traced: its
+/// keypoints only place it between its discs, so it is neither graded nor used as a neighbour.
+pub const ENDPLATES_NOT_TRACED_FLAG: &str = "endplates_not_traced";
 
 /// One sample of the spine centreline (through the vertebral bodies), cranial to caudal.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

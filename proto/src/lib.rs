@@ -21,7 +21,7 @@ pub mod uid;
 pub mod vec3;
 pub mod volume;
 
-pub use detection::{DetectedVertebra, Detection, Keypoints, Point3};
+pub use detection::{DetectedVertebra, Detection, Keypoints, Point3, ENDPLATES_NOT_TRACED_FLAG};
 pub use job::{Job, Stage, StudyDone};
 pub use result::{
     BoneDensity, DeformityType, GenantGrade, Heights, Reason, ReasonCode, ServiceInfo, StudyResult,

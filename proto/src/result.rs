@@ -70,6 +70,8 @@ impl ReasonCode {
     pub const HARDWARE: &'static str = "HARDWARE";
     /// Too few vertebrae could be measured.
     pub const TOO_FEW_VERTEBRAE: &'static str = "TOO_FEW_VERTEBRAE";
+    /// Slices too thick for endplates to be placed within the precision a Genant grade needs.
+    pub const SLICES_TOO_THICK: &'static str = "SLICES_TOO_THICK";
     /// An internal error after retries (the study is not lost; it still gets an SR).
     pub const INTERNAL_ERROR: &'static str = "INTERNAL_ERROR";
 }

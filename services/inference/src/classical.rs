@@ -22,7 +22,7 @@ use crate::{
 };
 use spinescreen_proto::{
     detection::CentrelinePoint, DetectedVertebra, Detection, HuVolume, Keypoints, Reason,
-    ReasonCode, StudyStatus, SCHEMA_VERSION, VERTEBRA_LABELS,
+    ReasonCode, StudyStatus, ENDPLATES_NOT_TRACED_FLAG, SCHEMA_VERSION, VERTEBRA_LABELS,
 };
 use std::collections::HashMap;
 
@@ -108,6 +108,9 @@ pub(crate) fn with_rings_corrected(
     cfg: &ClassicalConfig,
     detect: impl FnOnce(&HuVolume) -> Result<Detection, Reason>,
 ) -> Result<Detection, Reason> {
+    if let Some(reason) = slices_too_thick(volume) {
+        return Err(reason);
+    }
     let rings = RingCorrection::estimate(volume, cfg.ring_correction_min_hu);
     let corrected = rings.as_ref().map(|r| r.apply(volume));
     let mut det = detect(corrected.as_ref().unwrap_or(volume))?;
@@ -128,6 +131,27 @@ pub(crate) fn with_rings_corrected(
         }
     }
     Ok(det)
+}
+
+/// Thickest slice spacing (mm) at which vertebrae are graded. Genant grades rest on height
+/// ratios of 20–25 %: on a 20 mm thoracic body that is 4–5 mm, and at 5 mm slices an endplate is
+/// placed only to about half a slice (±2.5 mm) on each side, so a normal body can read 25 %
+/// short. Routine 3–3.75 mm reconstructions are still graded.
+pub const MAX_GRADED_SLICE_MM: f64 = 4.0;
+
+/// The study's slices, when too thick to grade (see [`MAX_GRADED_SLICE_MM`]).
+fn slices_too_thick(volume: &HuVolume) -> Option<Reason> {
+    let slice = volume.header.spacing_mm[2].abs();
+    (slice > MAX_GRADED_SLICE_MM).then(|| {
+        abstain(
+            ReasonCode::SLICES_TOO_THICK,
+            format!(
+                "slices {slice:.1} mm apart: vertebral heights cannot be measured to the \
+                 precision a Genant grade needs (at most {MAX_GRADED_SLICE_MM:.1} mm); ask for a \
+                 thin-slice reconstruction of the series"
+            ),
+        )
+    })
 }
 
 /// [`analyse`] on a volume whose ring artefacts are corrected.
@@ -236,15 +260,10 @@ pub fn measure_and_name(
         bodies.len(),
         discs.len()
     )];
-    // Naming.
-    let spans: Vec<BodySpan> = bodies
-        .iter()
-        .map(|b| BodySpan {
-            s_center: b.s_center,
-            height: mean_height(&b.ep),
-            s_top: b.ep.s_sup.iter().copied().fold(f64::INFINITY, f64::min),
-        })
-        .collect();
+    // Naming: every level between the chain's discs takes a name, measured or not, so an
+    // unmeasured body neither shifts its neighbours' names nor goes unreported.
+    let slots = level_slots(&discs, &bodies);
+    let spans: Vec<BodySpan> = slots.iter().map(|s| s.span).collect();
     // Ribs do not descend into the pelvis: bone beyond the cut that comes closest to the spine
     // more than a body below the last measured one is an iliac crest.
     let last = spans
@@ -283,10 +302,10 @@ pub fn measure_and_name(
         measured.push((ep, first_li - 1));
     }
     measured.extend(
-        bodies
+        slots
             .iter()
             .zip(&naming.label_index)
-            .map(|(b, &li)| (&b.ep, li)),
+            .filter_map(|(slot, &li)| slot.body.map(|b| (&bodies[b].ep, li))),
     );
     if let Some(EndBody::Complete(ep)) = &caudal_end {
         measured.push((ep, last_li + 1));
@@ -326,7 +345,25 @@ pub fn measure_and_name(
             }
             n_ring += 1;
         }
-        if let Some(h) = implausible_heights(&v.keypoints_mm, cfg) {
+        tracing::debug!(
+            "{}: sup_sub {:?} inf_sub {:?} step {:?}",
+            v.label,
+            ep.sup_sub
+                .iter()
+                .map(|x| x.map(|s| (s * 10.0).round() / 10.0))
+                .collect::<Vec<_>>(),
+            ep.inf_sub
+                .iter()
+                .map(|x| x.map(|s| (s * 10.0).round() / 10.0))
+                .collect::<Vec<_>>(),
+            endplate_step(ep)
+        );
+        if let Some(h) = implausible_heights(&v.keypoints_mm, cfg).or_else(|| {
+            endplate_step(ep).map(|_| {
+                let h = v.keypoints_mm.heights();
+                [h.anterior, h.middle, h.posterior]
+            })
+        }) {
             flags.push("implausible_shape".to_string());
             if !flags.iter().any(|f| f == "not_gradable") {
                 flags.push("not_gradable".to_string());
@@ -340,6 +377,26 @@ pub fn measure_and_name(
         v.confidence = (naming.confidence * edge * ep.found_fraction.sqrt()).clamp(0.0, 1.0);
         v.flags = flags;
         vertebrae.push(v);
+    }
+    let mut unmeasured = Vec::new();
+    for (slot, &li) in slots.iter().zip(&naming.label_index) {
+        if slot.body.is_some() || li < t1 || li > l5 {
+            continue;
+        }
+        let label = VERTEBRA_LABELS[li as usize];
+        unmeasured.push(label);
+        vertebrae.push(unmeasured_vertebra(cl, slot, label, &naming));
+    }
+    vertebrae.sort_by(|a, b| {
+        cl.project(a.center_mm)
+            .0
+            .total_cmp(&cl.project(b.center_mm).0)
+    });
+    if !unmeasured.is_empty() {
+        notes.push(format!(
+            "between the measured bodies, endplates not traced: {} (not assessable)",
+            unmeasured.join(", ")
+        ));
     }
     if let Some(EndBody::Cut(cut)) = &cranial_end {
         if let Some(v) = cut_vertebra(cl, cut, first_li - 1, (t1, l5), &naming) {
@@ -367,6 +424,10 @@ pub fn measure_and_name(
     }
     let centreline = sample_centreline(cl, 1.0);
     let n = vertebrae.len();
+    let n_gradable = vertebrae
+        .iter()
+        .filter(|v| !v.flags.iter().any(|f| f == "not_gradable"))
+        .count();
     let mut det = Detection {
         schema_version: SCHEMA_VERSION,
         status: StudyStatus::Ok,
@@ -381,6 +442,12 @@ pub fn measure_and_name(
         det.reason = Some(abstain(
             ReasonCode::TOO_FEW_VERTEBRAE,
             "no vertebra between T1 and L5 could be measured",
+        ));
+    } else if n_gradable < MIN_ASSESSED_LEVELS {
+        det.status = StudyStatus::Abstained;
+        det.reason = Some(abstain(
+            ReasonCode::TOO_FEW_VERTEBRAE,
+            format!("only {n_gradable} of {n} vertebrae in view could be assessed"),
         ));
     } else if 2 * n_ring > n {
         det.status = StudyStatus::Abstained;
@@ -397,6 +464,111 @@ pub fn measure_and_name(
     }
     Ok(det)
 }
+
+/// Fewest vertebrae that must be gradable for the study to be called: with fewer, a negative
+/// conclusion would rest on too little of the spine, so the study is declined.
+const MIN_ASSESSED_LEVELS: usize = 3;
+
+/// One level between two discs of the chain: the body measured there, or none.
+struct LevelSlot {
+    span: BodySpan,
+    /// Index into the measured bodies.
+    body: Option<usize>,
+    /// Arc lengths of the discs above and below (for an unmeasured level, its share of the
+    /// interval).
+    s_range: (f64, f64),
+}
+
+/// Every level along the disc chain, cranial → caudal. An interval with no measured body takes
+/// as many levels as the chain's typical pitch fits into it (at least one), each standing for a
+/// vertebra in view whose endplates were not traced.
+fn level_slots(discs: &[f64], bodies: &[Body]) -> Vec<LevelSlot> {
+    let mut pitches: Vec<f64> = bodies
+        .iter()
+        .filter_map(|b| Some(discs.get(b.disc + 1)? - discs.get(b.disc)?))
+        .collect();
+    let typical = if pitches.is_empty() {
+        let mut all: Vec<f64> = discs.windows(2).map(|w| w[1] - w[0]).collect();
+        straighten::median(&mut all)
+    } else {
+        straighten::median(&mut pitches)
+    }
+    .max(1.0);
+    let mut slots = Vec::new();
+    for (i, w) in discs.windows(2).enumerate() {
+        if let Some(b) = bodies.iter().position(|b| b.disc == i) {
+            let body = &bodies[b];
+            slots.push(LevelSlot {
+                span: BodySpan {
+                    s_center: body.s_center,
+                    height: mean_height(&body.ep),
+                    s_top: body.ep.s_sup.iter().copied().fold(f64::INFINITY, f64::min),
+                },
+                body: Some(b),
+                s_range: (w[0], w[1]),
+            });
+            continue;
+        }
+        let k = ((w[1] - w[0]) / typical).round().max(1.0) as usize;
+        let step = (w[1] - w[0]) / k as f64;
+        for j in 0..k {
+            let (a, z) = (w[0] + j as f64 * step, w[0] + (j + 1) as f64 * step);
+            slots.push(LevelSlot {
+                span: BodySpan {
+                    s_center: 0.5 * (a + z),
+                    height: 0.8 * step,
+                    s_top: a + 0.1 * step,
+                },
+                body: None,
+                s_range: (a, z),
+            });
+        }
+    }
+    slots
+}
+
+/// A vertebra in view whose endplates were not traced: named, placed between its discs, flagged
+/// [`ENDPLATES_NOT_TRACED_FLAG`] and `not_gradable`, so the report names it as not assessable
+/// instead of leaving a silent gap.
+fn unmeasured_vertebra(
+    cl: &Centreline,
+    slot: &LevelSlot,
+    label: &str,
+    naming: &labels::Naming,
+) -> DetectedVertebra {
+    let (a, z) = slot.s_range;
+    let inset = 0.1 * (z - a);
+    let (sup, inf) = (a + inset, z - inset);
+    let p = |s: f64, u: f64| straighten::to_patient(cl, s, u);
+    let kp = Keypoints {
+        superior_posterior: p(sup, -UNMEASURED_HALF_DEPTH_MM),
+        superior_middle: p(sup, 0.0),
+        superior_anterior: p(sup, UNMEASURED_HALF_DEPTH_MM),
+        inferior_posterior: p(inf, -UNMEASURED_HALF_DEPTH_MM),
+        inferior_middle: p(inf, 0.0),
+        inferior_anterior: p(inf, UNMEASURED_HALF_DEPTH_MM),
+    };
+    let f = cl.frame_at(0.5 * (a + z));
+    let mut flags = vec![
+        ENDPLATES_NOT_TRACED_FLAG.to_string(),
+        "not_gradable".to_string(),
+    ];
+    if naming.uncertain {
+        flags.insert(0, "label_uncertain".to_string());
+    }
+    DetectedVertebra {
+        label: label.to_string(),
+        center_mm: p(0.5 * (a + z), 0.0),
+        keypoints_mm: kp,
+        anterior_dir: f.a,
+        cranial_dir: f.t,
+        confidence: (0.3 * naming.confidence).clamp(0.0, 1.0),
+        flags,
+    }
+}
+
+/// Half depth (mm) at which an unmeasured vertebra's nominal keypoints are placed.
+const UNMEASURED_HALF_DEPTH_MM: f64 = 10.0;
 
 /// Repair a disc chain mis-phased onto mid-body dips (dark osteoporotic interiors): where an
 /// interval turns out to hold a disc with its two endplates, that disc joins the chain and the
@@ -685,9 +857,53 @@ fn cut_vertebra(
 /// that strayed from the body, so such a body is flagged for review rather than graded.
 const MIN_PLAUSIBLE_HEIGHT_RATIO: f64 = 0.25;
 
+/// Largest step (mm) between two level runs of one endplate's sub-columns that the detector
+/// believes. A wedge or a biconcave fracture tilts or bows an endplate smoothly; an endplate
+/// that sits at one level over part of the body and jumps by more than a thin disc's height to
+/// another level over the rest has been read on two different structures (the first rib's
+/// head, the oesophagus's wall, the next body).
+const MAX_ENDPLATE_STEP_MM: f64 = 4.0;
+
+/// Sub-columns on each side of a step that must hold their level for it to count (a pit or
+/// a Schmorl node is narrower).
+const STEP_RUN: usize = 3;
+
+/// The largest step of either endplate between two runs of [`STEP_RUN`] sub-columns each
+/// (within 1.5 mm of their own median), when over [`MAX_ENDPLATE_STEP_MM`].
+fn endplate_step(ep: &endplates::BodyEndplates) -> Option<f64> {
+    let step_of = |sub: &[Option<f64>]| -> f64 {
+        let found: Vec<f64> = sub.iter().flatten().copied().collect();
+        let mut worst = 0.0f64;
+        for cut in STEP_RUN..=found.len().saturating_sub(STEP_RUN) {
+            let level = |run: &[f64]| -> Option<f64> {
+                let mut v = run.to_vec();
+                let m = straighten::median(&mut v);
+                run.iter().all(|x| (x - m).abs() <= 1.5).then_some(m)
+            };
+            if let (Some(a), Some(b)) = (
+                level(&found[cut - STEP_RUN..cut]),
+                level(&found[cut..cut + STEP_RUN]),
+            ) {
+                worst = worst.max((a - b).abs());
+            }
+        }
+        worst
+    };
+    let step = step_of(&ep.sup_sub).max(step_of(&ep.inf_sub));
+    (step > MAX_ENDPLATE_STEP_MM).then_some(step)
+}
+
+/// Smallest ratio of the posterior height to the anterior and middle ones that the detector
+/// believes. Osteoporotic fractures spare the posterior wall, the column's strongest part: a
+/// wedge lowers the front, a biconcave fracture the middle, a crush all three together. A
+/// posterior height a Genant-2 margin below both others (an "inverse wedge") is a burst
+/// fracture of trauma, not of a screening population, and far likelier an endplate misread
+/// behind the basivertebral vein or over the pedicles.
+const MIN_POSTERIOR_RATIO: f64 = 0.75;
+
 /// The heights (anterior, middle, posterior) when they are not believable as a vertebral body:
-/// one shorter than the smallest accepted height, or under [`MIN_PLAUSIBLE_HEIGHT_RATIO`] of
-/// the tallest.
+/// one shorter than the smallest accepted height, under [`MIN_PLAUSIBLE_HEIGHT_RATIO`] of the
+/// tallest, or a posterior height under [`MIN_POSTERIOR_RATIO`] of both the others.
 fn implausible_heights(k: &Keypoints, cfg: &ClassicalConfig) -> Option<[f64; 3]> {
     let heights = k.heights();
     let h = [heights.anterior, heights.middle, heights.posterior];
@@ -695,7 +911,10 @@ fn implausible_heights(k: &Keypoints, cfg: &ClassicalConfig) -> Option<[f64; 3]>
         h.iter().copied().fold(f64::MAX, f64::min),
         h.iter().copied().fold(0.0, f64::max),
     );
-    (lo < cfg.body_min_height_mm || lo < MIN_PLAUSIBLE_HEIGHT_RATIO * hi).then_some(h)
+    let inverse_wedge =
+        heights.posterior < MIN_POSTERIOR_RATIO * heights.anterior.min(heights.middle);
+    (lo < cfg.body_min_height_mm || lo < MIN_PLAUSIBLE_HEIGHT_RATIO * hi || inverse_wedge)
+        .then_some(h)
 }
 
 /// Build the output vertebra (keypoints in patient space) from straightened measurements.
@@ -943,5 +1162,15 @@ mod tests {
         assert!(implausible_heights(&body(0.7, 10.9, 21.7), &cfg).is_some());
         // A column under the smallest accepted height.
         assert!(implausible_heights(&body(3.5, 4.0, 4.5), &cfg).is_some());
+    }
+
+    #[test]
+    fn a_crush_is_plausible_but_a_posterior_wall_collapsed_alone_is_not() {
+        let cfg = ClassicalConfig::default();
+        // A uniform crush lowers all three heights together.
+        assert!(implausible_heights(&body(14.0, 13.5, 14.5), &cfg).is_none());
+        // A posterior height far below the front and middle: the real chest CT's T12 read on a
+        // superior endplate misplaced 10 mm into the body behind the basivertebral vein.
+        assert!(implausible_heights(&body(21.8, 17.5, 12.7), &cfg).is_some());
     }
 }

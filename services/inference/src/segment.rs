@@ -48,24 +48,64 @@ pub fn discs(img: &Straightened, cfg: &ClassicalConfig) -> Vec<Disc> {
     let b = profile::smooth(&raw, 1.5 / ds);
     let win = (cfg.disc_flank_mm / ds) as isize;
     let depth: Vec<(f64, f64)> = walls.iter().map(|w| (w.0, w.2 - w.1)).collect();
-    let mut cands: Vec<(usize, f64)> = profile::local_minima(&b)
+    let flare = anterior_flare(img, cfg);
+    let narrowness_at = |i: usize, contrast: f64, b: &[f64]| match depth_at(&depth, i as f64 * ds) {
+        Some(pitch) => disc_narrowness(b, i, contrast, ds, pitch),
+        None => 1.0,
+    };
+    // Dark discs: minima of the profile between brighter endplates (row, contrast).
+    let dark: Vec<(usize, f64)> = profile::local_minima(&b)
         .into_iter()
         .filter_map(|i| {
             let ii = i as isize;
             let up = profile::max_in(&b, ii - win, ii).1;
             let down = profile::max_in(&b, ii, ii + win).1;
             let contrast = up.min(down) - b[i];
-            if contrast <= cfg.disc_min_contrast_hu {
-                return None;
-            }
-            let s_i = i as f64 * ds;
-            let narrowness = match depth_at(&depth, s_i) {
-                Some(pitch) => disc_narrowness(&b, i, contrast, ds, pitch),
-                None => 1.0,
-            };
-            Some((i, contrast * narrowness))
+            (contrast > cfg.disc_min_contrast_hu).then_some((i, contrast))
         })
         .collect();
+    let mut cands: Vec<(usize, f64)> = dark
+        .iter()
+        .map(|&(i, contrast)| {
+            let w = narrowness_at(i, contrast, &b) * flare_weight(flare_near(&flare, i, ds));
+            (i, contrast * w)
+        })
+        .collect();
+    // Bright discs: a thin disc between two sclerotic endplates, blurred by thick slices or
+    // crossed obliquely, reads as one bright band brighter than the marrow on both sides. Only
+    // where the column's anterior surface flares (the rims at a disc) is such a band a disc
+    // candidate; elsewhere it is an endplate or a bone island.
+    let inverted: Vec<f64> = b.iter().map(|v| -v).collect();
+    for i in profile::local_minima(&inverted) {
+        let near = flare_near(&flare, i, ds);
+        if near < FLARE_MIN_BRIGHT_DISC_MM {
+            continue;
+        }
+        let ii = i as isize;
+        let up = profile::min_in(&b, ii - win, ii).1;
+        let down = profile::min_in(&b, ii, ii + win).1;
+        let contrast = b[i] - up.max(down);
+        if contrast <= cfg.disc_min_contrast_hu {
+            continue;
+        }
+        // A bright endplate beside a dark disc is not a disc itself.
+        let pitch = depth_at(&depth, i as f64 * ds).unwrap_or(DEFAULT_PITCH_MM);
+        let reach = BRIGHT_DISC_DARK_EXCLUSION * pitch / ds;
+        if dark
+            .iter()
+            .any(|&(j, c)| (j as f64 - i as f64).abs() < reach && c >= 0.5 * contrast)
+        {
+            continue;
+        }
+        let score = contrast * narrowness_at(i, contrast, &inverted) * flare_weight(near);
+        cands.push((i, score));
+    }
+    cands.sort_by_key(|c| c.0);
+    if tracing::enabled!(tracing::Level::TRACE) {
+        for (i, (f, v)) in flare.iter().zip(&b).enumerate().step_by(2) {
+            tracing::trace!("PROFILE {:.1} {:.2} {:.0}", i as f64 * ds, f, v);
+        }
+    }
     if cands.len() < 2 {
         return vec![];
     }
@@ -150,6 +190,106 @@ pub fn discs(img: &Straightened, cfg: &ClassicalConfig) -> Vec<Disc> {
         .map(|k| Disc {
             s: pos[k],
             contrast: cands[k].1 * typical_hu,
+        })
+        .collect()
+}
+
+/// Smallest flare of the anterior surface (mm beyond its local trend) at which a bright band is
+/// taken for a disc candidate: the rims of two bodies and the disc between them stand 1–3 mm
+/// in front of the concave waist of a body (real chest and abdominal CT).
+const FLARE_MIN_BRIGHT_DISC_MM: f64 = 0.3;
+
+/// Range the image is clamped to before the anterior surface is sought: lung or bowel gas in
+/// front of a body, or a dense cortex, must not outweigh the bone-to-soft-tissue step itself.
+const FLARE_CLAMP_HU: (f64, f64) = (-100.0, 600.0);
+
+/// A bright band within this fraction of the local pitch of a dark disc candidate at least
+/// half its contrast is that disc's endplate, not a disc (thick lumbar discs read dark between
+/// bright endplates 6–8 mm away; a body's dark middle lies half a pitch from its discs).
+const BRIGHT_DISC_DARK_EXCLUSION: f64 = 0.3;
+
+/// Pitch assumed where the bodies' depth is not measured, mm.
+const DEFAULT_PITCH_MM: f64 = 25.0;
+
+/// Smallest fall (HU over two columns) that marks the anterior surface.
+const FLARE_MIN_FALL_HU: f64 = 20.0;
+
+/// Weight per mm of anterior flare on a disc candidate's score (a candidate on a body's waist,
+/// 1–2 mm behind the trend, loses a third to a half of its score).
+const FLARE_WEIGHT_PER_MM: f64 = 0.25;
+
+/// Scale along the arc (mm) of the trend the anterior surface's flare is measured from: longer
+/// than a body's half height, shorter than the curvature of the column.
+const FLARE_TREND_SIGMA_MM: f64 = 8.0;
+
+/// How far from a disc candidate (mm along the arc) its flare is read: the rims' bulge and the
+/// disc's brightest row need not coincide.
+const FLARE_REACH_MM: f64 = 2.5;
+
+/// Largest flare within [`FLARE_REACH_MM`] of row `i`.
+fn flare_near(flare: &[f64], i: usize, ds: f64) -> f64 {
+    let reach = (FLARE_REACH_MM / ds).round() as usize;
+    flare[i.saturating_sub(reach)..(i + reach + 1).min(flare.len())]
+        .iter()
+        .copied()
+        .fold(f64::NEG_INFINITY, f64::max)
+}
+
+/// Weight of a disc candidate by how far the anterior surface flares near it.
+fn flare_weight(flare_mm: f64) -> f64 {
+    (1.0 + FLARE_WEIGHT_PER_MM * flare_mm).clamp(0.4, 1.6)
+}
+
+/// How far (mm) the column's anterior surface stands in front of its local trend, per row. A
+/// vertebral body is waisted: its anterior cortex is concave between the rims, and the rims,
+/// the disc's annulus and any marginal osteophytes bulge forward at the disc. That holds whether
+/// the disc reads darker than the marrow (thick discs, young bone) or brighter (thin discs
+/// between sclerotic endplates at thick slices), so it tells discs from mid-body dips where
+/// brightness cannot. Zero where no anterior wall is found.
+fn anterior_flare(img: &Straightened, cfg: &ClassicalConfig) -> Vec<f64> {
+    let ds = img.ds;
+    let half_rows = (1.0 / ds).round().max(1.0) as usize;
+    let (c0, c1) = (img.col_of(0.0), img.col_of(cfg.body_max_half_depth_mm));
+    let mut surface: Vec<Option<f64>> = Vec::with_capacity(img.rows);
+    let mut row = vec![0.0; img.cols];
+    for r in 0..img.rows {
+        let (r0, r1) = (
+            r.saturating_sub(half_rows),
+            (r + half_rows).min(img.rows - 1),
+        );
+        for (c, v) in row.iter_mut().enumerate() {
+            *v = (r0..=r1)
+                .map(|rr| (img.at(rr, c) as f64).clamp(FLARE_CLAMP_HU.0, FLARE_CLAMP_HU.1))
+                .sum::<f64>()
+                / (r1 - r0 + 1) as f64;
+        }
+        let q = profile::smooth(&row, 0.7 / img.du);
+        // The steepest fall in front of the centreline: bone (or disc) to soft tissue or lung.
+        let mut best = (FLARE_MIN_FALL_HU, None);
+        for c in c0.max(1)..c1.min(q.len() - 1) {
+            let fall = q[c - 1] - q[c + 1];
+            if fall > best.0 {
+                best = (fall, Some(img.u0 + c as f64 * img.du));
+            }
+        }
+        surface.push(best.1);
+    }
+    let known: Vec<f64> = surface.iter().map(|u| u.unwrap_or(0.0)).collect();
+    let weight: Vec<f64> = surface
+        .iter()
+        .map(|u| if u.is_some() { 1.0 } else { 0.0 })
+        .collect();
+    let fine_w = profile::smooth(&weight, 1.5 / ds);
+    let fine = profile::smooth(&known, 1.5 / ds);
+    let trend_w = profile::smooth(&weight, FLARE_TREND_SIGMA_MM / ds);
+    let trend = profile::smooth(&known, FLARE_TREND_SIGMA_MM / ds);
+    (0..img.rows)
+        .map(|r| {
+            if fine_w[r] < 0.5 || trend_w[r] < 0.5 {
+                0.0
+            } else {
+                fine[r] / fine_w[r] - trend[r] / trend_w[r]
+            }
         })
         .collect()
 }

@@ -217,8 +217,13 @@ struct Measured<'a> {
 impl<'a> Measured<'a> {
     fn new(v: &'a DetectedVertebra) -> Self {
         let heights = heights_of(&v.keypoints_mm);
-        let measurable =
-            measurable(&v.keypoints_mm, &heights) && !v.flags.iter().any(|f| f == TRUNCATED_FLAG);
+        // A body cut by the scan, or one placed between its discs without traced endplates, has
+        // no heights to grade or to compare its neighbours with.
+        let measurable = measurable(&v.keypoints_mm, &heights)
+            && !v
+                .flags
+                .iter()
+                .any(|f| f == TRUNCATED_FLAG || f == spinescreen_proto::ENDPLATES_NOT_TRACED_FLAG);
         let ignore_middle = v.flags.iter().any(|f| f == SCHMORL_FLAG);
         let within_body = if measurable {
             deformity_of(&heights, None, ignore_middle)
@@ -442,6 +447,23 @@ mod tests {
         assert_eq!(l1.deformity, 0.0);
         assert!(l1.flags.contains(&NOT_MEASURABLE_FLAG.to_string()));
         assert!(l1.trabecular_hu.is_none());
+        assert_eq!(r.has_fracture, Some(false));
+    }
+
+    #[test]
+    fn a_vertebra_without_traced_endplates_is_neither_graded_nor_a_neighbour() {
+        // L2's nominal keypoints only place it between its discs: read as heights, its posterior
+        // height would be twice L1's and L3's and make both look crushed.
+        let mut d = spine(&LEVELS, &[("L2", 2.0, 2.0, 2.0)]);
+        d.vertebrae[4].flags = vec![
+            spinescreen_proto::ENDPLATES_NOT_TRACED_FLAG.into(),
+            "not_gradable".into(),
+        ];
+        let r = measure(&d, &empty_volume(), &service());
+        for label in ["L1", "L2", "L3"] {
+            assert_eq!(find(&r, label).genant_grade, GenantGrade::Normal, "{label}");
+        }
+        assert!(find(&r, "L2").trabecular_hu.is_none());
         assert_eq!(r.has_fracture, Some(false));
     }
 

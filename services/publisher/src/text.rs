@@ -28,6 +28,9 @@ pub fn conclusion(result: &StudyResult, lang: Language) -> String {
         }
         StudyStatus::Ok => {
             sentences.push(fracture_sentence(&result.vertebrae, lang));
+            if let Some(s) = assessed_sentence(&result.vertebrae, lang) {
+                sentences.push(s);
+            }
             if let Some(s) = mild_sentence(&result.vertebrae, lang) {
                 sentences.push(s);
             }
@@ -107,6 +110,54 @@ fn fracture_sentence(vertebrae: &[VertebraResult], lang: Language) -> String {
         Language::Ru => "Компрессионная деформация",
     };
     format!("{head} {}.", items.join("; "))
+}
+
+/// Where some levels could not be assessed, which ones were: a negative finding holds only for
+/// them. Consecutive levels are written as a range (`T1–T8, T10, L2`).
+fn assessed_sentence(vertebrae: &[VertebraResult], lang: Language) -> Option<String> {
+    let gradable = |v: &&VertebraResult| !v.flags.iter().any(|f| f == "not_gradable");
+    if vertebrae.iter().all(|v| gradable(&v)) {
+        return None;
+    }
+    let labels: Vec<&str> = vertebrae
+        .iter()
+        .filter(gradable)
+        .map(|v| v.label.as_str())
+        .collect();
+    if labels.is_empty() {
+        return None;
+    }
+    let ranges = level_ranges(&labels).join(", ");
+    Some(match lang {
+        Language::En => format!("Assessed: {ranges}."),
+        Language::Ru => format!("Оценены: {ranges}."),
+    })
+}
+
+/// Labels in spine order joined into ranges of consecutive levels.
+fn level_ranges(labels: &[&str]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < labels.len() {
+        let mut j = i;
+        while j + 1 < labels.len()
+            && matches!(
+                (spinescreen_proto::vertebra_index(labels[j]), spinescreen_proto::vertebra_index(labels[j + 1])),
+                (Some(a), Some(b)) if b == a + 1
+            )
+        {
+            j += 1;
+        }
+        out.push(if j > i + 1 {
+            format!("{}–{}", labels[i], labels[j])
+        } else if j == i + 1 {
+            format!("{}, {}", labels[i], labels[j])
+        } else {
+            labels[i].to_string()
+        });
+        i = j + 1;
+    }
+    out
 }
 
 fn mild_sentence(vertebrae: &[VertebraResult], lang: Language) -> Option<String> {
@@ -225,6 +276,7 @@ fn russian_reason(code: &str) -> Option<&'static str> {
         ReasonCode::RING_ARTIFACTS => "кольцевые артефакты",
         ReasonCode::HARDWARE => "металлоконструкции или цемент",
         ReasonCode::TOO_FEW_VERTEBRAE => "слишком мало измеримых позвонков",
+        ReasonCode::SLICES_TOO_THICK => "слишком толстые срезы для оценки высоты позвонков",
         ReasonCode::INTERNAL_ERROR => "внутренняя ошибка сервиса",
         _ => return None,
     })

@@ -131,3 +131,26 @@ fn a_body_cut_by_the_scan_is_named_as_partially_imaged() {
         "{ru}"
     );
 }
+
+#[test]
+fn a_negative_finding_names_the_levels_it_holds_for_when_some_were_not_assessable() {
+    let mut r = negative_result();
+    let labels: Vec<String> = r.vertebrae.iter().map(|v| v.label.clone()).collect();
+    assert!(labels.len() >= 3, "fixture has {labels:?}");
+    r.vertebrae[1].flags = vec!["endplates_not_traced".into(), "not_gradable".into()];
+    let en = conclusion(&r, Language::En);
+    assert!(en.starts_with("Target pathology not detected."), "{en}");
+    let rest: Vec<&str> = labels
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 1)
+        .map(|(_, l)| l.as_str())
+        .collect();
+    assert!(en.contains(&format!("Assessed: {}", rest[0])), "{en}");
+    assert!(
+        en.contains(&format!("Not assessable: {}.", labels[1])),
+        "{en}"
+    );
+    // With every level assessed, no list is added.
+    assert!(!conclusion(&negative_result(), Language::En).contains("Assessed"));
+}
