@@ -5,8 +5,13 @@
 //! Legacy Converted Enhanced CT, Secondary Capture and Verification (PS3.4 Annex A, B) in the
 //! transfer syntaxes this build can decode. Each C-STORE-RQ (PS3.7 §9.1.1) is stored as a Part 10
 //! file — the received dataset bytes untouched behind a File Meta Information group (PS3.10
-//! §7.1) — and answered with status 0000 (success) or A700 (out of resources) if storage failed.
-//! C-ECHO (PS3.7 §9.1.5) is answered with success.
+//! §7.1) — and answered with status 0000 (success); C000 (cannot understand) when the data set
+//! fails the pre-parse check ([`crate::guard`]: lengths, nesting, element count); A700 (out of
+//! resources) when it is over `limits.max_bytes_per_file` (its fragments are dropped as they
+//! arrive, never held) or storage failed. C-ECHO (PS3.7 §9.1.5) is answered with success.
+//!
+//! At most `scp.max_associations` connections are served at once; a connection that sends no
+//! complete PDU for `scp.idle_timeout_s` — before its association request or after — is closed.
 //!
 //! A reception (one per study on the association) is complete on A-RELEASE, when the peer
 //! aborts or drops the connection, or after `inactivity_timeout_s` without a PDU: then one
