@@ -109,6 +109,11 @@ impl StudyKeys {
     pub fn preview_png(&self) -> String {
         format!("{}/preview.png", self.prefix)
     }
+    /// Ingest's record of the instances received for the study across receptions (SOP
+    /// Instance UID → storage key), so a re-send is recognised and a partial one completed.
+    pub fn received(&self) -> String {
+        format!("{}/received.json", self.prefix)
+    }
     /// Publisher output: the one structured report of the study.
     pub fn structured_report(&self) -> String {
         format!("{}/sr.dcm", self.prefix)

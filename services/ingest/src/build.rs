@@ -86,6 +86,9 @@ pub struct IngestReport {
     pub series: Vec<SeriesNote>,
     /// A valid Study Instance UID found in the files (the selected series' when there is one).
     pub study_uid: Option<String>,
+    /// What ingest changed to make the study usable (unusable UIDs replaced), one line each.
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 /// Build the HU volume of the best axial CT series among `files`, or say why none is usable.
@@ -144,22 +147,38 @@ pub fn build_volume_with_report(
             // The parser is third-party code fed untrusted bytes: a panic in it must cost one
             // file, not the worker.
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                parse_instance(&f.name, &f.bytes)
+                parse_instance(&f.name, &f.bytes, limits)
             }))
             .unwrap_or_else(|_| {
                 Err(NotDicom {
                     source: f.name.clone(),
                     why: "the DICOM parser failed on this file".into(),
+                    oversize: false,
                 })
             })
         })
         .collect();
     let mut instances = Vec::with_capacity(parsed.len());
+    let mut oversize = None;
     for p in parsed {
         match p {
-            Ok(i) => instances.push(i),
+            Ok(i) => {
+                for keyword in &i.replaced_uids {
+                    report.notes.push(format!(
+                        "{}: unusable {keyword} replaced by a valid UID",
+                        i.source
+                    ));
+                }
+                instances.push(i)
+            }
+            Err(n) if n.oversize => {
+                oversize.get_or_insert_with(|| format!("{}: {}", n.source, n.why));
+            }
             Err(n) => report.not_dicom.push(format!("{}: {}", n.source, n.why)),
         }
+    }
+    if let Some(why) = oversize {
+        return (Err(Reason::new(ReasonCode::OVERSIZE, why)), report);
     }
     report.study_uid = instances
         .iter()

@@ -19,6 +19,53 @@ pub struct IngestLimits {
     pub max_matrix: u32,
     /// Fewest slices a series needs to be analysable (`TOO_FEW_SLICES` below it).
     pub min_slices: usize,
+    /// Most frames one instance may declare (NumberOfFrames); checked, together with
+    /// frames × rows × columns against `max_total_voxels`, before any frame is allocated.
+    pub max_frames_per_instance: u32,
+    /// Deepest nesting of sequences and items in one file (a sequence and its item are two
+    /// levels). Enhanced CT needs about 6; deeper files are refused before parsing, so the
+    /// recursive parser never sees them.
+    pub max_nesting_depth: usize,
+    /// Most data elements (items and fragments included) in one file. Each costs the parser
+    /// far more memory than its bytes, so this bounds a file of many tiny elements.
+    pub max_elements_per_instance: usize,
+}
+
+impl IngestLimits {
+    /// The limits of the pre-parse check ([`crate::guard`]).
+    pub(crate) fn guard(&self) -> crate::guard::GuardLimits {
+        crate::guard::GuardLimits {
+            max_bytes: self.max_bytes_per_file,
+            max_nesting_depth: self.max_nesting_depth,
+            max_elements: self.max_elements_per_instance,
+        }
+    }
+
+    /// Why an instance of `frames` frames of `rows` × `columns` is over the limits, if it is.
+    pub(crate) fn frames_over_limit(
+        &self,
+        frames: u32,
+        rows: Option<u32>,
+        columns: Option<u32>,
+    ) -> Option<String> {
+        if frames > self.max_frames_per_instance {
+            return Some(format!(
+                "NumberOfFrames {frames} is over the limit of {}",
+                self.max_frames_per_instance
+            ));
+        }
+        let voxels = u64::from(frames)
+            .saturating_mul(u64::from(rows.unwrap_or(1)))
+            .saturating_mul(u64::from(columns.unwrap_or(1)));
+        (voxels > self.max_total_voxels).then(|| {
+            format!(
+                "{frames} frames of {} × {} are over the limit of {} voxels",
+                rows.unwrap_or(1),
+                columns.unwrap_or(1),
+                self.max_total_voxels
+            )
+        })
+    }
 }
 
 impl Default for IngestLimits {
@@ -30,6 +77,9 @@ impl Default for IngestLimits {
             max_total_voxels: 1024 * 1024 * 2000,
             max_matrix: 2048,
             min_slices: 16,
+            max_frames_per_instance: 5_000,
+            max_nesting_depth: 16,
+            max_elements_per_instance: 200_000,
         }
     }
 }
@@ -46,6 +96,16 @@ pub struct ScpConfig {
     pub port: u16,
     /// Calling AE titles allowed to send; empty accepts any.
     pub accepted_calling_aes: Vec<String>,
+    /// Address to listen on (`0.0.0.0` for every IPv4 interface, `127.0.0.1` for this host
+    /// only, `::` for IPv6).
+    pub bind_address: String,
+    /// A connection that sends no complete PDU for this long is closed (seconds): an idle TCP
+    /// connection before the association request, and an association with nothing to say.
+    /// Receptions in hand are completed first. Must exceed `inactivity_timeout_s` to let a
+    /// sender keep an association open across a pause.
+    pub idle_timeout_s: u64,
+    /// Most connections served at once; further connections are closed on accept.
+    pub max_associations: usize,
 }
 
 impl Default for ScpConfig {
@@ -55,6 +115,9 @@ impl Default for ScpConfig {
             ae_title: "SPINESCREEN".into(),
             port: 11112,
             accepted_calling_aes: vec![],
+            bind_address: "0.0.0.0".into(),
+            idle_timeout_s: 30,
+            max_associations: 32,
         }
     }
 }
@@ -67,8 +130,22 @@ pub struct StowConfig {
     pub enabled: bool,
     /// TCP port.
     pub port: u16,
-    /// If set, requests must carry `Authorization: Bearer <token>`.
+    /// If set, requests must carry `Authorization: Bearer <token>`; it is checked before any
+    /// of the body is read.
     pub bearer_token: Option<String>,
+    /// Address to listen on (see [`ScpConfig::bind_address`]).
+    pub bind_address: String,
+    /// Largest request body, bytes: a larger `Content-Length` is refused (413) before the body
+    /// is read, and a body that grows past it is cut off.
+    pub max_request_bytes: u64,
+    /// Time to receive a request's headers, seconds, counted from the connection (or the end
+    /// of the previous request on a keep-alive connection); then the connection is closed. So
+    /// this is also the idle timeout of a connection.
+    pub header_timeout_s: u64,
+    /// Time to receive a whole request (headers and body), seconds; then 408 and close.
+    pub request_timeout_s: u64,
+    /// Most connections served at once; further connections are closed on accept.
+    pub max_connections: usize,
 }
 
 impl Default for StowConfig {
@@ -77,6 +154,11 @@ impl Default for StowConfig {
             enabled: true,
             port: 8042,
             bearer_token: None,
+            bind_address: "0.0.0.0".into(),
+            max_request_bytes: 1 << 30,
+            header_timeout_s: 10,
+            request_timeout_s: 300,
+            max_connections: 64,
         }
     }
 }

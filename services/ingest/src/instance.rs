@@ -6,9 +6,13 @@
 //! and the pixel data itself. Attributes are kept as `Option`s: a missing one only matters if
 //! the instance belongs to the series that is finally chosen.
 
+use crate::config::IngestLimits;
+use crate::guard::{check_part10, part10_body, Checked, Rejected};
+use crate::uidgen::derived_uid;
 use dicom_core::{header::HasLength, value::Value, PrimitiveValue, Tag};
 use dicom_dictionary_std::tags;
 use dicom_object::{file::ReadPreamble, DefaultDicomObject, InMemDicomObject, OpenFileOptions};
+use spinescreen_proto::uid::validate_uid;
 use spinescreen_proto::StudyInfo;
 
 /// CT Image Storage (PS3.4 B.5).
@@ -93,6 +97,8 @@ pub(crate) struct Instance {
     pub gantry_tilt: Option<f64>,
     /// Attributes that are present but unusable (wrong VR or unparsable), by keyword.
     pub malformed: Vec<&'static str>,
+    /// UID attributes that were unusable and replaced (File Meta copy or derived), by keyword.
+    pub replaced_uids: Vec<&'static str>,
     /// One entry per frame.
     pub frames: Vec<Frame>,
     /// The pixels.
@@ -108,156 +114,73 @@ pub(crate) struct NotDicom {
     pub source: String,
     /// Parser message (no patient data: dicom-rs reports tags and positions).
     pub why: String,
-}
-
-/// Strip the 128-byte preamble if present; `None` if the bytes are not a DICOM Part 10 file
-/// (PS3.10 §7.1: preamble, then "DICM", then the File Meta Information).
-fn part10_body(bytes: &[u8]) -> Option<&[u8]> {
-    if bytes.len() >= 132 && &bytes[128..132] == b"DICM" {
-        Some(&bytes[128..])
-    } else if bytes.starts_with(b"DICM") {
-        Some(bytes)
-    } else {
-        None
-    }
+    /// Whether it was refused for exceeding a configured limit (`OVERSIZE`), not for being
+    /// unreadable.
+    pub oversize: bool,
 }
 
 /// Parse one file. A file whose header parses but whose pixel data is cut short is returned
-/// with [`Pixels::Truncated`], so the defect can be named precisely.
-pub(crate) fn parse_instance(source: &str, bytes: &bytes::Bytes) -> Result<Instance, NotDicom> {
+/// with [`Pixels::Truncated`], so the defect can be named precisely. The file is checked by
+/// [`crate::guard`] first, so the parser never sees a hostile length or nesting; a file over a
+/// limit is [`Parsed::Oversize`].
+pub(crate) fn parse_instance(
+    source: &str,
+    bytes: &bytes::Bytes,
+    limits: &IngestLimits,
+) -> Result<Instance, NotDicom> {
     let not = |why: String| NotDicom {
         source: source.to_string(),
         why,
+        oversize: false,
     };
-    let body =
-        part10_body(bytes).ok_or_else(|| not("no DICM prefix (not a Part 10 file)".into()))?;
-    let offset = bytes.len() - body.len();
-    let full = match scan_elements(body) {
+    let checked = check_part10(bytes, &limits.guard());
+    let offset = match &checked {
+        Ok(c) => c.offset,
+        Err(Rejected::TruncatedPixelData(_)) => part10_body(bytes).map(|(o, _)| o).unwrap_or(0),
+        Err(Rejected::OverLimit(why)) => {
+            return Err(NotDicom {
+                source: source.to_string(),
+                why: why.clone(),
+                oversize: true,
+            })
+        }
+        Err(e) => return Err(not(e.to_string())),
+    };
+    let body = &bytes[offset..];
+    let head_only = || {
+        OpenFileOptions::new()
+            .read_preamble(ReadPreamble::Never)
+            .read_until(tags::PIXEL_DATA)
+            .from_reader(body)
+    };
+    let full = match checked {
         // Uncompressed little-endian pixels: parse the header only and take the pixels straight
         // from the received bytes, with no copy.
-        Ok(Some((start, len))) => {
-            let head = OpenFileOptions::new()
-                .read_preamble(ReadPreamble::Never)
-                .read_until(tags::PIXEL_DATA)
-                .from_reader(body)
-                .map_err(|e| not(e.to_string()))?;
-            let pixels = Pixels::Bytes(bytes.slice(offset + start..offset + start + len));
-            return Ok(from_object(source, head, Some(pixels)));
+        Ok(Checked {
+            native_pixel_data: Some((start, len)),
+            ..
+        }) => {
+            let head = head_only().map_err(|e| not(e.to_string()))?;
+            let pixels = Pixels::Bytes(bytes.slice(start..start + len));
+            return from_object(source, bytes, head, Some(pixels), limits);
         }
-        Ok(None) => OpenFileOptions::new()
+        Ok(_) => OpenFileOptions::new()
             .read_preamble(ReadPreamble::Never)
             .from_reader(body)
             .map_err(|e| e.to_string()),
         // A Pixel Data element cut short is a truncated image: read its header below.
-        Err(Implausible::PixelData(why)) => Err(why),
-        Err(Implausible::Element(why)) => return Err(not(why)),
+        Err(why) => Err(why.to_string()),
     };
     match full {
-        Ok(obj) => Ok(from_object(source, obj, None)),
+        Ok(obj) => from_object(source, bytes, obj, None, limits),
         Err(full_err) => {
             // Retry up to the pixel data: a truncated image still tells us its series.
-            let head = OpenFileOptions::new()
-                .read_preamble(ReadPreamble::Never)
-                .read_until(tags::PIXEL_DATA)
-                .from_reader(body)
-                .map_err(|_| not(full_err.clone()))?;
+            let head = head_only().map_err(|_| not(full_err.clone()))?;
             if head.element_opt(tags::MODALITY).ok().flatten().is_none() {
                 return Err(not(full_err));
             }
-            Ok(from_object(source, head, Some(Pixels::Truncated)))
+            from_object(source, bytes, head, Some(Pixels::Truncated), limits)
         }
-    }
-}
-
-/// VRs whose explicit-VR header has a 4-byte length (PS3.5 §7.1.2).
-const LONG_VRS: [&[u8; 2]; 12] = [
-    b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT",
-];
-
-/// An element whose length runs past the end of the file.
-enum Implausible {
-    /// The Pixel Data element: the file was cut inside its pixels.
-    PixelData(String),
-    /// Any other element: the header itself is corrupt.
-    Element(String),
-}
-
-/// Walk the File Meta Information and the top-level elements of a little-endian dataset
-/// (`body` starts at `DICM`) and report an element whose defined length runs past the end of
-/// the file. The parser allocates what a header claims before it finds the bytes missing, so a
-/// corrupt or hostile length would otherwise cost gigabytes (a decompression bomb without
-/// compression). The walk stops, satisfied, at the first undefined length (sequences,
-/// encapsulated pixel data) and for deflated or big-endian transfer syntaxes.
-///
-/// Returns where the native Pixel Data value lies (offset in `body`, length) when the walk
-/// reaches it in an uncompressed little-endian file.
-fn scan_elements(body: &[u8]) -> Result<Option<(usize, usize)>, Implausible> {
-    let u16le = |at: usize| {
-        body.get(at..at + 2)
-            .map(|v| u16::from_le_bytes([v[0], v[1]]))
-    };
-    let u32le = |at: usize| {
-        body.get(at..at + 4)
-            .map(|v| u32::from_le_bytes([v[0], v[1], v[2], v[3]]))
-    };
-    let mut at = 4; // after "DICM"
-    let mut explicit = true;
-    let mut in_meta = true;
-    let mut transfer_syntax = String::new();
-    loop {
-        let (Some(group), Some(element)) = (u16le(at), u16le(at + 2)) else {
-            return Ok(None); // end of data
-        };
-        if in_meta && group != 0x0002 {
-            in_meta = false;
-            match transfer_syntax.as_str() {
-                "1.2.840.10008.1.2" => explicit = false,
-                "1.2.840.10008.1.2.1.99" | "1.2.840.10008.1.2.2" => return Ok(None),
-                _ => explicit = true,
-            }
-        }
-        let parsed = if explicit {
-            body.get(at + 4..at + 6).and_then(|vr| {
-                if LONG_VRS.iter().any(|v| &v[..] == vr) {
-                    u32le(at + 8).map(|l| (l, 12))
-                } else {
-                    u16le(at + 6).map(|l| (l as u32, 8))
-                }
-            })
-        } else {
-            u32le(at + 4).map(|l| (l, 8))
-        };
-        let Some((len, header)) = parsed else {
-            return Ok(None);
-        };
-        if len == u32::MAX {
-            return Ok(None);
-        }
-        let start = at + header;
-        let remaining = body.len().saturating_sub(start);
-        if len as usize > remaining {
-            let why = format!(
-                "element ({group:04X},{element:04X}) claims {len} bytes but only {remaining} remain"
-            );
-            return Err(if (group, element) == (0x7FE0, 0x0010) {
-                Implausible::PixelData(why)
-            } else {
-                Implausible::Element(why)
-            });
-        }
-        let native_le = matches!(
-            transfer_syntax.as_str(),
-            "1.2.840.10008.1.2" | "1.2.840.10008.1.2.1"
-        );
-        if !in_meta && native_le && (group, element) == (0x7FE0, 0x0010) && len > 0 {
-            return Ok(Some((start, len as usize)));
-        }
-        if in_meta && (group, element) == (0x0002, 0x0010) {
-            transfer_syntax = String::from_utf8_lossy(&body[start..start + len as usize])
-                .trim_end_matches(['\0', ' '])
-                .to_string();
-        }
-        at = start + len as usize;
     }
 }
 
@@ -394,7 +317,13 @@ fn apply_functional_group(
     }
 }
 
-fn from_object(source: &str, obj: DefaultDicomObject, pixels: Option<Pixels>) -> Instance {
+fn from_object(
+    source: &str,
+    bytes: &[u8],
+    obj: DefaultDicomObject,
+    pixels: Option<Pixels>,
+    limits: &IngestLimits,
+) -> Result<Instance, NotDicom> {
     let transfer_syntax = obj
         .meta()
         .transfer_syntax()
@@ -424,6 +353,16 @@ fn from_object(source: &str, obj: DefaultDicomObject, pixels: Option<Pixels>) ->
     let n_frames = uint(&obj, tags::NUMBER_OF_FRAMES, "NumberOfFrames", m)
         .unwrap_or(1)
         .max(1);
+    // Before one frame is allocated: NumberOfFrames is a header field any sender can set.
+    let rows = uint(&obj, tags::ROWS, "Rows", m);
+    let columns = uint(&obj, tags::COLUMNS, "Columns", m);
+    if let Some(why) = limits.frames_over_limit(n_frames, rows, columns) {
+        return Err(NotDicom {
+            source: source.to_string(),
+            why,
+            oversize: true,
+        });
+    }
     let frames = if n_frames > 1
         || obj
             .element_opt(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE)
@@ -503,9 +442,32 @@ fn from_object(source: &str, obj: DefaultDicomObject, pixels: Option<Pixels>) ->
     if study.sop_class_uid.is_empty() {
         study.sop_class_uid = meta_uid(&obj.meta().media_storage_sop_class_uid);
     }
+    // An unusable SOP Instance UID (empty, overlong, not digits and dots) would make the SR
+    // unbuildable: take the File Meta Information's copy, else derive one from the file's
+    // bytes (stable across re-sends), and say so.
     let mut sop_instance_uid = text(&obj, tags::SOP_INSTANCE_UID);
-    if sop_instance_uid.is_empty() {
-        sop_instance_uid = meta_uid(&obj.meta().media_storage_sop_instance_uid);
+    let mut replaced_uids = vec![];
+    if validate_uid(&sop_instance_uid).is_err() {
+        let meta = meta_uid(&obj.meta().media_storage_sop_instance_uid);
+        if validate_uid(&meta).is_ok() {
+            sop_instance_uid = meta;
+        } else {
+            sop_instance_uid = derived_uid("spinescreen.ingest.instance", bytes);
+        }
+        if !text(&obj, tags::SOP_INSTANCE_UID).is_empty() {
+            replaced_uids.push("SOPInstanceUID");
+        }
+    }
+    if validate_uid(&study.sop_class_uid).is_err() {
+        let meta = meta_uid(&obj.meta().media_storage_sop_class_uid);
+        if !study.sop_class_uid.is_empty() {
+            replaced_uids.push("SOPClassUID");
+        }
+        study.sop_class_uid = if validate_uid(&meta).is_ok() {
+            meta
+        } else {
+            String::new()
+        };
     }
     let mut inst = Instance {
         source: source.to_string(),
@@ -518,8 +480,8 @@ fn from_object(source: &str, obj: DefaultDicomObject, pixels: Option<Pixels>) ->
         modality: text(&obj, tags::MODALITY).to_ascii_uppercase(),
         image_type,
         frame_of_reference_uid: study.frame_of_reference_uid.clone(),
-        rows: uint(&obj, tags::ROWS, "Rows", m),
-        columns: uint(&obj, tags::COLUMNS, "Columns", m),
+        rows,
+        columns,
         samples_per_pixel: uint(&obj, tags::SAMPLES_PER_PIXEL, "SamplesPerPixel", m).unwrap_or(1)
             as u16,
         bits_allocated: uint(&obj, tags::BITS_ALLOCATED, "BitsAllocated", m).map(|v| v as u16),
@@ -528,16 +490,18 @@ fn from_object(source: &str, obj: DefaultDicomObject, pixels: Option<Pixels>) ->
         padding,
         gantry_tilt: scalar(&obj, tags::GANTRY_DETECTOR_TILT, "GantryDetectorTilt", m),
         malformed: vec![],
+        replaced_uids: vec![],
         frames,
         pixels: Pixels::Missing,
         study,
     };
     inst.malformed = malformed;
+    inst.replaced_uids = replaced_uids;
     inst.pixels = match pixels {
         Some(p) => p,
         None => take_pixels(obj),
     };
-    inst
+    Ok(inst)
 }
 
 /// Move the pixel data out of the object: native samples as a buffer, encapsulated frames with

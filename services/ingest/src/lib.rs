@@ -21,6 +21,7 @@
 //!
 //! # Layout
 //! - [`config`]: [`IngestConfig`] (limits, SCP, STOW-RS, inactivity timeout).
+//! - `guard` (private): the pre-parse check of every received file (lengths, nesting, counts).
 //! - `instance` (private): one file parsed into UIDs, geometry, rescale and pixel data.
 //! - [`select`]: grouping into series and choosing the best axial CT series ([`SeriesNote`]).
 //! - `geometry` (private): validation and slice order along the normal.
@@ -39,6 +40,7 @@ pub mod config;
 pub mod decode;
 pub mod error;
 mod geometry;
+mod guard;
 mod instance;
 pub mod nifti;
 mod orient;
@@ -51,6 +53,8 @@ pub use build::{build_volume, build_volume_with_report, voxel_bytes, IngestRepor
 pub use config::{IngestConfig, IngestLimits, ScpConfig, StowConfig};
 pub use error::IngestError;
 pub use nifti::read_nifti;
-pub use receive::{run_scp, run_stow, stage_directory, CancellationToken};
+pub use receive::{
+    run_scp, run_stow, stage_directory, stage_directory_with_limits, CancellationToken,
+};
 pub use select::SeriesNote;
 pub use worker::IngestWorker;

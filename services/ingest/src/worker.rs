@@ -6,14 +6,27 @@
 //! `technical_defect` and the coded reason instead, and its job flows on with that status so the
 //! publisher still sends an SR. Storage failures are transient (the runtime retries); nothing
 //! about the input can make the stage fail or panic.
+//!
+//! A study's reception accumulates: `studies/<uid>/received.json` records every instance
+//! received for it, by SOP Instance UID. A reception with no new instance leaves the study's
+//! result as it is (the job is announced done with it); one with new instances is processed
+//! together with the earlier ones still stored; and a reception that would turn a finished
+//! analysis into a technical defect is recorded but does not replace it.
 
 use crate::build::{build_volume_with_report, voxel_bytes, SourceFile};
 use crate::config::{IngestConfig, IngestLimits};
+use crate::receive::{instance_ids, now_ms};
 use crate::uidgen::derived_uid;
 use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt};
-use spinescreen_proto::{Job, Reason, ReasonCode, Stage, StudyResult, StudyStatus, StudyUid};
-use spinescreen_runtime::{StageContext, StageError, StageWorker};
+use serde::{Deserialize, Serialize};
+use spinescreen_proto::job::{StudyDone, DONE_QUEUE};
+use spinescreen_proto::{
+    Job, Reason, ReasonCode, Stage, StudyResult, StudyStatus, StudyUid, SCHEMA_VERSION,
+};
+use spinescreen_runtime::storage::StorageError;
+use spinescreen_runtime::{Message, StageContext, StageError, StageWorker, StudyStore};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Files fetched from storage at once.
 const FETCH_CONCURRENCY: usize = 16;
@@ -37,6 +50,91 @@ fn transient(e: impl std::fmt::Display) -> StageError {
     StageError::Transient(anyhow::anyhow!("{e}"))
 }
 
+/// The instances received for one study across receptions (`studies/<uid>/received.json`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Received {
+    /// SOP Instance UID → storage key of the file as received.
+    instances: BTreeMap<String, String>,
+    /// The job that last added instances: if it is delivered again (the worker stopped before
+    /// acknowledging it), it is processed again rather than taken for a re-send.
+    #[serde(default)]
+    last_job: Option<String>,
+}
+
+async fn load_received(store: &StudyStore, uid: &StudyUid) -> Result<Received, StageError> {
+    match store.get(&uid.keys().received()).await {
+        Ok(bytes) => Ok(serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+            tracing::warn!(study_uid = %uid, error = %e, "received.json unreadable; starting afresh");
+            Received::default()
+        })),
+        Err(StorageError::NotFound(_)) => Ok(Received::default()),
+        Err(e) => Err(transient(e)),
+    }
+}
+
+/// The study's current `result.json`, if it has a readable one.
+async fn load_result(
+    store: &StudyStore,
+    uid: &StudyUid,
+) -> Result<Option<StudyResult>, StageError> {
+    match store.get(&uid.keys().result()).await {
+        Ok(bytes) => Ok(serde_json::from_slice(&bytes).ok()),
+        Err(StorageError::NotFound(_)) => Ok(None),
+        Err(e) => Err(transient(e)),
+    }
+}
+
+/// Announce that this job is finished with the study's existing result (nothing to redo), so
+/// whoever waits for the job (`spinescreen analyze`) is answered.
+async fn announce_unchanged(
+    ctx: &StageContext,
+    job: &Job,
+    uid: &StudyUid,
+    previous: &StudyResult,
+) -> Result<(), StageError> {
+    let done = StudyDone {
+        schema_version: SCHEMA_VERSION,
+        job_id: job.job_id.clone(),
+        study_uid: uid.clone(),
+        status: previous.status,
+        result_key: uid.keys().result(),
+        end_to_end_ms: now_ms().saturating_sub(job.received_at_unix_ms),
+    };
+    let body = serde_json::to_vec(&done).map_err(transient)?;
+    ctx.broker.declare(DONE_QUEUE).await.map_err(transient)?;
+    ctx.broker
+        .publish(
+            DONE_QUEUE,
+            Message {
+                body,
+                headers: job.trace_context.clone(),
+            },
+        )
+        .await
+        .map_err(transient)
+}
+
+/// Fetch files by key; keys that are gone (deleted by retention) are skipped.
+async fn fetch(
+    store: &StudyStore,
+    keys: Vec<String>,
+    missing_ok: bool,
+) -> Result<Vec<SourceFile>, StageError> {
+    let fetched: Vec<Option<SourceFile>> = futures::stream::iter(keys)
+        .map(|key| async move {
+            match store.get(&key).await {
+                Ok(bytes) => Ok(Some(SourceFile { name: key, bytes })),
+                Err(StorageError::NotFound(_)) if missing_ok => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
+        .buffered(FETCH_CONCURRENCY)
+        .try_collect()
+        .await
+        .map_err(transient)?;
+    Ok(fetched.into_iter().flatten().collect())
+}
+
 #[async_trait]
 impl StageWorker for IngestWorker {
     fn stage(&self) -> Stage {
@@ -56,6 +154,10 @@ impl StageWorker for IngestWorker {
             .list(&job.incoming_prefix)
             .await
             .map_err(transient)?;
+        let mut received = Received::default();
+        let mut batch_instances: Vec<(String, String)> = vec![];
+        let mut study: Option<StudyUid> = None;
+        let mut previous: Option<StudyResult> = None;
         let (result, report) = if keys.len() > self.limits.max_instances {
             // Do not even fetch an oversized reception.
             (
@@ -71,18 +173,64 @@ impl StageWorker for IngestWorker {
             )
         } else {
             let store = &ctx.store;
-            let files: Vec<SourceFile> = futures::stream::iter(keys)
-                .map(|key| async move {
-                    let bytes = store.get(&key).await?;
-                    Ok::<_, spinescreen_runtime::storage::StorageError>(SourceFile {
-                        name: key,
-                        bytes,
-                    })
-                })
-                .buffered(FETCH_CONCURRENCY)
-                .try_collect()
-                .await
-                .map_err(transient)?;
+            let mut files = fetch(store, keys, false).await?;
+            // Which study this reception belongs to, and which of its instances are new: a
+            // study's reception accumulates across associations and requests.
+            let limits = self.limits.clone();
+            let headers = files.clone();
+            let ids = tokio::task::spawn_blocking(move || {
+                headers
+                    .iter()
+                    .map(|f| instance_ids(&f.bytes, &limits))
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .map_err(transient)?;
+            study = ids
+                .iter()
+                .find_map(|i| i.study_uid.as_deref())
+                .and_then(|u| StudyUid::new(u).ok());
+            batch_instances = files
+                .iter()
+                .zip(&ids)
+                .filter_map(|(f, i)| Some((i.sop_instance_uid.clone()?, f.name.clone())))
+                .collect();
+            if let Some(uid) = &study {
+                received = load_received(store, uid).await?;
+                previous = load_result(store, uid).await?;
+                let new = batch_instances
+                    .iter()
+                    .filter(|(sop, _)| !received.instances.contains_key(sop))
+                    .count();
+                let redelivered = received.last_job.as_deref() == Some(job.job_id.as_str());
+                if let (0, Some(prev), false) = (new, &previous, redelivered) {
+                    tracing::info!(
+                        job_id = %job.job_id,
+                        study_uid = %uid,
+                        files = files.len(),
+                        "nothing new in this reception; the study's result stands"
+                    );
+                    announce_unchanged(ctx, &job, uid, prev).await?;
+                    // Copies of instances already recorded: patient data with no further use.
+                    for f in &files {
+                        if let Err(e) = store.delete(&f.name).await {
+                            tracing::warn!(error = %e, "could not delete a re-sent file");
+                        }
+                    }
+                    return Ok(vec![]);
+                }
+                let in_batch: BTreeSet<&String> = batch_instances.iter().map(|(s, _)| s).collect();
+                let earlier: Vec<String> = received
+                    .instances
+                    .iter()
+                    .filter(|(sop, _)| !in_batch.contains(sop))
+                    .map(|(_, key)| key.clone())
+                    .collect();
+                if !earlier.is_empty() {
+                    tracing::info!(job_id = %job.job_id, study_uid = %uid, new, earlier = earlier.len(), "adding the study's earlier instances");
+                    files.extend(fetch(store, earlier, true).await?);
+                }
+            }
             let limits = self.limits.clone();
             tokio::task::spawn_blocking(move || build_volume_with_report(&files, &limits))
                 .await
@@ -97,6 +245,26 @@ impl StageWorker for IngestWorker {
                 outcome = %note.outcome,
                 "series"
             );
+        }
+        for note in &report.notes {
+            tracing::warn!(job_id = %job.job_id, note = %note, "input corrected");
+        }
+        // A reception that adds instances but makes the study unusable (say, a partial re-send
+        // after retention deleted the first one) must not replace a finished analysis.
+        if let (Err(reason), Some(uid), Some(prev)) = (&result, &study, &previous) {
+            if prev.status != StudyStatus::TechnicalDefect {
+                tracing::warn!(
+                    job_id = %job.job_id,
+                    study_uid = %uid,
+                    code = %reason.code,
+                    "this reception alone is a technical defect; the study's earlier result stands"
+                );
+                received.instances.extend(batch_instances);
+                received.last_job = Some(job.job_id.clone());
+                save_received(&ctx.store, uid, &received).await?;
+                announce_unchanged(ctx, &job, uid, prev).await?;
+                return Ok(vec![]);
+            }
         }
         match result {
             Ok(volume) => {
@@ -154,6 +322,23 @@ impl StageWorker for IngestWorker {
                 job.status = StudyStatus::TechnicalDefect;
             }
         }
+        if let Some(uid) = &study {
+            received.instances.extend(batch_instances);
+            received.last_job = Some(job.job_id.clone());
+            save_received(&ctx.store, uid, &received).await?;
+        }
         Ok(vec![job])
     }
+}
+
+async fn save_received(
+    store: &StudyStore,
+    uid: &StudyUid,
+    received: &Received,
+) -> Result<(), StageError> {
+    let bytes = serde_json::to_vec(received).map_err(transient)?;
+    store
+        .put(&uid.keys().received(), bytes)
+        .await
+        .map_err(transient)
 }

@@ -141,6 +141,32 @@ pub struct PublisherConfig {
     pub retry: RetryPolicy,
     /// Network timeout for one connection attempt, read or write (seconds).
     pub timeout_s: u64,
+    /// What is deleted once a study has been delivered.
+    pub retention: Retention,
+}
+
+/// Retention after delivery: received files are patient data and the voxels are large, so
+/// neither is kept once the SR is delivered (counted in
+/// `spinescreen_retention_deleted_total{kind}`). Kept: `result.json`, `sr.dcm`, the secondary
+/// captures, `volume.json` (the study module a re-published SR needs) and ingest's
+/// `received.json` (SOP Instance UIDs only, so a re-send is still recognised).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Retention {
+    /// Delete the reception's files (`incoming/<batch>/`) after delivery.
+    pub delete_received: bool,
+    /// Delete the intermediate volume (`volume.i16`) and detection (`detection.json`) after
+    /// delivery.
+    pub delete_intermediates: bool,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            delete_received: true,
+            delete_intermediates: true,
+        }
+    }
 }
 
 impl Default for PublisherConfig {
@@ -154,6 +180,7 @@ impl Default for PublisherConfig {
             destinations: vec![],
             retry: RetryPolicy::default(),
             timeout_s: 30,
+            retention: Retention::default(),
         }
     }
 }

@@ -35,7 +35,7 @@ pub mod text;
 pub mod uid;
 pub mod worker;
 
-pub use config::{Destination, Language, PublisherConfig, RetryPolicy, SrStorage};
+pub use config::{Destination, Language, PublisherConfig, Retention, RetryPolicy, SrStorage};
 pub use error::PublishError;
 pub use instance::Instance;
 pub use sr::{build_sr, build_sr_with, sr_sop_instance_uid, InstanceRef};

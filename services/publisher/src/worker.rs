@@ -4,7 +4,8 @@
 //! series; build and store `sr.dcm`; deliver SR + SC to every network destination; take the
 //! end-to-end latency (first instance received → last instance acknowledged), record it in the
 //! SLA histogram and in `result.json` `timings_ms`; write directory destinations with that final
-//! `result.json`; announce [`StudyDone`] on [`DONE_QUEUE`].
+//! `result.json`; announce [`StudyDone`] on [`DONE_QUEUE`]; then apply the retention policy
+//! ([`crate::config::Retention`]): delete the received files and the intermediate volume.
 
 use crate::config::{Destination, PublisherConfig};
 use crate::delivery::{self, Package};
@@ -36,6 +37,28 @@ impl PublisherWorker {
     pub fn new(cfg: PublisherConfig) -> Result<Self, PublishError> {
         let http = delivery::http_client(&cfg)?;
         Ok(Self { cfg, http })
+    }
+
+    /// Delete what the retention policy says once the study is delivered. A failure is logged,
+    /// not retried: the study is already delivered and announced.
+    async fn apply_retention(&self, job: &Job, keys: &StudyKeys, store: &StudyStore) {
+        let mut doomed: Vec<(&'static str, String)> = vec![];
+        if self.cfg.retention.delete_received && job.incoming_prefix.starts_with("incoming/") {
+            match store.list(&job.incoming_prefix).await {
+                Ok(listed) => doomed.extend(listed.into_iter().map(|k| ("received", k))),
+                Err(e) => tracing::warn!(error = %e, "retention: cannot list the received files"),
+            }
+        }
+        if self.cfg.retention.delete_intermediates {
+            doomed.push(("intermediate", keys.volume_voxels()));
+            doomed.push(("intermediate", keys.detection()));
+        }
+        for (kind, key) in doomed {
+            match store.delete(&key).await {
+                Ok(()) => metrics::RETENTION_DELETED.with_label_values(&[kind]).inc(),
+                Err(e) => tracing::warn!(error = %e, kind, "retention: delete failed"),
+            }
+        }
     }
 
     /// The configuration in use.
@@ -282,6 +305,7 @@ impl StageWorker for PublisherWorker {
             end_to_end_ms,
             "study published"
         );
+        self.apply_retention(&job, &keys, store).await;
         Ok(vec![])
     }
 }

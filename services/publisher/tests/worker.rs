@@ -303,3 +303,60 @@ async fn refusing_pacs_ends_in_the_dead_letter_queue_with_the_reason() {
     assert_eq!(Job::from_bytes(&d.message.body).unwrap().job_id, "job-1");
     assert!(scp.received().is_empty());
 }
+
+#[tokio::test]
+async fn retention_deletes_received_files_and_voxels_after_delivery_and_keeps_the_record() {
+    let keys = StudyUid::new(STUDY_UID).unwrap().keys();
+    for (retention, kept) in [
+        (PublisherConfig::default().retention, false),
+        (
+            spinescreen_publisher::Retention {
+                delete_received: false,
+                delete_intermediates: false,
+            },
+            true,
+        ),
+    ] {
+        let store = seeded_store(Some(&defect_result()), true, 0).await;
+        for key in [
+            "incoming/b1/1.2.3.dcm",
+            "incoming/b1/1.2.4.dcm",
+            "incoming/b2/1.2.5.dcm",
+        ] {
+            store.put(key, b"DICM".to_vec()).await.unwrap();
+        }
+        store
+            .put(&keys.volume_voxels(), vec![0u8; 16])
+            .await
+            .unwrap();
+        let broker = MemoryBroker::new();
+        let worker = PublisherWorker::new(PublisherConfig {
+            retention,
+            ..config(vec![])
+        })
+        .unwrap();
+        let mut j = job(1_000);
+        j.status = StudyStatus::TechnicalDefect;
+        worker
+            .process(j, &context(store.clone(), &broker))
+            .await
+            .unwrap();
+        let received = store.list("incoming/b1/").await.unwrap();
+        assert_eq!(received.len(), if kept { 2 } else { 0 }, "{received:?}");
+        assert_eq!(
+            store.exists(&keys.volume_voxels()).await.unwrap(),
+            kept,
+            "volume.i16"
+        );
+        // Another reception, and the study's record, are never touched.
+        assert_eq!(store.list("incoming/b2/").await.unwrap().len(), 1);
+        for key in [
+            keys.result(),
+            keys.structured_report(),
+            keys.volume_header(),
+        ] {
+            assert!(store.exists(&key).await.unwrap(), "{key}");
+        }
+    }
+    assert!(metrics::render().contains("spinescreen_retention_deleted_total{kind=\"received\"}"));
+}

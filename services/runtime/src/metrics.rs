@@ -97,6 +97,17 @@ pub static DELIVERIES: LazyLock<IntCounterVec> = LazyLock::new(|| {
     .expect("metric registers once")
 });
 
+/// `spinescreen_retention_deleted_total{kind}`: deletions made by the retention policy after
+/// delivery (an object already gone counts too) (`received`: received instances; `intermediate`: volume voxels and detection).
+pub static RETENTION_DELETED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "spinescreen_retention_deleted_total",
+        "Objects deleted by the retention policy after delivery, by kind",
+        &["kind"]
+    )
+    .expect("metric registers once")
+});
+
 /// Record a finished study: latency histogram, SLA breach counter, status counter.
 pub fn observe_study(status: &str, end_to_end_seconds: f64) {
     STUDY_LATENCY.observe(end_to_end_seconds);
@@ -123,6 +134,9 @@ pub fn register_all() {
     }
     for status in ["ok", "technical_defect", "abstained"] {
         STUDIES.with_label_values(&[status]);
+    }
+    for kind in ["received", "intermediate"] {
+        RETENTION_DELETED.with_label_values(&[kind]);
     }
 }
 

@@ -70,9 +70,10 @@ pub async fn analyze(config: &AppConfig, opts: &AnalyzeOptions) -> anyhow::Resul
     )
     .await?;
 
-    let job = spinescreen_ingest::stage_directory(&store, &opts.input)
-        .await
-        .with_context(|| format!("reading {}", opts.input.display()))?;
+    let job =
+        spinescreen_ingest::stage_directory_with_limits(&store, &opts.input, &config.ingest.limits)
+            .await
+            .with_context(|| format!("reading {}", opts.input.display()))?;
     let job_id = job.job_id.clone();
     broker.declare(Stage::Ingest.queue()).await?;
     broker

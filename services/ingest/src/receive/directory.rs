@@ -2,6 +2,7 @@
 
 use super::{instance_ids, Reception};
 use crate::build::collect_files;
+use crate::config::IngestLimits;
 use crate::error::IngestError;
 use spinescreen_proto::Job;
 use spinescreen_runtime::StudyStore;
@@ -14,7 +15,19 @@ use std::path::Path;
 /// name, so that ingest reports `NO_DICOM` for a directory of non-DICOM files instead of the
 /// reception silently vanishing. An empty directory is an error (there is nothing to report
 /// on).
+///
+/// Files are stored even when [`crate::guard`] refuses them (under [`IngestLimits::default`]):
+/// the ingest worker then reports the defect.
 pub async fn stage_directory(store: &StudyStore, dir: &Path) -> Result<Job, IngestError> {
+    stage_directory_with_limits(store, dir, &IngestLimits::default()).await
+}
+
+/// [`stage_directory`] with the configured limits for reading each file's UIDs.
+pub async fn stage_directory_with_limits(
+    store: &StudyStore,
+    dir: &Path,
+    limits: &IngestLimits,
+) -> Result<Job, IngestError> {
     let dir_owned = dir.to_path_buf();
     let paths = tokio::task::spawn_blocking(move || {
         let mut paths = vec![];
@@ -36,7 +49,7 @@ pub async fn stage_directory(store: &StudyStore, dir: &Path) -> Result<Job, Inge
                 path: path.clone(),
                 source,
             })?;
-        let ids = instance_ids(&bytes);
+        let ids = instance_ids(&bytes, limits);
         reception
             .store(
                 store,

@@ -17,11 +17,13 @@ pub mod directory;
 pub mod scp;
 pub mod stow;
 
-pub use directory::stage_directory;
+pub use directory::{stage_directory, stage_directory_with_limits};
 pub use scp::{run_scp, run_scp_on};
 pub use stow::{run_stow, run_stow_on, stow_router};
 
+use crate::config::IngestLimits;
 use crate::error::IngestError;
+use crate::guard::{check_part10, part10_body, Rejected};
 use dicom_dictionary_std::tags;
 use dicom_object::{file::ReadPreamble, OpenFileOptions};
 use sha2::{Digest, Sha256};
@@ -46,25 +48,41 @@ pub(crate) fn now_ms() -> u64 {
 pub(crate) struct InstanceIds {
     /// SOP Instance UID (from the File Meta Information, else the dataset), if valid.
     pub sop_instance_uid: Option<String>,
+    /// SOP Class UID from the File Meta Information, if valid.
+    pub sop_class_uid: Option<String>,
     /// Study Instance UID, if valid.
     pub study_uid: Option<String>,
+    /// Why the pre-parse check ([`crate::guard`]) refused the file, if it did: the parser was
+    /// not run, and a network receiver answers with a failure status.
+    pub rejected: Option<String>,
 }
 
-/// Read the identifying UIDs of a Part 10 file without reading its pixel data.
-pub(crate) fn instance_ids(bytes: &[u8]) -> InstanceIds {
-    let body = if bytes.len() >= 132 && &bytes[128..132] == b"DICM" {
-        &bytes[128..]
-    } else if bytes.starts_with(b"DICM") {
-        bytes
-    } else {
-        return InstanceIds::default();
+/// Read the identifying UIDs of a Part 10 file without reading its pixel data. The file is
+/// checked by [`crate::guard`] first; a refused file has only `rejected` set.
+pub(crate) fn instance_ids(bytes: &[u8], limits: &IngestLimits) -> InstanceIds {
+    let body = match check_part10(bytes, &limits.guard()) {
+        Ok(c) => &bytes[c.offset..],
+        // The header before cut pixels is sound, and the study should hear about it.
+        Err(Rejected::TruncatedPixelData(_)) => match part10_body(bytes) {
+            Some((offset, _)) => &bytes[offset..],
+            None => return InstanceIds::default(),
+        },
+        Err(e) => {
+            return InstanceIds {
+                rejected: Some(e.to_string()),
+                ..Default::default()
+            }
+        }
     };
     let Ok(obj) = OpenFileOptions::new()
         .read_preamble(ReadPreamble::Never)
         .read_until(tags::PIXEL_DATA)
         .from_reader(body)
     else {
-        return InstanceIds::default();
+        return InstanceIds {
+            rejected: Some("the DICOM header does not parse".into()),
+            ..Default::default()
+        };
     };
     let text = |tag| {
         obj.element_opt(tag)
@@ -77,16 +95,15 @@ pub(crate) fn instance_ids(bytes: &[u8]) -> InstanceIds {
             })
             .filter(|s| validate_uid(s).is_ok())
     };
-    let meta_sop = obj
-        .meta()
-        .media_storage_sop_instance_uid()
-        .trim_end_matches(['\0', ' '])
-        .to_string();
+    let meta = |s: &str| {
+        Some(s.trim_end_matches(['\0', ' ']).to_string()).filter(|s| validate_uid(s).is_ok())
+    };
     InstanceIds {
-        sop_instance_uid: Some(meta_sop)
-            .filter(|s| validate_uid(s).is_ok())
+        sop_instance_uid: meta(obj.meta().media_storage_sop_instance_uid())
             .or_else(|| text(tags::SOP_INSTANCE_UID)),
+        sop_class_uid: meta(obj.meta().media_storage_sop_class_uid()),
         study_uid: text(tags::STUDY_INSTANCE_UID),
+        rejected: None,
     }
 }
 
@@ -173,8 +190,8 @@ impl Receptions {
         &mut self,
         store: &StudyStore,
         bytes: bytes::Bytes,
-    ) -> Result<InstanceIds, IngestError> {
-        let ids = instance_ids(&bytes);
+        ids: &InstanceIds,
+    ) -> Result<(), IngestError> {
         let reception = self
             .by_study
             .entry(ids.study_uid.clone())
@@ -182,7 +199,7 @@ impl Receptions {
         reception
             .store(store, bytes, ids.sop_instance_uid.as_deref())
             .await?;
-        Ok(ids)
+        Ok(())
     }
 
     /// Whether nothing has been stored.

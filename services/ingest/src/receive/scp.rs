@@ -5,14 +5,19 @@
 //! Legacy Converted Enhanced CT, Secondary Capture and Verification (PS3.4 Annex A, B) in the
 //! transfer syntaxes this build can decode. Each C-STORE-RQ (PS3.7 §9.1.1) is stored as a Part 10
 //! file — the received dataset bytes untouched behind a File Meta Information group (PS3.10
-//! §7.1) — and answered with status 0000 (success) or A700 (out of resources) if storage failed.
-//! C-ECHO (PS3.7 §9.1.5) is answered with success.
+//! §7.1) — and answered with status 0000 (success); C000 (cannot understand) when the data set
+//! fails the pre-parse check ([`crate::guard`]: lengths, nesting, element count); A700 (out of
+//! resources) when it is over `limits.max_bytes_per_file` (its fragments are dropped as they
+//! arrive, never held) or storage failed. C-ECHO (PS3.7 §9.1.5) is answered with success.
+//!
+//! At most `scp.max_associations` connections are served at once; a connection that sends no
+//! complete PDU for `scp.idle_timeout_s` — before its association request or after — is closed.
 //!
 //! A reception (one per study on the association) is complete on A-RELEASE, when the peer
 //! aborts or drops the connection, or after `inactivity_timeout_s` without a PDU: then one
 //! ingest job per study is published.
 
-use super::Receptions;
+use super::{instance_ids, Receptions};
 use crate::config::IngestConfig;
 use crate::error::IngestError;
 use dicom_core::{DataElement, PrimitiveValue, VR};
@@ -70,6 +75,10 @@ const NO_DATASET: u16 = 0x0101;
 const STATUS_SUCCESS: u16 = 0x0000;
 const STATUS_OUT_OF_RESOURCES: u16 = 0xA700;
 const STATUS_UNRECOGNIZED_OPERATION: u16 = 0x0211;
+/// Error: cannot understand (PS3.4 Table B.2-1): the data set is not a sound DICOM data set.
+const STATUS_CANNOT_UNDERSTAND: u16 = 0xC000;
+/// Largest DIMSE command accepted, bytes (a C-STORE-RQ is a few hundred bytes).
+const MAX_COMMAND_BYTES: usize = 64 * 1024;
 /// Our implementation class UID, written in the File Meta Information of received files.
 const IMPLEMENTATION_CLASS_UID: &str = "1.2.826.0.1.3680043.10.1381.1";
 
@@ -102,17 +111,21 @@ impl AccessControl for AeFilter {
     }
 }
 
-/// Listen on `0.0.0.0:<scp.port>` and serve associations until `shutdown` is cancelled.
+/// Listen on `<scp.bind_address>:<scp.port>` and serve associations until `shutdown` is
+/// cancelled.
 pub async fn run_scp(
     config: &IngestConfig,
     store: StudyStore,
     broker: Arc<dyn Broker>,
     shutdown: CancellationToken,
 ) -> Result<(), IngestError> {
-    let listener = TcpListener::bind(("0.0.0.0", config.scp.port))
+    let listener = TcpListener::bind((config.scp.bind_address.as_str(), config.scp.port))
         .await
         .map_err(|e| {
-            IngestError::Receive(format!("cannot listen on port {}: {e}", config.scp.port))
+            IngestError::Receive(format!(
+                "cannot listen on {}:{}: {e}",
+                config.scp.bind_address, config.scp.port
+            ))
         })?;
     run_scp_on(listener, config, store, broker, shutdown).await
 }
@@ -138,6 +151,11 @@ pub async fn run_scp_on(
             _ = shutdown.cancelled() => break,
             accepted = listener.accept() => match accepted {
                 Ok((socket, peer)) => {
+                    if associations.len() >= config.scp.max_associations.max(1) {
+                        tracing::warn!(%peer, limit = config.scp.max_associations, "too many connections; closed on accept");
+                        drop(socket);
+                        continue;
+                    }
                     let (config, store, broker, shutdown) =
                         (config.clone(), store.clone(), broker.clone(), shutdown.clone());
                     associations.spawn(async move {
@@ -279,6 +297,39 @@ fn part10(
     Ok(out)
 }
 
+/// Check, wrap and store one received data set; the C-STORE status to answer with.
+async fn store_instance(
+    command: &Command,
+    transfer_syntax: &str,
+    dataset: &[u8],
+    config: &IngestConfig,
+    store: &StudyStore,
+    receptions: &mut Receptions,
+) -> u16 {
+    let file = match part10(command, transfer_syntax, dataset) {
+        Ok(file) => file,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not wrap a received instance");
+            return STATUS_CANNOT_UNDERSTAND;
+        }
+    };
+    let ids = instance_ids(&file, &config.limits);
+    if let Some(why) = &ids.rejected {
+        tracing::warn!(reason = %why, "received data set refused");
+        return STATUS_CANNOT_UNDERSTAND;
+    }
+    match receptions
+        .store(store, bytes::Bytes::from(file), &ids)
+        .await
+    {
+        Ok(()) => STATUS_SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "could not store a received instance");
+            STATUS_OUT_OF_RESOURCES
+        }
+    }
+}
+
 async fn send_command(
     association: &mut dicom_ul::association::server::AsyncServerAssociation<TcpStream>,
     context_id: u8,
@@ -315,9 +366,10 @@ async fn serve_association(
     for ts in accepted_transfer_syntaxes() {
         options = options.with_transfer_syntax(ts);
     }
-    let mut association = options
-        .establish_async(socket)
+    let idle = Duration::from_secs(config.scp.idle_timeout_s.max(1));
+    let mut association = tokio::time::timeout(idle, options.establish_async(socket))
         .await
+        .map_err(|_| IngestError::Receive("no association request in time; closed".into()))?
         .map_err(|e| IngestError::Receive(format!("association rejected or failed: {e}")))?;
     let contexts: HashMap<u8, String> = association
         .presentation_contexts()
@@ -331,105 +383,162 @@ async fn serve_association(
         })
         .collect();
     tracing::info!(calling_ae = %association.peer_ae_title(), contexts = contexts.len(), "association accepted");
-    let inactivity = Duration::from_secs(config.inactivity_timeout_s.max(1));
+    // Woken at least every `idle` to close an association that went quiet.
+    let inactivity = Duration::from_secs(config.inactivity_timeout_s.max(1)).min(idle);
+    let mut last_pdu = std::time::Instant::now();
     let mut receptions = Receptions::default();
     let mut command_bytes: Vec<u8> = Vec::new();
     let mut data_bytes: Vec<u8> = Vec::new();
     let mut pending: Option<Command> = None;
+    let mut oversize = false;
     let outcome: Result<(), IngestError> = async {
         loop {
-        let pdu = tokio::select! {
-            _ = shutdown.cancelled() => {
-                let _ = association.abort().await;
-                break Ok(());
-            }
-            r = tokio::time::timeout(inactivity, association.receive()) => r,
-        };
-        let pdu = match pdu {
-            Err(_elapsed) => {
-                if !receptions.is_empty() {
-                    tracing::info!("no instance for {} s: completing the reception", inactivity.as_secs());
-                    receptions.complete(broker).await?;
+            let pdu = tokio::select! {
+                _ = shutdown.cancelled() => {
+                    let _ = association.abort().await;
+                    break Ok(());
                 }
-                continue;
-            }
-            Ok(Err(e)) => {
-                tracing::info!(error = %e, "association closed without release");
-                break Ok(());
-            }
-            Ok(Ok(pdu)) => pdu,
-        };
-        match pdu {
-            Pdu::PData { data } => {
-                for value in data {
-                    let context_id = value.presentation_context_id;
-                    match value.value_type {
-                        PDataValueType::Command => {
-                            command_bytes.extend_from_slice(&value.data);
-                            if !value.is_last {
-                                continue;
-                            }
-                            let command = parse_command(&command_bytes)?;
-                            command_bytes.clear();
-                            match command.field {
-                                C_ECHO_RQ => {
-                                    send_command(&mut association, context_id, response(&command, C_ECHO_RSP, STATUS_SUCCESS)?).await?;
+                r = tokio::time::timeout(inactivity, association.receive()) => r,
+            };
+            let pdu = match pdu {
+                Err(_elapsed) => {
+                    if !receptions.is_empty() {
+                        tracing::info!(
+                            "no instance for {} s: completing the reception",
+                            inactivity.as_secs()
+                        );
+                        receptions.complete(broker).await?;
+                    }
+                    if last_pdu.elapsed() >= idle {
+                        tracing::info!("no PDU for {} s: closing the association", idle.as_secs());
+                        let _ = association.abort().await;
+                        break Ok(());
+                    }
+                    continue;
+                }
+                Ok(Err(e)) => {
+                    tracing::info!(error = %e, "association closed without release");
+                    break Ok(());
+                }
+                Ok(Ok(pdu)) => {
+                    last_pdu = std::time::Instant::now();
+                    pdu
+                }
+            };
+            match pdu {
+                Pdu::PData { data } => {
+                    for value in data {
+                        let context_id = value.presentation_context_id;
+                        match value.value_type {
+                            PDataValueType::Command => {
+                                if command_bytes.len() + value.data.len() > MAX_COMMAND_BYTES {
+                                    return Err(IngestError::Receive(
+                                        "DIMSE command over the size limit".into(),
+                                    ));
                                 }
-                                C_STORE_RQ if command.has_dataset => pending = Some(command),
-                                other => {
-                                    tracing::warn!(command_field = other, "unsupported DIMSE command");
-                                    send_command(&mut association, context_id, response(&command, other | 0x8000, STATUS_UNRECOGNIZED_OPERATION)?).await?;
+                                command_bytes.extend_from_slice(&value.data);
+                                if !value.is_last {
+                                    continue;
                                 }
-                            }
-                        }
-                        PDataValueType::Data => {
-                            data_bytes.extend_from_slice(&value.data);
-                            if !value.is_last {
-                                continue;
-                            }
-                            let Some(command) = pending.take() else {
-                                tracing::warn!("data set without a C-STORE request; ignored");
-                                data_bytes.clear();
-                                continue;
-                            };
-                            let dataset = std::mem::take(&mut data_bytes);
-                            let status = match contexts.get(&context_id) {
-                                None => STATUS_OUT_OF_RESOURCES,
-                                Some(ts) => match part10(&command, ts, &dataset) {
-                                    Ok(file) => match receptions.store(store, bytes::Bytes::from(file)).await {
-                                        Ok(_) => STATUS_SUCCESS,
-                                        Err(e) => {
-                                            tracing::error!(error = %e, "could not store a received instance");
-                                            STATUS_OUT_OF_RESOURCES
-                                        }
-                                    },
-                                    Err(e) => {
-                                        tracing::error!(error = %e, "could not wrap a received instance");
-                                        STATUS_OUT_OF_RESOURCES
+                                let command = parse_command(&command_bytes)?;
+                                command_bytes.clear();
+                                match command.field {
+                                    C_ECHO_RQ => {
+                                        send_command(
+                                            &mut association,
+                                            context_id,
+                                            response(&command, C_ECHO_RSP, STATUS_SUCCESS)?,
+                                        )
+                                        .await?;
                                     }
-                                },
-                            };
-                            send_command(&mut association, context_id, response(&command, C_STORE_RSP, status)?).await?;
+                                    C_STORE_RQ if command.has_dataset => pending = Some(command),
+                                    other => {
+                                        tracing::warn!(
+                                            command_field = other,
+                                            "unsupported DIMSE command"
+                                        );
+                                        send_command(
+                                            &mut association,
+                                            context_id,
+                                            response(
+                                                &command,
+                                                other | 0x8000,
+                                                STATUS_UNRECOGNIZED_OPERATION,
+                                            )?,
+                                        )
+                                        .await?;
+                                    }
+                                }
+                            }
+                            PDataValueType::Data => {
+                                // Never hold more than one instance's limit: past it, the fragments
+                                // are dropped and the C-STORE is answered with a failure.
+                                if oversize
+                                    || (data_bytes.len() + value.data.len()) as u64
+                                        > config.limits.max_bytes_per_file
+                                {
+                                    oversize = true;
+                                    data_bytes = Vec::new();
+                                } else {
+                                    data_bytes.extend_from_slice(&value.data);
+                                }
+                                if !value.is_last {
+                                    continue;
+                                }
+                                let Some(command) = pending.take() else {
+                                    tracing::warn!("data set without a C-STORE request; ignored");
+                                    data_bytes.clear();
+                                    continue;
+                                };
+                                let dataset = std::mem::take(&mut data_bytes);
+                                let status = if std::mem::take(&mut oversize) {
+                                    tracing::warn!(
+                                        limit = config.limits.max_bytes_per_file,
+                                        "instance over the size limit; refused"
+                                    );
+                                    STATUS_OUT_OF_RESOURCES
+                                } else {
+                                    match contexts.get(&context_id) {
+                                        None => STATUS_OUT_OF_RESOURCES,
+                                        Some(ts) => {
+                                            store_instance(
+                                                &command,
+                                                ts,
+                                                &dataset,
+                                                config,
+                                                store,
+                                                &mut receptions,
+                                            )
+                                            .await
+                                        }
+                                    }
+                                };
+                                send_command(
+                                    &mut association,
+                                    context_id,
+                                    response(&command, C_STORE_RSP, status)?,
+                                )
+                                .await?;
+                            }
                         }
                     }
                 }
-            }
-            Pdu::ReleaseRQ => {
-                let published = receptions.complete(broker).await;
-                let _ = association.send(&Pdu::ReleaseRP).await;
-                break published.map(|_| ());
-            }
-            Pdu::AbortRQ { .. } => {
-                tracing::info!("association aborted by the peer");
-                break Ok(());
-            }
-            other => {
-                tracing::warn!(pdu = %other.short_description(), "unexpected PDU; aborting");
-                let _ = association.abort().await;
-                break Ok(());
+                Pdu::ReleaseRQ => {
+                    let published = receptions.complete(broker).await;
+                    let _ = association.send(&Pdu::ReleaseRP).await;
+                    break published.map(|_| ());
+                }
+                Pdu::AbortRQ { .. } => {
+                    tracing::info!("association aborted by the peer");
+                    break Ok(());
+                }
+                other => {
+                    tracing::warn!(pdu = %other.short_description(), "unexpected PDU; aborting");
+                    let _ = association.abort().await;
+                    break Ok(());
+                }
             }
         }
-    }
     }
     .await;
     // Whatever was received before an abort, a dropped connection or shutdown is not lost.

@@ -9,20 +9,22 @@
 //! status 200 when all were stored, 202 when some were, 409 when none was.
 
 use super::{instance_ids, Receptions};
-use crate::config::IngestConfig;
+use crate::config::{IngestConfig, IngestLimits};
 use crate::error::IngestError;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use dicom_dictionary_std::tags;
-use dicom_object::{file::ReadPreamble, OpenFileOptions};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use serde_json::{json, Map, Value};
 use spinescreen_runtime::{Broker, CancellationToken, StudyStore};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::task::JoinSet;
 
 /// Failure Reason: processing failure (PS3.7 C.4.2.1.4 general statuses).
 const FAILURE_PROCESSING: u16 = 0x0110;
@@ -38,42 +40,55 @@ struct StowState {
     store: StudyStore,
     broker: Arc<dyn Broker>,
     bearer_token: Option<Arc<str>>,
+    limits: IngestLimits,
+    max_request_bytes: usize,
+    request_timeout: Duration,
 }
 
 /// The STOW-RS routes, for embedding in another axum server or for tests.
 ///
-/// Bodies are read whole; one request may carry up to 8 × `limits.max_bytes_per_file`.
+/// The bearer token and the `Content-Length` are checked before the body is read; a body is
+/// read up to `stow.max_request_bytes` within `stow.request_timeout_s`.
 pub fn stow_router(config: &IngestConfig, store: StudyStore, broker: Arc<dyn Broker>) -> Router {
     let state = StowState {
         store,
         broker,
         bearer_token: config.stow.bearer_token.clone().map(Arc::from),
+        limits: config.limits.clone(),
+        max_request_bytes: usize::try_from(config.stow.max_request_bytes).unwrap_or(usize::MAX),
+        request_timeout: Duration::from_secs(config.stow.request_timeout_s.max(1)),
     };
-    let body_limit =
-        usize::try_from(config.limits.max_bytes_per_file.saturating_mul(8)).unwrap_or(usize::MAX);
     Router::new()
         .route("/studies", post(store_any))
         .route("/studies/{study}", post(store_in_study))
-        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(DefaultBodyLimit::disable())
         .with_state(state)
 }
 
-/// Listen on `0.0.0.0:<stow.port>` until `shutdown` is cancelled.
+/// Listen on `<stow.bind_address>:<stow.port>` until `shutdown` is cancelled.
 pub async fn run_stow(
     config: &IngestConfig,
     store: StudyStore,
     broker: Arc<dyn Broker>,
     shutdown: CancellationToken,
 ) -> Result<(), IngestError> {
-    let listener = TcpListener::bind(("0.0.0.0", config.stow.port))
+    let listener = TcpListener::bind((config.stow.bind_address.as_str(), config.stow.port))
         .await
         .map_err(|e| {
-            IngestError::Receive(format!("cannot listen on port {}: {e}", config.stow.port))
+            IngestError::Receive(format!(
+                "cannot listen on {}:{}: {e}",
+                config.stow.bind_address, config.stow.port
+            ))
         })?;
     run_stow_on(listener, config, store, broker, shutdown).await
 }
 
 /// [`run_stow`] on a listener the caller bound. In-flight requests finish before it returns.
+///
+/// HTTP/1.1 only. At most `stow.max_connections` connections are served at once (more are
+/// closed on accept); a connection that does not complete a request's headers within
+/// `stow.header_timeout_s` — a new connection, or a keep-alive one between requests — is
+/// closed.
 pub async fn run_stow_on(
     listener: TcpListener,
     config: &IngestConfig,
@@ -82,23 +97,118 @@ pub async fn run_stow_on(
     shutdown: CancellationToken,
 ) -> Result<(), IngestError> {
     tracing::info!(address = ?listener.local_addr().ok(), "STOW-RS listening");
-    axum::serve(listener, stow_router(config, store, broker))
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
-        .map_err(|e| IngestError::Receive(format!("STOW-RS server: {e}")))
+    let router = stow_router(config, store, broker);
+    let header_timeout = Duration::from_secs(config.stow.header_timeout_s.max(1));
+    let max_connections = config.stow.max_connections.max(1);
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((socket, peer)) => {
+                    if connections.len() >= max_connections {
+                        tracing::warn!(%peer, limit = max_connections, "STOW-RS: too many connections; closed on accept");
+                        drop(socket);
+                        continue;
+                    }
+                    let service = TowerToHyperService::new(router.clone());
+                    let shutdown = shutdown.clone();
+                    connections.spawn(async move {
+                        let mut builder = hyper::server::conn::http1::Builder::new();
+                        builder
+                            .timer(TokioTimer::new())
+                            .header_read_timeout(header_timeout);
+                        let conn = builder.serve_connection(TokioIo::new(socket), service);
+                        tokio::pin!(conn);
+                        let served = tokio::select! {
+                            r = conn.as_mut() => r,
+                            _ = shutdown.cancelled() => {
+                                conn.as_mut().graceful_shutdown();
+                                conn.await
+                            }
+                        };
+                        if let Err(e) = served {
+                            tracing::debug!(%peer, error = %e, "STOW-RS connection closed");
+                        }
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "STOW-RS: accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    while connections.join_next().await.is_some() {}
+    Ok(())
 }
 
-async fn store_any(State(state): State<StowState>, headers: HeaderMap, body: Bytes) -> Response {
-    handle(state, headers, body, None).await
+async fn store_any(State(state): State<StowState>, headers: HeaderMap, body: Body) -> Response {
+    receive(state, headers, body, None).await
 }
 
 async fn store_in_study(
     State(state): State<StowState>,
     Path(study): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
-    handle(state, headers, body, Some(study)).await
+    receive(state, headers, body, Some(study)).await
+}
+
+/// Authenticate, then read the body within the size and time limits, then handle it.
+async fn receive(
+    state: StowState,
+    headers: HeaderMap,
+    body: Body,
+    study: Option<String>,
+) -> Response {
+    if !authorized(&state, &headers) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [
+                (header::WWW_AUTHENTICATE, "Bearer"),
+                (header::CONNECTION, "close"),
+            ],
+            "a valid bearer token is required",
+        )
+            .into_response();
+    }
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > state.max_request_bytes as u64) {
+        return too_large(state.max_request_bytes);
+    }
+    let body = match tokio::time::timeout(
+        state.request_timeout,
+        axum::body::to_bytes(body, state.max_request_bytes),
+    )
+    .await
+    {
+        Err(_) => {
+            return (
+                StatusCode::REQUEST_TIMEOUT,
+                [(header::CONNECTION, "close")],
+                "the request body did not arrive in time",
+            )
+                .into_response()
+        }
+        Ok(Err(_)) => return too_large(state.max_request_bytes),
+        Ok(Ok(b)) => b,
+    };
+    handle(state, headers, body, study).await
+}
+
+fn too_large(limit: usize) -> Response {
+    (
+        StatusCode::PAYLOAD_TOO_LARGE,
+        [(header::CONNECTION, "close")],
+        format!("the request body is over the limit of {limit} bytes"),
+    )
+        .into_response()
 }
 
 /// Constant-time comparison, so the token cannot be guessed byte by byte from timings.
@@ -207,25 +317,6 @@ fn split_parts(body: &Bytes, boundary: &str) -> Result<Vec<Part>, &'static str> 
     }
 }
 
-fn sop_class_of(bytes: &[u8]) -> String {
-    let body = if bytes.len() >= 132 {
-        &bytes[128..]
-    } else {
-        bytes
-    };
-    OpenFileOptions::new()
-        .read_preamble(ReadPreamble::Never)
-        .read_until(tags::PIXEL_DATA)
-        .from_reader(body)
-        .map(|o| {
-            o.meta()
-                .media_storage_sop_class_uid()
-                .trim_end_matches(['\0', ' '])
-                .to_string()
-        })
-        .unwrap_or_default()
-}
-
 fn referenced(class: &str, instance: &str, failure: Option<u16>) -> Value {
     let mut item = Map::new();
     item.insert("00081150".into(), json!({"vr": "UI", "Value": [class]}));
@@ -242,14 +333,6 @@ async fn handle(
     body: Bytes,
     study: Option<String>,
 ) -> Response {
-    if !authorized(&state, &headers) {
-        return (
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Bearer")],
-            "a valid bearer token is required",
-        )
-            .into_response();
-    }
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -273,8 +356,11 @@ async fn handle(
                 .trim()
                 .eq_ignore_ascii_case("application/dicom")
         });
-        let ids = instance_ids(&part.body);
-        let class = sop_class_of(&part.body);
+        let ids = instance_ids(&part.body, &state.limits);
+        let class = ids.sop_class_uid.clone().unwrap_or_default();
+        if let Some(why) = &ids.rejected {
+            tracing::warn!(reason = %why, "STOW-RS: instance refused");
+        }
         let Some(sop) = ids.sop_instance_uid.clone().filter(|_| is_dicom_type) else {
             failed.push(referenced(&class, "", Some(FAILURE_CANNOT_UNDERSTAND)));
             continue;
@@ -285,7 +371,7 @@ async fn handle(
                 continue;
             }
         }
-        match receptions.store(&state.store, part.body).await {
+        match receptions.store(&state.store, part.body, &ids).await {
             Ok(_) => stored.push(referenced(&class, &sop, None)),
             Err(e) => {
                 tracing::error!(error = %e, "STOW-RS: could not store an instance");
