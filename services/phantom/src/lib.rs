@@ -66,6 +66,7 @@ pub mod dicom;
 mod error;
 mod filter;
 mod geom;
+pub mod population;
 pub mod preview;
 mod raster;
 mod scene;
@@ -89,6 +90,10 @@ use ndarray::Array3;
 use rayon::prelude::*;
 use spinescreen_proto::{HuVolume, StudyInfo, VolumeHeader, SCHEMA_VERSION};
 
+/// Thickest sub-slice a population study renders; thicker slices average several (a box slice
+/// profile integrated, not point-sampled).
+pub const SUB_SLICE_MM: f64 = 1.25;
+
 /// CT Image Storage SOP Class UID (PS3.4 B.5).
 pub const CT_IMAGE_STORAGE: &str = "1.2.840.10008.5.1.4.1.1.2";
 
@@ -108,10 +113,39 @@ pub fn generate(spec: &PhantomSpec) -> Result<Phantom, PhantomError> {
     let g = scene.grid;
     let plane_len = g.nx * g.ny;
     let mut voxels = vec![0i16; plane_len * g.nz];
+    // Population studies integrate a thick slice over its profile: the average of sub-slices
+    // at most SUB_SLICE_MM thick, each with its own analytic partial volume.
+    let sub = match scene.spec.population {
+        Some(_) => (g.dz / SUB_SLICE_MM).ceil().max(1.0) as usize,
+        None => 1,
+    };
+    let sub_scene = (sub > 1).then(|| {
+        let dz = g.dz / sub as f64;
+        scene::Scene {
+            grid: scene::Grid {
+                nz: g.nz * sub,
+                dz,
+                z0: g.z0 - g.dz / 2.0 + dz / 2.0,
+                ..g
+            },
+            ..scene.clone()
+        }
+    });
     voxels.par_chunks_mut(plane_len).enumerate().for_each_init(
-        || (vec![0f32; plane_len], Vec::new()),
-        |(plane, scratch), (k, out)| {
-            raster::render_slice(&scene, k, plane);
+        || (vec![0f32; plane_len], Vec::new(), vec![0f32; plane_len]),
+        |(plane, scratch, part), (k, out)| {
+            match &sub_scene {
+                Some(ss) => {
+                    plane.fill(0.0);
+                    for m in 0..sub {
+                        raster::render_slice(ss, k * sub + m, part);
+                        for (p, q) in plane.iter_mut().zip(part.iter()) {
+                            *p += q / sub as f32;
+                        }
+                    }
+                }
+                None => raster::render_slice(&scene, k, plane),
+            }
             filter::finish_slice(&scene, k, plane, scratch);
             filter::quantise(plane, out);
         },
@@ -142,7 +176,11 @@ pub fn generate(spec: &PhantomSpec) -> Result<Phantom, PhantomError> {
         sop_instance_uids: (0..g.nz)
             .map(|k| uid::derived_uid(seed, &format!("instance/{k}")))
             .collect(),
-        contrast_agent: None,
+        contrast_agent: spec
+            .population
+            .as_ref()
+            .and_then(|p| p.contrast_blood_hu)
+            .map(|_| "IODINATED CONTRAST".to_string()),
     };
     let header = VolumeHeader {
         schema_version: SCHEMA_VERSION,
