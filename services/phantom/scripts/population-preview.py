@@ -2,7 +2,7 @@
 """Side-by-side mid-sagittal preview: population phantoms next to the real chest CTs.
 
     python3 services/phantom/scripts/population-preview.py \\
-        --bin target/release/examples/phantom --seeds 1 2 3 4 \\
+        --bin target/release/spinescreen --seeds 1 2 3 4 \\
         --real ../shared/data/real --out docs/img/population-vs-real.png
 
 Each panel is the sagittal plane through the spine (phantoms: the truth's median vertebra x;
@@ -48,7 +48,8 @@ def resample(img, dy, dz):
 
 def phantom_panel(binary, seed, workdir):
     out = os.path.join(workdir, f"pop-{seed}")
-    subprocess.run([binary, "--out", out, "--population", "--seed", str(seed)], check=True,
+    cmd = [binary] + (["phantom"] if os.path.basename(binary) == "spinescreen" else [])
+    subprocess.run(cmd + ["--out", out, "--population", "--seed", str(seed)], check=True,
                    stdout=subprocess.DEVNULL)
     with open(os.path.join(out, "truth.json")) as f:
         truth = json.load(f)
@@ -95,7 +96,8 @@ def real_panel(path, spine_x_lps=None):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--bin", default="target/release/examples/phantom")
+    ap.add_argument("--bin", default="target/release/spinescreen",
+                    help="spinescreen, or the phantom example (target/release/examples/phantom)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4])
     ap.add_argument("--real", default="../shared/data/real")
     ap.add_argument("--out", default="docs/img/population-vs-real.png")

@@ -245,7 +245,14 @@ fn torso(scene: &Scene, z: f64, cv: &mut Canvas) {
                     if in_chest && above > 0.0 {
                         // Lungs: cavity minus mediastinum, heart, paravertebral block, below apex.
                         let apex = (z - t.z_apex) / g.dz * px;
-                        let d_med = 16.0 - (x - sx * 0.5 - 4.0).abs();
+                        let d_med = if extra.is_some() && z < t.z_carina {
+                            // Population, below the carina: the mediastinal band covers the
+                            // oesophagus and aorta only, so the right lung reaches in front of
+                            // the bodies (the azygo-oesophageal recess).
+                            9.0 - (x - sx - 11.0).abs()
+                        } else {
+                            16.0 - (x - sx * 0.5 - 4.0).abs()
+                        };
                         let d_med = if y < sy - 5.0 { d_med } else { d_med - 40.0 };
                         // Deep inside the cavity its exact distance does not matter.
                         let d_cav = if c_cav >= 1.0 && cav.inside_by(x, y, 2.0 * px) {
