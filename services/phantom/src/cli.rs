@@ -25,6 +25,9 @@ pub struct PhantomArgs {
     /// With --population: no fracture, whatever the draw (a negative study).
     #[arg(long = "no-fracture", conflicts_with = "fractures")]
     pub no_fracture: bool,
+    /// With --population: none of the drawn confounders (calcified disc, Schmorl node).
+    #[arg(long = "no-confounder", conflicts_with = "confounders")]
+    pub no_confounder: bool,
     /// Impose a fracture, LABEL:TYPE:FRACTION (TYPE wedge|biconcave|crush), repeatable; with
     /// --population LABEL may be `first` / `last` (the first / last body wholly in view).
     #[arg(long = "fracture", value_name = "LABEL:TYPE:FRACTION")]
@@ -120,6 +123,9 @@ impl PhantomArgs {
         }
         if !self.confounders.is_empty() {
             s.confounders = self.confounders.clone();
+        }
+        if self.no_confounder {
+            s.confounders.clear();
         }
         if let Some(m) = self.matrix {
             s.matrix = m;

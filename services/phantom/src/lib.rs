@@ -26,6 +26,8 @@
 //! - `raster`: painting a slice with analytic partial volume; `filter`: noise, PSF, artefacts.
 //! - [`truth`]: `truth.json`; [`dicom`]: the DICOM series; [`preview`]: a mid-sagittal PNG.
 //! - [`cli`]: `spinescreen phantom`.
+//! - [`population`]: `--population`, a patient and study drawn from the screened population
+//!   (`docs/phantom-population.md`); without it every output stays byte for byte as before.
 //!
 //! # Geometry and definitions
 //! Patient coordinates are DICOM LPS (x → left, y → posterior, z → head; PS3.3 C.7.6.2.1.1).
@@ -53,10 +55,14 @@
 //!   scatter by up to ~1 mm (unbiased on average); at 0.625 mm they match within 0.5 mm.
 //! - Ring and cement streak artefacts are additive image-domain patterns, not simulated
 //!   projections; no beam hardening, scatter or photon starvation elsewhere.
-//! - Always 12 thoracic vertebrae with 12 rib pairs and 5 lumbar: no transitional anatomy,
-//!   so rib counting always labels correctly.
-//! - Osteoporosis lowers trabecular HU and thins the cortex but does not change shape; normal
-//!   trabecular bone (175–245 HU, falling with age) is brighter than many real over-50 spines.
+//! - Classic phantom: always 12 thoracic vertebrae with 12 rib pairs and 5 lumbar, no
+//!   transitional anatomy, so rib counting always labels correctly; `--population` draws 11 or
+//!   13 rib pairs and a sacralised L5 / lumbarised S1 in a few per cent.
+//! - Classic phantom: osteoporosis lowers trabecular HU and thins the cortex but does not change
+//!   shape; normal trabecular bone (175–245 HU, falling with age) is brighter than many real
+//!   over-50 spines. `--population` draws bone density by age and sex (Jang 2019).
+//! - `--population`: the cervical levels follow the thoracic curve (no cervical lordosis), the
+//!   sacrum is two stacked bodies (no alae or pelvis), the arms are cylinders.
 //! - Confounder levels are seeded choices among unfractured vertebrae (cement prefers a
 //!   fractured one); each confounder is placed once per study.
 

@@ -25,7 +25,7 @@ pub struct Truth {
     pub study_instance_uid: String,
     /// (0020,000E) of the written series.
     pub series_instance_uid: String,
-    /// Fake patient's age in years (over 50) and sex.
+    /// Fake patient's age in years (55–85 classic; 40–95 drawn with `--population`).
     pub patient_age: u32,
     /// `F` or `M`.
     pub patient_sex: String,
