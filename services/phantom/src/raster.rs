@@ -249,7 +249,7 @@ fn torso(scene: &Scene, z: f64, cv: &mut Canvas) {
                             // Population, below the carina: the mediastinal band covers the
                             // oesophagus and aorta only, so the right lung reaches in front of
                             // the bodies (the azygo-oesophageal recess).
-                            9.0 - (x - sx - 11.0).abs()
+                            8.0 - (x - sx - 14.0).abs()
                         } else {
                             16.0 - (x - sx * 0.5 - 4.0).abs()
                         };

@@ -72,9 +72,10 @@ fn at_clinical_slice_thickness_heights_are_unbiased_within_half_a_millimetre() {
 /// `--population` studies: drawn size, wedging, low density, thin cortex and the sharp kernel's
 /// overshoot; the truth's heights (normal wedges and edge fractures alike) are still where the
 /// pixels put them. Thin slices and the classic noise, so the test reads the phantom, not noise.
-/// (A 35 % wedge of T1 itself, in seed 2, reads 0.9 mm short anteriorly and makes T2 read
-/// 0.7 mm short: not yet explained, see docs/phantom-population.md; T1 crush and T4/T6 wedges
-/// are exact.)
+/// (A 35 % wedge of T1 in seed 2 leaves a ~1.7 mm posterior T1/T2 disc — vertebrae are spaced
+/// by their mid heights — plus age-narrowed discs: the two endplates' half-maximum edges merge
+/// and T1's and T2's posterior heights read 0.7–0.9 mm short from the pixels, while the truth is
+/// the geometry. The classic phantom reads the same T1 wedge 0.46 mm short.)
 #[test]
 fn population_heights_match_the_pixels() {
     use clap::Parser;
