@@ -97,10 +97,10 @@ def population_case_options(i):
     kind = TYPES[(i // 2) % len(TYPES)]
     start = (i * 7) % len(POPULATION_LEVELS)
     levels = POPULATION_LEVELS[start:] + POPULATION_LEVELS[:start]
-    if positive and i % 8 == 1:
-        levels = ["first"]
-    elif positive and i % 8 == 5:
-        levels = ["last"]
+    if positive and i % 8 in (1, 5):
+        levels = ["first" if i % 8 == 1 else "last"]
+        # A crush is graded against both neighbours; at the edge of the view only one is seen.
+        kind = "wedge" if kind == "crush" else kind
     fracture = None
     if positive:
         fraction = 0.28 + ((i * 37) % 28) / 100.0  # 0.28 .. 0.55: Genant 2 and 3

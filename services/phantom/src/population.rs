@@ -317,16 +317,23 @@ pub fn draw(seed: u64) -> PhantomSpec {
     if r.random::<f64>() < p_frac {
         let label = if r.random::<f64>() < FRACTURE_AT_EDGE_P {
             if r.random::<bool>() {
-                "FIRST"
+                crate::spec::FIRST_IN_VIEW
             } else {
-                "LAST"
+                crate::spec::LAST_IN_VIEW
             }
         } else {
-            // Thoracolumbar junction and mid-thorax, the commonest sites; moved into view.
+            // Thoracolumbar junction and mid-thorax, the commonest sites; kept in view.
             let want = pick(&mut r, &FRACTURE_SITES);
             let (first, last) = edge_levels(&pop);
             let pos = |l: &str| ALL_LEVELS.iter().position(|x| *x == l).unwrap_or(9);
-            ALL_LEVELS[pos(want).clamp(pos(first), pos(last))]
+            // At or beyond the (estimated) edge bodies: the first / last body really in view.
+            if pos(want) <= pos(first) {
+                crate::spec::FIRST_IN_VIEW
+            } else if pos(want) >= pos(last) {
+                crate::spec::LAST_IN_VIEW
+            } else {
+                want
+            }
         };
         let kind = pick(
             &mut r,
@@ -388,9 +395,10 @@ pub const ALL_LEVELS: [&str; 22] = [
     "L1", "L2", "L3", "L4", "L5", "S1", "S2",
 ];
 
-/// The first and last thoracolumbar (T1–L5) bodies wholly in view for the drawn cuts: the level
-/// after the cut start level (or the start level itself when the cut lies above it), the level
-/// before the cut end level (or itself when the cut lies below it).
+/// An estimate of the first and last thoracolumbar (T1–L5) bodies wholly in view for the drawn
+/// cuts: the level after the cut start level (or the start level itself when the cut lies above
+/// it), the level before the cut end level (or itself when the cut lies below it). Tilted bodies
+/// overlap in z, so the scene finds the real ones on the geometry (`FIRST` / `LAST`).
 pub fn edge_levels(p: &Population) -> (&'static str, &'static str) {
     let pos = |l: &str| ALL_LEVELS.iter().position(|x| *x == l);
     let t1 = 3;

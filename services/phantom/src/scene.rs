@@ -216,13 +216,40 @@ impl Scene {
             return Err(PhantomError::invalid("population", "no population draw"));
         };
         let mut spec = spec.clone();
-        // FIRST / LAST: the first / last thoracolumbar body wholly in view, from the drawn cuts.
-        let (first, last) = crate::population::edge_levels(&pop);
-        for f in &mut spec.fractures {
-            if f.label == crate::spec::FIRST_IN_VIEW {
-                f.label = first.to_string();
-            } else if f.label == crate::spec::LAST_IN_VIEW {
-                f.label = last.to_string();
+        let is_edge = |l: &str| l == crate::spec::FIRST_IN_VIEW || l == crate::spec::LAST_IN_VIEW;
+        let build_spine = |spec: &PhantomSpec| {
+            let mut arng = rng(spec.seed, stream::POPULATION_ANATOMY);
+            spine::build(spec, &mut arng, pop.age as f64, pop.size)
+        };
+        // FIRST / LAST: the first / last thoracolumbar body wholly in view, found on the spine
+        // without them; the fracture moves the bodies below it up a little, so the view is then
+        // stretched (by at most a slice or two) to keep that body wholly in view.
+        let mut edge_labels: Vec<String> = Vec::new();
+        if spec.fractures.iter().any(|f| is_edge(&f.label)) {
+            let mut probe = spec.clone();
+            probe.fractures.retain(|f| !is_edge(&f.label));
+            let probe_spine = build_spine(&probe);
+            let (z_top, nz) = view_cut(&probe_spine, &pop, &probe)?;
+            let z_bot = z_top - (nz - 1) as f64 * spec.slice_thickness_mm;
+            let in_view: Vec<&str> = probe_spine
+                .vertebrae
+                .iter()
+                .filter(|v| wholly_in(v, z_top, z_bot))
+                .map(|v| v.label)
+                .collect();
+            let (Some(first), Some(last)) = (in_view.first(), in_view.last()) else {
+                return Err(PhantomError::FieldOfView(
+                    "no thoracolumbar body lies wholly in the field of view".into(),
+                ));
+            };
+            for f in &mut spec.fractures {
+                if f.label == crate::spec::FIRST_IN_VIEW {
+                    f.label = first.to_string();
+                    edge_labels.push(f.label.clone());
+                } else if f.label == crate::spec::LAST_IN_VIEW {
+                    f.label = last.to_string();
+                    edge_labels.push(f.label.clone());
+                }
             }
         }
         for (i, f) in spec.fractures.iter().enumerate() {
@@ -238,31 +265,25 @@ impl Scene {
             sex: if pop.sex == "F" { "F" } else { "M" },
             size: pop.size,
         };
-        let mut arng = rng(spec.seed, stream::POPULATION_ANATOMY);
-        let mut spine = spine::build(&spec, &mut arng, pop.age as f64, pop.size);
-
-        let find = |label: &str| {
-            spine
+        let mut spine = build_spine(&spec);
+        let (mut z_top, mut nz) = view_cut(&spine, &pop, &spec)?;
+        let dz = spec.slice_thickness_mm;
+        if pop.slices_from_fov {
+            for v in spine
                 .vertebrae
                 .iter()
-                .find(|v| v.label == label)
-                .ok_or_else(|| PhantomError::invalid("population", format!("no level {label}")))
-        };
-        let (s_hi, s_lo) = body_z_extent(find(&pop.fov_start)?);
-        let (e_hi, e_lo) = body_z_extent(find(&pop.fov_end)?);
-        let z_top = s_hi - pop.fov_start_frac * (s_hi - s_lo);
-        let dz = spec.slice_thickness_mm;
-        let nz = if pop.slices_from_fov {
-            let z_bot = e_lo + pop.fov_end_frac * (e_hi - e_lo);
-            (((z_top - z_bot) / dz).round() as usize + 1).max(8)
-        } else {
-            spec.slices
-        };
-        if !(8..=4000).contains(&nz) {
-            return Err(PhantomError::FieldOfView(format!(
-                "{} to {} at {dz} mm needs {nz} slices, outside 8..=4000",
-                pop.fov_start, pop.fov_end
-            )));
+                .filter(|v| edge_labels.iter().any(|l| l == v.label))
+            {
+                let (hi, lo) = body_z_extent(v);
+                let z_bot = z_top - (nz - 1) as f64 * dz;
+                if hi > z_top {
+                    nz += ((hi - z_top) / dz).ceil() as usize;
+                    z_top = z_bot + (nz - 1) as f64 * dz;
+                }
+                if lo < z_top - (nz - 1) as f64 * dz {
+                    nz = ((z_top - lo) / dz).ceil() as usize + 1;
+                }
+            }
         }
         spec.slices = nz;
         let extent = (nz - 1) as f64 * dz;
@@ -273,10 +294,7 @@ impl Scene {
         let z0 = grid_top - extent;
         // Reported: T1–L5 bodies wholly between the first and last slice centres.
         for v in &mut spine.vertebrae {
-            let (hi, lo) = body_z_extent(v);
-            v.reported = crate::spec::GENERATED_LABELS.contains(&v.label)
-                && hi <= grid_top + 1e-6
-                && lo >= z0 - 1e-6;
+            v.reported = wholly_in(v, grid_top, z0);
         }
         for f in &spec.fractures {
             if !spine
@@ -498,6 +516,45 @@ impl Scene {
             }
         }
     }
+}
+
+/// Top of a population study's view (spine coordinates) and its number of slices: the top cuts
+/// the drawn start level's body, the bottom the drawn end level's (or `--slices` from the top).
+fn view_cut(
+    spine: &Spine,
+    pop: &crate::population::Population,
+    spec: &PhantomSpec,
+) -> Result<(f64, usize), PhantomError> {
+    let find = |label: &str| {
+        spine
+            .vertebrae
+            .iter()
+            .find(|v| v.label == label)
+            .ok_or_else(|| PhantomError::invalid("population", format!("no level {label}")))
+    };
+    let (s_hi, s_lo) = body_z_extent(find(&pop.fov_start)?);
+    let (e_hi, e_lo) = body_z_extent(find(&pop.fov_end)?);
+    let z_top = s_hi - pop.fov_start_frac * (s_hi - s_lo);
+    let dz = spec.slice_thickness_mm;
+    let nz = if pop.slices_from_fov {
+        let z_bot = e_lo + pop.fov_end_frac * (e_hi - e_lo);
+        (((z_top - z_bot) / dz).round() as usize + 1).max(8)
+    } else {
+        spec.slices
+    };
+    if !(8..=4000).contains(&nz) {
+        return Err(PhantomError::FieldOfView(format!(
+            "{} to {} at {dz} mm needs {nz} slices, outside 8..=4000",
+            pop.fov_start, pop.fov_end
+        )));
+    }
+    Ok((z_top, nz))
+}
+
+/// Whether a T1–L5 body lies wholly between the slice centres `z_top` and `z_bot`.
+fn wholly_in(v: &crate::vertebra::Vertebra, z_top: f64, z_bot: f64) -> bool {
+    let (hi, lo) = body_z_extent(v);
+    crate::spec::GENERATED_LABELS.contains(&v.label) && hi <= z_top + 1e-6 && lo >= z_bot - 1e-6
 }
 
 /// Highest and lowest patient z of a vertebral body (its footprint corners at both
