@@ -15,7 +15,8 @@ graded) and spine shapes spread over both.
 `--set population` draws every patient and acquisition from `spinescreen phantom --population`
 (ages 40-95, bone density by age and sex, fields of view C5-T4 to T10-S2, 0.625-5 mm slices,
 kernels, contrast): positives carry one fracture of every type and grade 2-3 placed anywhere in
-view (every fourth on the first or last body in view), negatives none or a grade 1 deformity
+view (every fourth on the first or last body in view; a level out of the drawn view falls back to
+T5-T9), negatives none or a grade 1 deformity
 (`--no-fracture` overrides the population's own fracture draw); confounders go on top of the
 drawn ones in both halves. The studies keep their drawn slice thickness and field of view at a
 256 matrix unless --matrix/--slices/--slice-thickness say otherwise.
@@ -95,8 +96,9 @@ def population_case_options(i):
     positive = i % 2 == 1
     opts = ["--population", "--seed", str(5000 + i)]
     kind = TYPES[(i // 2) % len(TYPES)]
-    start = (i * 7) % len(POPULATION_LEVELS)
-    levels = POPULATION_LEVELS[start:] + POPULATION_LEVELS[:start]
+    # The case's level, then mid-thoracic levels that every drawn view holds wholly (T5-T9), so a
+    # level out of view does not slide the fracture to the edge of the view.
+    levels = [POPULATION_LEVELS[(i * 7) % len(POPULATION_LEVELS)], "T7", "T8", "T6", "T9", "T5"]
     if positive and i % 8 in (1, 5):
         levels = ["first" if i % 8 == 1 else "last"]
         # A crush is graded against both neighbours; at the edge of the view only one is seen.
