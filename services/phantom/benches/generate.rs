@@ -1,5 +1,5 @@
 //! Full-size phantom: 512² × 400 slices (T1–L2 at 1 mm), generation on one core and on all
-//! cores, and generation plus writing the DICOM series.
+//! cores, and generation plus writing the DICOM series; a `--population` study of the same size.
 use criterion::{criterion_group, criterion_main, Criterion};
 use spinescreen_phantom::{generate, write_dicom_series, PhantomSpec};
 use std::hint::black_box;
@@ -33,6 +33,24 @@ fn bench(c: &mut Criterion) {
             black_box(write_dicom_series(&ph, dir.path()).expect("writes"))
         })
     });
+    g.finish();
+
+    // A population study of the same size (seed 42's patient, 400 slices of 1 mm) and, for the
+    // thick-slice cost, 100 slices of 5 mm (each the average of 4 sub-slices).
+    let mut g = c.benchmark_group("population_512x512");
+    g.sample_size(10);
+    for (thickness, slices) in [(1.0, 400), (5.0, 100)] {
+        let mut spec = spinescreen_phantom::population::draw(42);
+        spec.slices = slices;
+        spec.slice_thickness_mm = thickness;
+        if let Some(p) = spec.population.as_mut() {
+            p.slices_from_fov = false;
+        }
+        g.bench_function(
+            format!("generate_{slices}x{thickness}mm_all_threads"),
+            |b| b.iter(|| black_box(generate(&spec).expect("generates"))),
+        );
+    }
     g.finish();
 }
 

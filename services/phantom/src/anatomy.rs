@@ -290,10 +290,55 @@ pub const LEVELS: [Level; 19] = [
     ),
 ];
 
-/// Whether the level carries a rib pair (T1–T12).
-pub fn has_ribs(index: usize) -> bool {
-    (1..=12).contains(&index)
+/// Whether the level carries a rib pair in a patient with `pairs` rib pairs (11: none on T12;
+/// 13: a short pair on L1).
+pub fn has_ribs_n(index: usize, pairs: u8) -> bool {
+    (1..=pairs as usize).contains(&index)
 }
+
+/// C5 and C6, above the table's C7: context at the top of a population study's field of view
+/// (Panjabi et al. 1991, cervical bodies ~13–14 mm high).
+pub const CERVICAL_ABOVE: [Level; 2] = [
+    lv(
+        "C5",
+        13.0,
+        22.0,
+        15.5,
+        1.0,
+        4.5,
+        (24.0, 14.0),
+        (5.5, 7.0),
+        (22.0, 20.0),
+        (14.0, 10.0),
+    ),
+    lv(
+        "C6",
+        13.5,
+        24.0,
+        16.0,
+        1.0,
+        4.5,
+        (24.0, 14.0),
+        (5.5, 7.5),
+        (28.0, 25.0),
+        (16.0, 10.0),
+    ),
+];
+
+/// S2 below S1: context at the bottom of a population study that runs on to the sacrum; the
+/// sacral segments are fused (a ~1 mm rudimentary disc).
+pub const S2: Level = lv(
+    "S2",
+    21.0,
+    42.0,
+    24.0,
+    1.0,
+    1.0,
+    (22.0, 10.0),
+    (14.0, 12.0),
+    (14.0, 0.0),
+    (30.0, 0.0),
+);
 
 #[cfg(test)]
 mod tests {

@@ -162,7 +162,21 @@ fn slice_file(
     o.put(el(tags::ROTATION_DIRECTION, VR::CS, s("CW")));
     o.put(el(tags::EXPOSURE_TIME, VR::IS, s("500")));
     o.put(el(tags::X_RAY_TUBE_CURRENT, VR::IS, s("200")));
-    o.put(el(tags::CONVOLUTION_KERNEL, VR::SH, s("B30f")));
+    // Population studies name their drawn kernel (Siemens-style: B30f soft, B70f sharp) and
+    // contrast agent; the classic phantom keeps B30f and no agent.
+    let pop = phantom.truth.options.population.as_ref();
+    let kernel = match pop.map(|p| p.kernel) {
+        Some(crate::population::Kernel::Sharp) => "B70f",
+        _ => "B30f",
+    };
+    o.put(el(tags::CONVOLUTION_KERNEL, VR::SH, s(kernel)));
+    if pop.is_some_and(|p| p.contrast_blood_hu.is_some()) {
+        o.put(el(
+            tags::CONTRAST_BOLUS_AGENT,
+            VR::LO,
+            s("IODINATED CONTRAST"),
+        ));
+    }
     o.put(el(tags::PATIENT_POSITION, VR::CS, s("HFS")));
     o.put(el(tags::BODY_PART_EXAMINED, VR::CS, s("CHEST")));
     // Study / series / frame of reference

@@ -26,6 +26,8 @@
 //! - `raster`: painting a slice with analytic partial volume; `filter`: noise, PSF, artefacts.
 //! - [`truth`]: `truth.json`; [`dicom`]: the DICOM series; [`preview`]: a mid-sagittal PNG.
 //! - [`cli`]: `spinescreen phantom`.
+//! - [`population`]: `--population`, a patient and study drawn from the screened population
+//!   (`docs/phantom-population.md`); without it every output stays byte for byte as before.
 //!
 //! # Geometry and definitions
 //! Patient coordinates are DICOM LPS (x → left, y → posterior, z → head; PS3.3 C.7.6.2.1.1).
@@ -53,10 +55,14 @@
 //!   scatter by up to ~1 mm (unbiased on average); at 0.625 mm they match within 0.5 mm.
 //! - Ring and cement streak artefacts are additive image-domain patterns, not simulated
 //!   projections; no beam hardening, scatter or photon starvation elsewhere.
-//! - Always 12 thoracic vertebrae with 12 rib pairs and 5 lumbar: no transitional anatomy,
-//!   so rib counting always labels correctly.
-//! - Osteoporosis lowers trabecular HU and thins the cortex but does not change shape; normal
-//!   trabecular bone (175–245 HU, falling with age) is brighter than many real over-50 spines.
+//! - Classic phantom: always 12 thoracic vertebrae with 12 rib pairs and 5 lumbar, no
+//!   transitional anatomy, so rib counting always labels correctly; `--population` draws 11 or
+//!   13 rib pairs and a sacralised L5 / lumbarised S1 in a few per cent.
+//! - Classic phantom: osteoporosis lowers trabecular HU and thins the cortex but does not change
+//!   shape; normal trabecular bone (175–245 HU, falling with age) is brighter than many real
+//!   over-50 spines. `--population` draws bone density by age and sex (Jang 2019).
+//! - `--population`: the cervical levels follow the thoracic curve (no cervical lordosis), the
+//!   sacrum is two stacked bodies (no alae or pelvis), the arms are cylinders.
 //! - Confounder levels are seeded choices among unfractured vertebrae (cement prefers a
 //!   fractured one); each confounder is placed once per study.
 
@@ -66,6 +72,7 @@ pub mod dicom;
 mod error;
 mod filter;
 mod geom;
+pub mod population;
 pub mod preview;
 mod raster;
 mod scene;
@@ -89,6 +96,10 @@ use ndarray::Array3;
 use rayon::prelude::*;
 use spinescreen_proto::{HuVolume, StudyInfo, VolumeHeader, SCHEMA_VERSION};
 
+/// Thickest sub-slice a population study renders; thicker slices average several (a box slice
+/// profile integrated, not point-sampled).
+pub const SUB_SLICE_MM: f64 = 1.25;
+
 /// CT Image Storage SOP Class UID (PS3.4 B.5).
 pub const CT_IMAGE_STORAGE: &str = "1.2.840.10008.5.1.4.1.1.2";
 
@@ -108,10 +119,39 @@ pub fn generate(spec: &PhantomSpec) -> Result<Phantom, PhantomError> {
     let g = scene.grid;
     let plane_len = g.nx * g.ny;
     let mut voxels = vec![0i16; plane_len * g.nz];
+    // Population studies integrate a thick slice over its profile: the average of sub-slices
+    // at most SUB_SLICE_MM thick, each with its own analytic partial volume.
+    let sub = match scene.spec.population {
+        Some(_) => (g.dz / SUB_SLICE_MM).ceil().max(1.0) as usize,
+        None => 1,
+    };
+    let sub_scene = (sub > 1).then(|| {
+        let dz = g.dz / sub as f64;
+        scene::Scene {
+            grid: scene::Grid {
+                nz: g.nz * sub,
+                dz,
+                z0: g.z0 - g.dz / 2.0 + dz / 2.0,
+                ..g
+            },
+            ..scene.clone()
+        }
+    });
     voxels.par_chunks_mut(plane_len).enumerate().for_each_init(
-        || (vec![0f32; plane_len], Vec::new()),
-        |(plane, scratch), (k, out)| {
-            raster::render_slice(&scene, k, plane);
+        || (vec![0f32; plane_len], Vec::new(), vec![0f32; plane_len]),
+        |(plane, scratch, part), (k, out)| {
+            match &sub_scene {
+                Some(ss) => {
+                    plane.fill(0.0);
+                    for m in 0..sub {
+                        raster::render_slice(ss, k * sub + m, part);
+                        for (p, q) in plane.iter_mut().zip(part.iter()) {
+                            *p += q / sub as f32;
+                        }
+                    }
+                }
+                None => raster::render_slice(&scene, k, plane),
+            }
             filter::finish_slice(&scene, k, plane, scratch);
             filter::quantise(plane, out);
         },
@@ -142,7 +182,11 @@ pub fn generate(spec: &PhantomSpec) -> Result<Phantom, PhantomError> {
         sop_instance_uids: (0..g.nz)
             .map(|k| uid::derived_uid(seed, &format!("instance/{k}")))
             .collect(),
-        contrast_agent: None,
+        contrast_agent: spec
+            .population
+            .as_ref()
+            .and_then(|p| p.contrast_blood_hu)
+            .map(|_| "IODINATED CONTRAST".to_string()),
     };
     let header = VolumeHeader {
         schema_version: SCHEMA_VERSION,

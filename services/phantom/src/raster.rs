@@ -139,6 +139,13 @@ fn torso(scene: &Scene, z: f64, cv: &mut Canvas) {
         }
     }
     let (sx, sy) = ol.spine;
+    let extra = t.extra.as_ref();
+    let blood = extra.map_or(hu::BLOOD as f64, |e| e.blood_hu);
+    if let Some(e) = extra {
+        if e.arms_down {
+            arms(scene, z, &ol, cv);
+        }
+    }
     let skin = Outline2 {
         yc: ol.yc,
         a: ol.a,
@@ -160,7 +167,7 @@ fn torso(scene: &Scene, z: f64, cv: &mut Canvas) {
     let heart = Organ {
         c: t.heart,
         r: [62.0, 48.0, 55.0],
-        hu: hu::BLOOD as f64,
+        hu: blood,
     };
     let heart_rim = Organ {
         c: t.heart,
@@ -198,7 +205,13 @@ fn torso(scene: &Scene, z: f64, cv: &mut Canvas) {
         r: [45.0, 38.0, 40.0],
         hu: hu::STOMACH as f64,
     };
-    let blk = (sx, sy + 22.0, 34.0, 46.0);
+    let blk = if extra.is_some() {
+        // Population: the lungs reach the anterolateral face of the bodies.
+        let b = spine_b(scene, z);
+        (sx, sy + 10.0, 1.1 * b + 6.0, b + 12.0)
+    } else {
+        (sx, sy + 22.0, 34.0, 46.0)
+    };
     for j in j0..=j1 {
         let y = g.y(j);
         let dy = ((y - ol.yc) / ol.b).abs().min(1.0);
@@ -232,7 +245,14 @@ fn torso(scene: &Scene, z: f64, cv: &mut Canvas) {
                     if in_chest && above > 0.0 {
                         // Lungs: cavity minus mediastinum, heart, paravertebral block, below apex.
                         let apex = (z - t.z_apex) / g.dz * px;
-                        let d_med = 16.0 - (x - sx * 0.5 - 4.0).abs();
+                        let d_med = if extra.is_some() && z < t.z_carina {
+                            // Population, below the carina: the mediastinal band covers the
+                            // oesophagus and aorta only, so the right lung reaches in front of
+                            // the bodies (the azygo-oesophageal recess).
+                            8.0 - (x - sx - 14.0).abs()
+                        } else {
+                            16.0 - (x - sx * 0.5 - 4.0).abs()
+                        };
                         let d_med = if y < sy - 5.0 { d_med } else { d_med - 40.0 };
                         // Deep inside the cavity its exact distance does not matter.
                         let d_cav = if c_cav >= 1.0 && cav.inside_by(x, y, 2.0 * px) {
@@ -337,7 +357,12 @@ fn torso(scene: &Scene, z: f64, cv: &mut Canvas) {
             |x, y| {
                 [
                     (hu::MUSCLE as f64, coverage(ell(x, y, ox, oy, 7.5, 6.0), px)),
-                    (0.0, 0.0),
+                    // Population: a collapsed lumen with a little swallowed air.
+                    if extra.is_some() {
+                        (hu::AIR as f64, coverage(ell(x, y, ox, oy, 3.2, 1.8), px))
+                    } else {
+                        (0.0, 0.0)
+                    },
                 ]
             },
         );
@@ -352,7 +377,7 @@ fn torso(scene: &Scene, z: f64, cv: &mut Canvas) {
         paint_box(cv, g, lo, hi, |x, y| {
             let d = capsule([x, y, z], a, b, r);
             // A thin calcified wall spot now and then is left out: wall = blood density.
-            [(hu::BLOOD as f64, coverage(d, px)), (0.0, 0.0)]
+            [(blood, coverage(d, px)), (0.0, 0.0)]
         });
     }
     for &(c, r, hu_p) in &t.plaques {
@@ -367,7 +392,108 @@ fn torso(scene: &Scene, z: f64, cv: &mut Canvas) {
             |x, y| [(hu_p, coverage(ell3([x, y, z], c, r), px)), (0.0, 0.0)],
         );
     }
+    if let Some(e) = extra {
+        crura_and_psoas(scene, e, z, cv);
+    }
     scapulae(scene, z, &ol, cv);
+}
+
+/// Population: the diaphragm crura hugging the front of T12–L2 and the psoas muscles growing
+/// beside the lumbar bodies.
+fn crura_and_psoas(scene: &Scene, e: &crate::torso::PopulationTorso, z: f64, cv: &mut Canvas) {
+    let g = &scene.grid;
+    let (sx, sy) = scene.spine.centreline.xy_at_z(z);
+    let b = spine_b(scene, z);
+    let px = g.px;
+    let (c_top, c_bot) = e.crura_z;
+    if z < c_top && z > c_bot {
+        let f = ((c_top - z) / (c_top - c_bot)).clamp(0.0, 1.0);
+        let (rx, ry) = (3.0 + 3.0 * f, 6.0 + 6.0 * f);
+        for side in [-1.0, 1.0] {
+            let (cx, cy) = (sx + side * (0.75 * b + 2.0), sy - b - ry * 0.5 + 3.0);
+            paint_box(
+                cv,
+                g,
+                (cx - rx - 2.0, cy - ry - 2.0),
+                (cx + rx + 2.0, cy + ry + 2.0),
+                |x, y| {
+                    [
+                        (hu::MUSCLE as f64, coverage(ell(x, y, cx, cy, rx, ry), px)),
+                        (0.0, 0.0),
+                    ]
+                },
+            );
+        }
+    }
+    let (p_top, p_full) = e.psoas_z;
+    if z < p_top {
+        let f = ((p_top - z) / (p_top - p_full)).clamp(0.0, 1.0);
+        let r = 5.0 + 17.0 * f;
+        for side in [-1.0, 1.0] {
+            let (cx, cy) = (
+                sx + side * (1.25 * b + r * 0.8 + 2.0),
+                sy - 0.2 * b + 0.2 * r,
+            );
+            paint_box(
+                cv,
+                g,
+                (cx - r - 2.0, cy - r - 2.0),
+                (cx + r + 2.0, cy + r + 2.0),
+                |x, y| {
+                    [
+                        (
+                            hu::MUSCLE as f64,
+                            coverage(ell(x, y, cx, cy, 0.85 * r, r), px),
+                        ),
+                        (0.0, 0.0),
+                    ]
+                },
+            );
+        }
+    }
+}
+
+/// Population, arms down: each arm beside the chest (skin and fat, muscle, the humerus with
+/// cortex and marrow), from the shoulder down.
+fn arms(scene: &Scene, z: f64, ol: &crate::torso::Outline, cv: &mut Canvas) {
+    let g = &scene.grid;
+    let t = &scene.torso;
+    if z > t.z_apex + 15.0 {
+        return;
+    }
+    let px = g.px;
+    let (r_out, r_mus, r_bone) = (38.0 + 0.5 * t.fat_mm, 30.0, 11.0);
+    for side in [-1.0, 1.0] {
+        let cx = side * (ol.a + r_out + 8.0);
+        let cy = ol.yc + 0.2 * ol.b;
+        paint_box(
+            cv,
+            g,
+            (cx - r_out - 2.0, cy - r_out - 2.0),
+            (cx + r_out + 2.0, cy + r_out + 2.0),
+            |x, y| {
+                let d = ell(x, y, cx, cy, r_out, r_out * 0.95);
+                [
+                    (hu::FAT as f64, coverage(d, px)),
+                    (
+                        hu::MUSCLE as f64,
+                        coverage(ell(x, y, cx, cy, r_mus, r_mus * 0.95), px),
+                    ),
+                ]
+            },
+        );
+        let bx = cx - side * 4.0;
+        paint_box(
+            cv,
+            g,
+            (bx - r_bone - 2.0, cy - r_bone - 2.0),
+            (bx + r_bone + 2.0, cy + r_bone + 2.0),
+            |x, y| {
+                let d = ell(x, y, bx, cy, r_bone, r_bone);
+                [(750.0, coverage(d, px)), (60.0, coverage(d + 3.0, px))]
+            },
+        );
+    }
 }
 
 /// Scapulae: thin curved blades on the posterior chest wall from the T1 to the T8 level,

@@ -17,6 +17,8 @@ pub mod stream {
     pub const TORSO: u64 = 2;
     pub const CONFOUNDERS: u64 = 3;
     pub const PATIENT: u64 = 4;
+    pub const POPULATION: u64 = 5;
+    pub const POPULATION_ANATOMY: u64 = 7;
     pub const NOISE_BASE: u64 = 1 << 32;
 }
 
@@ -133,6 +135,9 @@ impl Scene {
     /// Build the geometry for a (validated) spec.
     pub fn build(spec: &PhantomSpec) -> Result<Self, PhantomError> {
         spec.validate()?;
+        if spec.population.is_some() {
+            return Self::build_population(spec);
+        }
         let mut prng = rng(spec.seed, stream::PATIENT);
         let age = if spec.osteoporotic {
             prng.random_range(65..=85)
@@ -187,7 +192,7 @@ impl Scene {
             y0: -half,
             z0,
         };
-        let torso = Torso::build(&spine, &mut trng, size);
+        let torso = Torso::build(&spine, &mut trng, size, None);
         let mut scene = Scene {
             spec: spec.clone(),
             grid,
@@ -201,6 +206,160 @@ impl Scene {
         };
         scene.place_confounders();
         Ok(scene)
+    }
+
+    /// A population study ([`crate::population`]): the spine C5–S2 from the drawn patient, the
+    /// field of view cut where the draw says (or `--slices` / `--to` moved it), vertebrae T1–L5
+    /// reported when their body lies wholly in view.
+    fn build_population(spec: &PhantomSpec) -> Result<Self, PhantomError> {
+        let Some(pop) = spec.population.clone() else {
+            return Err(PhantomError::invalid("population", "no population draw"));
+        };
+        let mut spec = spec.clone();
+        let is_edge = |l: &str| l == crate::spec::FIRST_IN_VIEW || l == crate::spec::LAST_IN_VIEW;
+        let build_spine = |spec: &PhantomSpec| {
+            let mut arng = rng(spec.seed, stream::POPULATION_ANATOMY);
+            spine::build(spec, &mut arng, pop.age as f64, pop.size)
+        };
+        // FIRST / LAST: the first / last thoracolumbar body wholly in view, found on the spine
+        // without them; the fracture moves the bodies below it up a little, so the view is then
+        // stretched (by at most a slice or two) to keep that body wholly in view.
+        let mut edge_labels: Vec<String> = Vec::new();
+        if spec.fractures.iter().any(|f| is_edge(&f.label)) {
+            let mut probe = spec.clone();
+            probe.fractures.retain(|f| !is_edge(&f.label));
+            let probe_spine = build_spine(&probe);
+            let (z_top, nz) = view_cut(&probe_spine, &pop, &probe)?;
+            let z_bot = z_top - (nz - 1) as f64 * spec.slice_thickness_mm;
+            let in_view: Vec<&str> = probe_spine
+                .vertebrae
+                .iter()
+                .filter(|v| wholly_in(v, z_top, z_bot))
+                .map(|v| v.label)
+                .collect();
+            let (Some(first), Some(last)) = (in_view.first(), in_view.last()) else {
+                return Err(PhantomError::FieldOfView(
+                    "no thoracolumbar body lies wholly in the field of view".into(),
+                ));
+            };
+            for f in &mut spec.fractures {
+                if f.label == crate::spec::FIRST_IN_VIEW {
+                    f.label = first.to_string();
+                    edge_labels.push(f.label.clone());
+                } else if f.label == crate::spec::LAST_IN_VIEW {
+                    f.label = last.to_string();
+                    edge_labels.push(f.label.clone());
+                }
+            }
+        }
+        for (i, f) in spec.fractures.iter().enumerate() {
+            if spec.fractures[..i].iter().any(|g| g.label == f.label) {
+                return Err(PhantomError::invalid(
+                    "fracture",
+                    format!("{} fractured twice (first/last resolved to it)", f.label),
+                ));
+            }
+        }
+        let patient = Patient {
+            age: pop.age,
+            sex: if pop.sex == "F" { "F" } else { "M" },
+            size: pop.size,
+        };
+        let mut spine = build_spine(&spec);
+        let (mut z_top, mut nz) = view_cut(&spine, &pop, &spec)?;
+        let dz = spec.slice_thickness_mm;
+        if pop.slices_from_fov {
+            for v in spine
+                .vertebrae
+                .iter()
+                .filter(|v| edge_labels.iter().any(|l| l == v.label))
+            {
+                let (hi, lo) = body_z_extent(v);
+                let z_bot = z_top - (nz - 1) as f64 * dz;
+                if hi > z_top {
+                    nz += ((hi - z_top) / dz).ceil() as usize;
+                    z_top = z_bot + (nz - 1) as f64 * dz;
+                }
+                if lo < z_top - (nz - 1) as f64 * dz {
+                    nz = ((z_top - lo) / dz).ceil() as usize + 1;
+                }
+            }
+        }
+        spec.slices = nz;
+        let extent = (nz - 1) as f64 * dz;
+        let mut trng = rng(spec.seed, stream::TORSO);
+        let y_apex = 36.0 + 6.0 * gauss(&mut trng).clamp(-1.5, 1.5);
+        let grid_top = -40.0;
+        spine.shift([0.0, y_apex, grid_top - z_top]);
+        let z0 = grid_top - extent;
+        // Reported: T1–L5 bodies wholly between the first and last slice centres.
+        for v in &mut spine.vertebrae {
+            v.reported = wholly_in(v, grid_top, z0);
+        }
+        for f in &spec.fractures {
+            if !spine
+                .vertebrae
+                .iter()
+                .any(|v| v.label == f.label && v.reported)
+            {
+                return Err(PhantomError::FieldOfView(format!(
+                    "fractured {} is not wholly in this study's field of view",
+                    f.label
+                )));
+            }
+        }
+        if !spine.vertebrae.iter().any(|v| v.reported) {
+            return Err(PhantomError::FieldOfView(
+                "no thoracolumbar body lies wholly in the field of view".into(),
+            ));
+        }
+        let px = spec.pixel_spacing();
+        let n = spec.matrix;
+        let half = (n as f64 - 1.0) / 2.0 * px;
+        let grid = Grid {
+            nx: n,
+            ny: n,
+            nz,
+            px,
+            dz,
+            x0: -half,
+            y0: -half,
+            z0,
+        };
+        let torso = Torso::build(&spine, &mut trng, pop.size * pop.habitus, Some(&pop));
+        let mut scene = Scene {
+            spec,
+            grid,
+            patient,
+            spine,
+            torso,
+            sites: Vec::new(),
+            calcifications: Vec::new(),
+            rings: Vec::new(),
+            streaks: Vec::new(),
+        };
+        scene.place_confounders();
+        Ok(scene)
+    }
+
+    /// First and last levels with any bone of their body in view (population studies).
+    pub fn levels_in_view(&self) -> (String, String) {
+        let g = &self.grid;
+        let top = g.z(g.nz - 1);
+        let in_view: Vec<&str> = self
+            .spine
+            .vertebrae
+            .iter()
+            .filter(|v| {
+                let (hi, lo) = body_z_extent(v);
+                lo < top && hi > g.z0
+            })
+            .map(|v| v.label)
+            .collect();
+        (
+            in_view.first().unwrap_or(&"").to_string(),
+            in_view.last().unwrap_or(&"").to_string(),
+        )
     }
 
     /// Choose a level for each confounder (seeded) and apply it.
@@ -219,7 +378,7 @@ impl Scene {
                     let (sx, sy) = self
                         .spine
                         .centreline
-                        .xy_at_z(self.spine.vertebrae[8].frame.origin[2]);
+                        .xy_at_z(self.spine.vertebrae[8 + self.spine.offset].frame.origin[2]);
                     let r_spine = (sx * sx + sy * sy).sqrt();
                     for m in 0..4 {
                         let radius = if m < 2 {
@@ -357,6 +516,62 @@ impl Scene {
             }
         }
     }
+}
+
+/// Top of a population study's view (spine coordinates) and its number of slices: the top cuts
+/// the drawn start level's body, the bottom the drawn end level's (or `--slices` from the top).
+fn view_cut(
+    spine: &Spine,
+    pop: &crate::population::Population,
+    spec: &PhantomSpec,
+) -> Result<(f64, usize), PhantomError> {
+    let find = |label: &str| {
+        spine
+            .vertebrae
+            .iter()
+            .find(|v| v.label == label)
+            .ok_or_else(|| PhantomError::invalid("population", format!("no level {label}")))
+    };
+    let (s_hi, s_lo) = body_z_extent(find(&pop.fov_start)?);
+    let (e_hi, e_lo) = body_z_extent(find(&pop.fov_end)?);
+    let z_top = s_hi - pop.fov_start_frac * (s_hi - s_lo);
+    let dz = spec.slice_thickness_mm;
+    let nz = if pop.slices_from_fov {
+        let z_bot = e_lo + pop.fov_end_frac * (e_hi - e_lo);
+        (((z_top - z_bot) / dz).round() as usize + 1).max(8)
+    } else {
+        spec.slices
+    };
+    if !(8..=4000).contains(&nz) {
+        return Err(PhantomError::FieldOfView(format!(
+            "{} to {} at {dz} mm needs {nz} slices, outside 8..=4000",
+            pop.fov_start, pop.fov_end
+        )));
+    }
+    Ok((z_top, nz))
+}
+
+/// Whether a T1–L5 body lies wholly between the slice centres `z_top` and `z_bot`.
+fn wholly_in(v: &crate::vertebra::Vertebra, z_top: f64, z_bot: f64) -> bool {
+    let (hi, lo) = body_z_extent(v);
+    crate::spec::GENERATED_LABELS.contains(&v.label) && hi <= z_top + 1e-6 && lo >= z_bot - 1e-6
+}
+
+/// Highest and lowest patient z of a vertebral body (its footprint corners at both
+/// endplates), mm.
+pub fn body_z_extent(v: &crate::vertebra::Vertebra) -> (f64, f64) {
+    let mut hi = f64::NEG_INFINITY;
+    let mut lo = f64::INFINITY;
+    for &u in &[-v.a, v.a] {
+        for &vv in &[-v.b, v.b] {
+            for w in [v.w_top(0.0, vv), v.w_bot(0.0, vv)] {
+                let p = v.frame.to_patient([u, vv, w]);
+                hi = hi.max(p[2]);
+                lo = lo.min(p[2]);
+            }
+        }
+    }
+    (hi, lo)
 }
 
 /// Local centre of a vertebroplasty cement deposit.

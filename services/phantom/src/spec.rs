@@ -40,6 +40,10 @@ pub struct PhantomSpec {
     pub last_vertebra: LastVertebra,
     /// Standard deviation of the image noise, HU.
     pub noise_hu: f64,
+    /// `--population`: the drawn patient and acquisition ([`crate::population`]); `None` for the
+    /// classic idealised phantom (then absent from `truth.json`, whose bytes stay as before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub population: Option<crate::population::Population>,
 }
 
 impl Default for PhantomSpec {
@@ -57,6 +61,7 @@ impl Default for PhantomSpec {
             pixel_spacing_mm: None,
             last_vertebra: LastVertebra::L2,
             noise_hu: 15.0,
+            population: None,
         }
     }
 }
@@ -148,7 +153,14 @@ impl PhantomSpec {
         }
         let labels = self.labels();
         for (i, f) in self.fractures.iter().enumerate() {
-            if !labels.contains(&f.label.as_str()) {
+            let edge = f.label == FIRST_IN_VIEW || f.label == LAST_IN_VIEW;
+            if edge && self.population.is_none() {
+                return Err(PhantomError::invalid(
+                    "fracture",
+                    format!("{} needs --population (a drawn field of view)", f.label),
+                ));
+            }
+            if !edge && !labels.contains(&f.label.as_str()) {
                 return Err(PhantomError::invalid(
                     "fracture",
                     format!("{} is not generated (T1..{})", f.label, self.last_vertebra),
@@ -171,10 +183,16 @@ impl PhantomSpec {
     }
 }
 
+/// Fracture label meaning the first vertebral body wholly in view (population studies).
+pub const FIRST_IN_VIEW: &str = "FIRST";
+/// Fracture label meaning the last vertebral body wholly in view (population studies).
+pub const LAST_IN_VIEW: &str = "LAST";
+
 /// One imposed fracture: which vertebra, which shape, how much height is lost.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FractureSpec {
-    /// Vertebra label, `T1`…`L5`.
+    /// Vertebra label, `T1`…`L5`; with `--population` also `FIRST` / `LAST` (the first / last
+    /// body wholly in view), resolved to a level when the scene is built.
     pub label: String,
     /// Shape of the deformity.
     pub kind: FractureType,
@@ -197,8 +215,13 @@ impl FromStr for FractureSpec {
             return Err(err("expected LABEL:TYPE:FRACTION, e.g. L1:wedge:0.35"));
         }
         let label = parts[0].trim().to_ascii_uppercase();
-        if !GENERATED_LABELS.contains(&label.as_str()) {
-            return Err(err("label must be one of T1..T12, L1..L5"));
+        if !GENERATED_LABELS.contains(&label.as_str())
+            && label != FIRST_IN_VIEW
+            && label != LAST_IN_VIEW
+        {
+            return Err(err(
+                "label must be one of T1..T12, L1..L5 (or first / last with --population)",
+            ));
         }
         let kind: FractureType = parts[1].parse()?;
         let fraction: f64 = parts[2]

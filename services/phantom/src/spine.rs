@@ -65,6 +65,9 @@ pub struct Spine {
     pub vertebrae: Vec<Vertebra>,
     /// The centreline through the body centres.
     pub centreline: Centreline,
+    /// Vertebrae above C7 at the head of `vertebrae` (population studies: C5, C6), so that
+    /// `vertebrae[offset + i]` is [`LEVELS`]`[i]`.
+    pub offset: usize,
 }
 
 impl Spine {
@@ -112,6 +115,9 @@ fn natural(
     rng: &mut ChaCha8Rng,
     age: f64,
 ) -> Vertebra {
+    if let Some(p) = &spec.population {
+        return natural_population(level, index, size, p, rng);
+    }
     let hp = level.hp * size * (1.0 + (0.025 * gauss(rng)).clamp(-0.05, 0.05));
     let wedge = (level.wedge + (0.02 * gauss(rng)).clamp(-0.045, 0.045)).clamp(0.82, 1.12);
     let ha = hp * wedge;
@@ -159,6 +165,117 @@ fn natural(
     }
 }
 
+/// Natural parameters of one level for a population patient: the drawn size, mid-thoracic
+/// wedge, bone density by level (thoracic bodies above L1 read a little higher), cortex.
+fn natural_population(
+    level: &Level,
+    index: usize,
+    size: f64,
+    p: &crate::population::Population,
+    rng: &mut ChaCha8Rng,
+) -> Vertebra {
+    use crate::population::{level_wedge, HU_PER_LEVEL_ABOVE_L1, LEVEL_HU_SD};
+    let hp = level.hp * size * (1.0 + (0.025 * gauss(rng)).clamp(-0.05, 0.05));
+    let wedge = (level_wedge(p, level.label, level.wedge)
+        + (0.015 * gauss(rng)).clamp(-0.03, 0.03))
+    .clamp(0.82, 1.12);
+    let ha = hp * wedge;
+    let conc = |rng: &mut ChaCha8Rng| hp * (0.025 + 0.02 * rng.random::<f64>());
+    let conc_sup = conc(rng);
+    let conc_inf = conc(rng);
+    // Levels above L1 (LEVELS index 13) read higher, lumbar below a little lower.
+    let above_l1 = 13.0 - index as f64;
+    let trab = (p.l1_trabecular_hu
+        + HU_PER_LEVEL_ABOVE_L1 * above_l1.max(-2.0)
+        + LEVEL_HU_SD * gauss(rng).clamp(-2.0, 2.0))
+    .max(25.0);
+    let deg = std::f64::consts::PI / 180.0;
+    let a = level.width * size / 2.0 * (1.0 + 0.03 * gauss(rng).clamp(-2.0, 2.0));
+    let b = level.depth * size / 2.0 * (1.0 + 0.03 * gauss(rng).clamp(-2.0, 2.0));
+    Vertebra {
+        level: index,
+        label: level.label,
+        reported: false,
+        frame: Frame::from_axis([0.0; 3], [0.0, 0.0, 1.0]),
+        a,
+        b,
+        hp_nat: hp,
+        ha_nat: ha,
+        hp,
+        ha,
+        conc_sup,
+        conc_inf,
+        fracture: None,
+        pit: None,
+        osteophyte: false,
+        cement: false,
+        cortex_mm: p.cortex_mm,
+        endplate_mm: p.cortex_mm * 0.9,
+        cortex_hu: p.cortex_hu,
+        trabecular_hu: trab,
+        // Sparser trabeculae in low-density bone: less texture.
+        texture_hu: (8.0 + 0.1 * trab).min(30.0),
+        marrow_hu: 90.0 + 0.8 * p.l1_trabecular_hu,
+        disc_above: 0.0,
+        disc_below: level.disc_below * size,
+        canal: (level.canal.0 * size, level.canal.1 * size),
+        pedicle: (level.pedicle.0 * size, level.pedicle.1 * size),
+        spinous: (level.spinous.0 * size, level.spinous.1 * deg),
+        transverse: (level.transverse.0 * size, level.transverse.1 * deg),
+    }
+}
+
+/// The levels a population study generates: C5, C6, C7…S1 (the table), S2; each with its
+/// [`LEVELS`] index (C5/C6 borrow C7's, S2 S1's, for the shape rules keyed on it).
+fn population_levels() -> Vec<(Level, usize)> {
+    let mut out: Vec<(Level, usize)> = crate::anatomy::CERVICAL_ABOVE
+        .iter()
+        .map(|l| (*l, 0))
+        .collect();
+    out.extend(LEVELS.iter().enumerate().map(|(i, l)| (*l, i)));
+    out.push((crate::anatomy::S2, LEVELS.len() - 1));
+    out
+}
+
+/// Age changes and anatomical variants of a population patient, before placement: disc
+/// narrowing, osteophytes, transitional lumbosacral anatomy, the fused sacrum.
+fn population_variants(
+    vs: &mut [Vertebra],
+    p: &crate::population::Population,
+    rng: &mut ChaCha8Rng,
+) {
+    use crate::population::Transitional;
+    for v in vs.iter_mut() {
+        // Disc narrowing with degeneration, more in the lower lumbar spine; never below 1.5 mm.
+        let lumbar = if v.level >= 13 { 1.0 } else { 0.6 };
+        let loss = p.disc_degeneration * lumbar * (0.15 + 0.3 * rng.random::<f64>());
+        v.disc_below = (v.disc_below * (1.0 - loss)).max(1.5);
+        // Anterior osteophytes at the mid/lower thoracic and lumbar levels, more with age.
+        let p_ost = p.osteophytes * if v.level >= 13 { 0.45 } else { 0.25 };
+        if v.reported && v.level >= 5 && rng.random::<f64>() < p_ost {
+            v.osteophyte = true;
+        }
+    }
+    let idx = |vs: &[Vertebra], l: &str| vs.iter().position(|v| v.label == l);
+    if let Some(s1) = idx(vs, "S1") {
+        // The sacrum is fused: S1/S2 is a rudimentary disc unless S1 is lumbarised.
+        vs[s1].disc_below = 1.0;
+        if p.transitional == Transitional::LumbarisedS1 {
+            vs[s1].disc_below = 8.0;
+            vs[s1].ha = vs[s1].hp;
+            vs[s1].ha_nat = vs[s1].hp;
+            vs[s1].transverse.0 *= 0.8;
+        }
+    }
+    if let Some(l5) = idx(vs, "L5") {
+        if p.transitional == Transitional::SacralisedL5 {
+            vs[l5].disc_below = 1.5;
+            vs[l5].transverse.0 *= 1.9;
+            vs[l5].transverse.1 = 0.0;
+        }
+    }
+}
+
 /// Expected posterior height of vertebra `i` from its nearest unfractured reported neighbours
 /// above and below, each scaled by the ratio of nominal level heights (the `crush` reference of
 /// issue 6).
@@ -184,14 +301,28 @@ pub fn expected_hp(vs: &[Vertebra], i: usize, use_natural: bool) -> Option<f64> 
 /// centreline, with the body centre of T7 at y = `apex_y` and x = 0.
 pub fn build(spec: &PhantomSpec, rng: &mut ChaCha8Rng, age: f64, size: f64) -> Spine {
     let reported = spec.labels();
-    let n_levels = reported.len() + 2; // C7 + reported + one below
-    let mut vs: Vec<Vertebra> = (0..n_levels)
-        .map(|i| {
-            let mut v = natural(&LEVELS[i], i, size, spec, rng, age);
-            v.reported = reported.contains(&v.label);
-            v
-        })
-        .collect();
+    let (mut vs, off): (Vec<Vertebra>, usize) = if let Some(p) = &spec.population {
+        let mut vs: Vec<Vertebra> = population_levels()
+            .iter()
+            .map(|(l, i)| {
+                let mut v = natural(l, *i, size, spec, rng, age);
+                v.reported = reported.contains(&v.label);
+                v
+            })
+            .collect();
+        population_variants(&mut vs, p, rng);
+        (vs, crate::anatomy::CERVICAL_ABOVE.len())
+    } else {
+        let n_levels = reported.len() + 2; // C7 + reported + one below
+        let vs = (0..n_levels)
+            .map(|i| {
+                let mut v = natural(&LEVELS[i], i, size, spec, rng, age);
+                v.reported = reported.contains(&v.label);
+                v
+            })
+            .collect();
+        (vs, 0)
+    };
     for i in 1..vs.len() {
         vs[i].disc_above = vs[i - 1].disc_below;
     }
@@ -242,7 +373,10 @@ pub fn build(spec: &PhantomSpec, rng: &mut ChaCha8Rng, age: f64, size: f64) -> S
         .kyphosis_deg
         .unwrap_or(35.0 + 10.0 * rng.random::<f64>())
         .to_radians();
-    let lord = (LORDOSIS_DEG + 6.0 * gauss(rng).clamp(-1.5, 1.5)).to_radians();
+    let lord = match &spec.population {
+        Some(p) => p.lordosis_deg.to_radians(),
+        None => (LORDOSIS_DEG + 6.0 * gauss(rng).clamp(-1.5, 1.5)).to_radians(),
+    };
     let mut s_nom = vec![0.0; vs.len()];
     for i in 1..vs.len() {
         s_nom[i] = s_nom[i - 1]
@@ -254,8 +388,8 @@ pub fn build(spec: &PhantomSpec, rng: &mut ChaCha8Rng, age: f64, size: f64) -> S
     let lumbar_len: f64 = (12..17)
         .map(|k| LEVELS[k].hp * size + LEVELS[k].disc_below * size)
         .sum();
-    let (s_t1, s_t12) = (s_nom[1], s_nom[12]);
-    let s_last = s_nom[reported.len()];
+    let (s_t1, s_t12) = (s_nom[1 + off], s_nom[12 + off]);
+    let s_last = s_nom[reported.len() + off];
     let phi = |s: f64| -> f64 {
         if s <= s_t1 {
             kyph / 2.0
@@ -316,9 +450,10 @@ pub fn build(spec: &PhantomSpec, rng: &mut ChaCha8Rng, age: f64, size: f64) -> S
     let mut spine = Spine {
         vertebrae: vs,
         centreline,
+        offset: off,
     };
     // Put the T7 body centre at the origin; the caller moves the spine into the body.
-    let t7 = spine.vertebrae[7].frame.origin;
+    let t7 = spine.vertebrae[7 + off].frame.origin;
     spine.shift(scale(t7, -1.0));
     spine
 }

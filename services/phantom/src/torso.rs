@@ -79,6 +79,21 @@ pub struct Torso {
     pub plaques: Vec<(V3, V3, f64)>,
     /// Scapulae: z of the superior and inferior angles.
     pub scapula_z: (f64, f64),
+    /// Population extras (`None` for the classic phantom).
+    pub extra: Option<PopulationTorso>,
+}
+
+/// What a population patient adds around the spine.
+#[derive(Debug, Clone)]
+pub struct PopulationTorso {
+    /// HU of blood in the heart and aorta (≈ 40 unenhanced, 150–350 with contrast).
+    pub blood_hu: f64,
+    /// Arms beside the chest: centre offsets from the body outline's lateral edge, mm.
+    pub arms_down: bool,
+    /// Psoas: z where it starts (T12/L1) and where it is fullest (L5).
+    pub psoas_z: (f64, f64),
+    /// Diaphragm crura: z of their top (the aortic hiatus, ~T12) and bottom (~L2/L3).
+    pub crura_z: (f64, f64),
 }
 
 fn smoothstep(e0: f64, e1: f64, x: f64) -> f64 {
@@ -101,11 +116,18 @@ pub struct Outline {
 
 impl Torso {
     /// Build the torso around a spine.
-    pub fn build(spine: &Spine, rng: &mut ChaCha8Rng, size: f64) -> Self {
-        let z_of = |i: usize| spine.vertebrae[i].frame.origin[2];
+    pub fn build(
+        spine: &Spine,
+        rng: &mut ChaCha8Rng,
+        size: f64,
+        pop: Option<&crate::population::Population>,
+    ) -> Self {
+        let off = spine.offset;
+        let z_of = |i: usize| spine.vertebrae[i + off].frame.origin[2];
         let half_width = 158.0 * size * (1.0 + 0.04 * gauss(rng).clamp(-2.0, 2.0));
         let half_depth = 112.0 * size * (1.0 + 0.04 * gauss(rng).clamp(-2.0, 2.0));
         let fat_mm = 10.0 + 14.0 * rng.random::<f64>();
+        let fat_mm = pop.map_or(fat_mm, |p| p.fat_mm);
         let mut t = Torso {
             half_width,
             half_depth,
@@ -124,6 +146,12 @@ impl Torso {
             aorta: Vec::new(),
             plaques: Vec::new(),
             scapula_z: (z_of(1) + 5.0, z_of(8) - 5.0 * rng.random::<f64>()),
+            extra: pop.map(|p| PopulationTorso {
+                blood_hu: p.contrast_blood_hu.unwrap_or(hu::BLOOD as f64),
+                arms_down: p.arms_down,
+                psoas_z: (z_of(12), z_of(17)),
+                crura_z: (z_of(12) + 10.0, z_of(15)),
+            }),
         };
         let ol = t.outline(spine, z_of(8));
         t.heart = [22.0, ol.yc - ol.b + 62.0, z_of(8) - 5.0];
@@ -137,7 +165,7 @@ impl Torso {
             z -= 5.0;
         }
         t.table_y = back + 0.5;
-        t.ribs = build_ribs(spine, &t);
+        t.ribs = build_ribs(spine, &t, pop.map_or(12, |p| p.rib_pairs));
         t.aorta = t.aorta_segments(spine);
         // Descending-aorta plaques, on the wall at random heights and angles.
         let desc: Vec<(V3, V3, f64)> = t
@@ -150,6 +178,11 @@ impl Torso {
             0
         } else {
             rng.random_range(0..=5usize)
+        };
+        // Population: wall calcification grows with age (drawn count).
+        let n_plaques = match pop {
+            Some(p) if !desc.is_empty() => p.aortic_plaques as usize,
+            _ => n_plaques,
         };
         for _ in 0..n_plaques {
             let (a, b, r) = desc[rng.random_range(0..desc.len())];
@@ -230,7 +263,7 @@ impl Torso {
     }
 }
 
-fn build_ribs(spine: &Spine, torso: &Torso) -> Vec<Rib> {
+fn build_ribs(spine: &Spine, torso: &Torso, pairs: u8) -> Vec<Rib> {
     let drops = [
         25.0, 40.0, 50.0, 58.0, 64.0, 68.0, 70.0, 70.0, 66.0, 60.0, 45.0, 35.0,
     ];
@@ -239,12 +272,18 @@ fn build_ribs(spine: &Spine, torso: &Torso) -> Vec<Rib> {
     ];
     let mut ribs = Vec::new();
     for (vi, v) in spine.vertebrae.iter().enumerate() {
-        if !crate::anatomy::has_ribs(v.level) {
+        if !crate::anatomy::has_ribs_n(v.level, pairs) {
             continue;
         }
         let k = v.level - 1;
+        // A 13th (lumbar) rib is a short stub.
+        let (drop, end) = if k < 12 {
+            (drops[k], ends[k])
+        } else {
+            (25.0, 0.28)
+        };
         for side in [-1.0, 1.0] {
-            ribs.push(one_rib(spine, torso, vi, v, side, drops[k], ends[k]));
+            ribs.push(one_rib(spine, torso, vi, v, side, drop, end));
         }
     }
     ribs

@@ -25,7 +25,7 @@ pub struct Truth {
     pub study_instance_uid: String,
     /// (0020,000E) of the written series.
     pub series_instance_uid: String,
-    /// Fake patient's age in years (over 50) and sex.
+    /// Fake patient's age in years (55–85 classic; 40–95 drawn with `--population`).
     pub patient_age: u32,
     /// `F` or `M`.
     pub patient_sex: String,
@@ -33,6 +33,13 @@ pub struct Truth {
     pub vertebrae: Vec<TruthVertebra>,
     /// Where each requested confounder was placed.
     pub confounders: Vec<ConfounderSite>,
+    /// Population studies: slice thickness (= spacing) actually used, mm.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slice_thickness_mm: Option<f64>,
+    /// Population studies: the first and last levels (C5…S2) with any of their body in view;
+    /// `vertebrae` lists only the T1–L5 bodies wholly in view.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub levels_in_view: Option<[String; 2]>,
 }
 
 impl Truth {
@@ -98,6 +105,10 @@ pub struct FractureTruth {
     pub fraction: f64,
 }
 
+/// Smallest wedge ratio (1 − Ha/Hp) flagged `physiological_wedge` on an unfractured T5–T10
+/// body of a population study.
+pub const PHYSIOLOGICAL_WEDGE_MIN: f64 = 0.03;
+
 /// Genant grade of a deformity: 0 (< 20 %), 1 (20–25 %), 2 (25–40 %), 3 (≥ 40 %).
 pub fn genant_grade(deformity: f64) -> GenantGrade {
     if deformity < 0.20 {
@@ -153,6 +164,15 @@ pub fn compute(scene: &Scene, study_uid: &str, series_uid: &str) -> Truth {
         if v.pit.is_some() {
             flags.push("schmorl_node".to_string());
         }
+        // Population: the natural anterior wedge of a mid-thoracic body is marked, so nobody
+        // takes its Ha/Hp < 1 for a fracture; it stays below 20 % (Genant 0).
+        if scene.spec.population.is_some()
+            && v.fracture.is_none()
+            && (5..=10).contains(&v.level)
+            && r[0] >= PHYSIOLOGICAL_WEDGE_MIN
+        {
+            flags.push("physiological_wedge".to_string());
+        }
         for s in &scene.sites {
             if s.kind == crate::spec::Confounder::CalcifiedDisc
                 && s.label.as_deref() == Some(v.label)
@@ -206,6 +226,11 @@ pub fn compute(scene: &Scene, study_uid: &str, series_uid: &str) -> Truth {
         patient_sex: scene.patient.sex.to_string(),
         vertebrae: out,
         confounders: scene.sites.clone(),
+        slice_thickness_mm: scene.spec.population.as_ref().map(|_| scene.grid.dz),
+        levels_in_view: scene.spec.population.as_ref().map(|_| {
+            let (a, b) = scene.levels_in_view();
+            [a, b]
+        }),
     }
 }
 
