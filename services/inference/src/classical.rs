@@ -223,32 +223,23 @@ pub fn measure_and_name(
         (-45.0, 45.0),
         (cfg.lateral_half_mm, endplate_band_mm(volume, cfg)),
     );
-    let discs = segment::discs(&img, cfg);
-    if tracing::enabled!(tracing::Level::DEBUG) {
-        tracing::debug!(
-            "DBG track k {}..{} len {:.0} discs {:?}",
-            track.k_start,
-            track.k_start + track.points.len(),
-            cl.length(),
-            discs
-                .iter()
-                .map(|d| format!("{:.0}", d.s))
-                .collect::<Vec<_>>()
-        );
-    }
     let slice = volume.header.spacing_mm[2].abs().clamp(0.3, 10.0);
     let edge_bias = cfg.edge_bias_per_slice_mm * slice;
-    let discs = rephase(&img, discs.iter().map(|d| d.s).collect(), edge_bias, cfg);
-    let mut bodies = Vec::new();
-    for (disc, w) in discs.windows(2).enumerate() {
-        if let Some(ep) = endplates::measure(&img, w[0], w[1], edge_bias, cfg) {
-            bodies.push(Body {
-                s_center: 0.25 * (ep.s_sup[1] + ep.s_inf[1] + ep.s_sup[0] + ep.s_inf[2]),
-                ep,
-                disc,
-            });
+    // Two readings of the discs; the one that explains clearly more vertebral bodies wins.
+    let (discs, bodies) = {
+        let dark = disc_chain(&img, segment::DiscReading::Dark, edge_bias, cfg);
+        let either = disc_chain(&img, segment::DiscReading::DarkOrBright, edge_bias, cfg);
+        tracing::debug!(
+            "disc readings: dark {} bodies, dark or bright {} bodies",
+            dark.1.len(),
+            either.1.len()
+        );
+        if either.1.len() >= dark.1.len() + BRIGHT_READING_MIN_GAIN {
+            either
+        } else {
+            dark
         }
-    }
+    };
     if bodies.is_empty() {
         return Err(abstain(
             ReasonCode::TOO_FEW_VERTEBRAE,
@@ -569,6 +560,41 @@ fn unmeasured_vertebra(
 
 /// Half depth (mm) at which an unmeasured vertebra's nominal keypoints are placed.
 const UNMEASURED_HALF_DEPTH_MM: f64 = 10.0;
+
+/// Bodies more that the dark-or-bright reading of the discs must measure than the dark one
+/// before it is taken: on phantoms and thick lumbar discs the two agree or the dark one wins,
+/// on a real chest CT whose thoracic discs read bright the dark chain sits on the bodies' middles
+/// and measures few of them.
+const BRIGHT_READING_MIN_GAIN: usize = 2;
+
+/// The disc chain under one reading (re-phased) and the bodies measured between its discs.
+fn disc_chain(
+    img: &Straightened,
+    reading: segment::DiscReading,
+    edge_bias: f64,
+    cfg: &ClassicalConfig,
+) -> (Vec<f64>, Vec<Body>) {
+    let discs = segment::discs_read(img, cfg, reading);
+    tracing::debug!(
+        "{reading:?} discs {:?}",
+        discs
+            .iter()
+            .map(|d| format!("{:.0}", d.s))
+            .collect::<Vec<_>>()
+    );
+    let discs = rephase(img, discs.iter().map(|d| d.s).collect(), edge_bias, cfg);
+    let mut bodies = Vec::new();
+    for (disc, w) in discs.windows(2).enumerate() {
+        if let Some(ep) = endplates::measure(img, w[0], w[1], edge_bias, cfg) {
+            bodies.push(Body {
+                s_center: 0.25 * (ep.s_sup[1] + ep.s_inf[1] + ep.s_sup[0] + ep.s_inf[2]),
+                ep,
+                disc,
+            });
+        }
+    }
+    (discs, bodies)
+}
 
 /// Repair a disc chain mis-phased onto mid-body dips (dark osteoporotic interiors): where an
 /// interval turns out to hold a disc with its two endplates, that disc joins the chain and the

@@ -14,8 +14,24 @@ pub struct Disc {
     pub contrast: f64,
 }
 
-/// Find discs cranial → caudal.
+/// How a disc reads against the marrow of the bodies beside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiscReading {
+    /// Darker than the endplates beside it (thick discs, thin slices; every phantom).
+    Dark,
+    /// Dark, or one bright band where a thin disc between two sclerotic endplates is blurred by
+    /// thick slices or crossed obliquely (real chest CT of older patients); the anterior
+    /// flare at the rims tells such a band from a body's middle.
+    DarkOrBright,
+}
+
+/// Find discs cranial → caudal, read as dark (the established reading).
 pub fn discs(img: &Straightened, cfg: &ClassicalConfig) -> Vec<Disc> {
+    discs_read(img, cfg, DiscReading::Dark)
+}
+
+/// Find discs cranial → caudal under one reading of their brightness.
+pub fn discs_read(img: &Straightened, cfg: &ClassicalConfig, reading: DiscReading) -> Vec<Disc> {
     let ds = img.ds;
     let band = cfg.disc_band_mm;
     // Median across the band resists a calcified nucleus or a Schmorl pit in one column.
@@ -48,7 +64,10 @@ pub fn discs(img: &Straightened, cfg: &ClassicalConfig) -> Vec<Disc> {
     let b = profile::smooth(&raw, 1.5 / ds);
     let win = (cfg.disc_flank_mm / ds) as isize;
     let depth: Vec<(f64, f64)> = walls.iter().map(|w| (w.0, w.2 - w.1)).collect();
-    let flare = anterior_flare(img, cfg);
+    let flare = match reading {
+        DiscReading::Dark => vec![0.0; img.rows],
+        DiscReading::DarkOrBright => anterior_flare(img, cfg),
+    };
     let narrowness_at = |i: usize, contrast: f64, b: &[f64]| match depth_at(&depth, i as f64 * ds) {
         Some(pitch) => disc_narrowness(b, i, contrast, ds, pitch),
         None => 1.0,
@@ -76,7 +95,11 @@ pub fn discs(img: &Straightened, cfg: &ClassicalConfig) -> Vec<Disc> {
     // where the column's anterior surface flares (the rims at a disc) is such a band a disc
     // candidate; elsewhere it is an endplate or a bone island.
     let inverted: Vec<f64> = b.iter().map(|v| -v).collect();
-    for i in profile::local_minima(&inverted) {
+    let bright_rows = match reading {
+        DiscReading::Dark => vec![],
+        DiscReading::DarkOrBright => profile::local_minima(&inverted),
+    };
+    for i in bright_rows {
         let near = flare_near(&flare, i, ds);
         if near < FLARE_MIN_BRIGHT_DISC_MM {
             continue;
