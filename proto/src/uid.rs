@@ -109,6 +109,10 @@ impl StudyKeys {
     pub fn preview_png(&self) -> String {
         format!("{}/preview.png", self.prefix)
     }
+    /// Ingest output: scanner and chosen series ([`crate::SourceInfo`]), no patient identifiers.
+    pub fn source(&self) -> String {
+        format!("{}/source.json", self.prefix)
+    }
     /// Publisher output: the one structured report of the study.
     pub fn structured_report(&self) -> String {
         format!("{}/sr.dcm", self.prefix)
