@@ -30,11 +30,14 @@ pub fn render_list(rows: &[StudyRow]) -> String {
         "STUDY UID"
     );
     for r in rows {
+        // Time and SLA belong to a finished run, not to a retry still in progress.
+        let done = r.state == "done";
         let secs = r
             .end_to_end_ms
+            .filter(|_| done)
             .map(|m| format!("{:.0}", m as f64 / 1000.0))
             .unwrap_or_default();
-        let sla = match r.sla_met {
+        let sla = match r.sla_met.filter(|_| done) {
             Some(true) => "yes",
             Some(false) => "NO",
             None => "",

@@ -344,3 +344,32 @@ async fn no_patient_identifier_has_a_column() {
         assert!(!c.contains("patient") && !c.contains("birth"), "column {c}");
     }
 }
+
+#[tokio::test]
+async fn retry_queues_the_received_files_again_as_a_new_reception() {
+    use spinescreen_ledger::studies::retry;
+    use spinescreen_runtime::broker::MemoryBroker;
+    use spinescreen_runtime::{Broker, StoreConfig, StudyStore};
+    let Some(mut db) = test_db().await else { return };
+    record_study(&mut db, "1.2.840.77", "ACC-77", "CT-3", T0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = StudyStore::from_config(&StoreConfig::Local {
+        root: dir.path().into(),
+    })
+    .unwrap();
+    let broker = MemoryBroker::new();
+    let study = find(&db.ledger, "ACC-77").await.unwrap().remove(0);
+    assert_eq!(study.incoming_prefix.as_deref(), Some("incoming/job-1.2.840.77/"));
+    // The received files are gone: nothing to run again.
+    let err = retry(&study, &broker, &store, T0 + 5).await.unwrap_err();
+    assert!(err.to_string().contains("no longer in the store"), "{err}");
+    store
+        .put("incoming/job-1.2.840.77/1.dcm", b"DICM".to_vec())
+        .await
+        .unwrap();
+    let job = retry(&study, &broker, &store, T0 + 5).await.unwrap();
+    assert_eq!(job.incoming_prefix, "incoming/job-1.2.840.77/");
+    assert_ne!(job.job_id, "job-1.2.840.77");
+    assert_eq!(job.received_at_unix_ms, T0 + 5);
+    assert_eq!(broker.queue_depth(Stage::Ingest.queue()).await.unwrap(), 1);
+}
