@@ -44,6 +44,7 @@ pub mod nifti;
 mod orient;
 pub mod receive;
 pub mod select;
+pub mod source;
 pub mod uidgen;
 pub mod worker;
 
@@ -53,4 +54,5 @@ pub use error::IngestError;
 pub use nifti::read_nifti;
 pub use receive::{run_scp, run_stow, stage_directory, CancellationToken};
 pub use select::SeriesNote;
+pub use source::read_source;
 pub use worker::IngestWorker;
