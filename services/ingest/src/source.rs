@@ -113,7 +113,7 @@ mod tests {
             .transfer_syntax("1.2.840.10008.1.2.1")
             .media_storage_sop_class_uid("1.2.840.10008.5.1.4.1.1.2")
             .media_storage_sop_instance_uid(format!("{series}.1"));
-        let mut bytes = vec![0u8; 128];
+        let mut bytes = vec![]; // write_all writes the preamble and DICM itself
         o.with_meta(meta).unwrap().write_all(&mut bytes).unwrap();
         SourceFile {
             name: format!("{series}.dcm"),
