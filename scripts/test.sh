@@ -6,6 +6,9 @@
 #     if missing;
 #   - s3s-fs on 127.0.0.1:8014 (access key K, secret S, bucket spinescreen-test): installed with
 #     cargo if missing, started on a temporary data directory if not answering;
+#   - PostgreSQL on 127.0.0.1:5432 for the study ledger's tests (database `test`, user postgres):
+#     started if not answering, installed with apt-get if missing; each test works in a schema
+#     of its own and drops it;
 #   - the DICOM/imaging tools some tests call (dcmtk, dicom3tools, dcm2niix, cmake, DejaVu fonts);
 #   - ONNX Runtime for the ONNX detector's tests: when ORT_DYLIB_PATH is unset, the library from
 #     the PyPI onnxruntime wheel, unpacked under target/onnxruntime (pip, no Python import).
@@ -14,6 +17,8 @@
 # Environment:
 #   SPINESCREEN_SKIP_SERVICES=1   do not start services; service tests skip instead of failing
 #   SPINESCREEN_TEST_S3_ENDPOINT  S3 endpoint for the tests (default http://127.0.0.1:8014)
+#   SPINESCREEN_TEST_DATABASE_URL PostgreSQL for the tests (default
+#                                 postgres://postgres@127.0.0.1:5432/test)
 #   extra arguments are passed to cargo nextest run / cargo test (e.g. `-p spinescreen-runtime`)
 set -uo pipefail
 
@@ -37,6 +42,7 @@ wait_port() { # port seconds
 }
 
 STARTED_RABBIT=0
+STARTED_PG=""
 S3_PID=""
 S3_DIR=""
 cleanup() {
@@ -46,6 +52,10 @@ cleanup() {
     wait "$S3_PID" 2>/dev/null
   fi
   if [ -n "$S3_DIR" ]; then rm -rf "$S3_DIR" "$S3_DIR.log"; fi
+  if [ -n "$STARTED_PG" ]; then
+    log "stopping the PostgreSQL this script started"
+    $SUDO pg_ctlcluster "$STARTED_PG" main stop >/dev/null 2>&1
+  fi
   if [ "$STARTED_RABBIT" = 1 ]; then
     log "stopping the RabbitMQ this script started"
     $SUDO rabbitmqctl stop >/dev/null 2>&1
@@ -93,12 +103,15 @@ SKIP="${SPINESCREEN_SKIP_SERVICES:-0}"
 if [ "$SKIP" != 1 ] && ! port_open 5672 && ! command -v rabbitmq-server >/dev/null 2>&1; then
   missing+=(rabbitmq-server)
 fi
+if [ "$SKIP" != 1 ] && ! port_open 5432 && ! command -v pg_ctlcluster >/dev/null 2>&1; then
+  missing+=(postgresql)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   apt_install "${missing[@]}" || log "WARNING: apt-get install failed for: ${missing[*]}"
 fi
 
 if [ "$SKIP" = 1 ]; then
-  log "SPINESCREEN_SKIP_SERVICES=1: not starting RabbitMQ or s3s-fs; service tests will skip"
+  log "SPINESCREEN_SKIP_SERVICES=1: not starting RabbitMQ, PostgreSQL or s3s-fs; service tests will skip"
 else
   # --- RabbitMQ ------------------------------------------------------------------------------
   if port_open 5672; then
@@ -112,6 +125,33 @@ else
       exit 2
     fi
     log "RabbitMQ is up"
+  fi
+
+  # --- PostgreSQL ----------------------------------------------------------------------------
+  if port_open 5432; then
+    log "PostgreSQL answers on 127.0.0.1:5432"
+  else
+    PG_VERSION="$(ls /usr/lib/postgresql 2>/dev/null | sort -V | tail -n 1)"
+    log "starting PostgreSQL $PG_VERSION"
+    if [ -z "$PG_VERSION" ] || ! $SUDO pg_ctlcluster "$PG_VERSION" main start; then
+      log "ERROR: PostgreSQL did not start"
+      exit 2
+    fi
+    STARTED_PG="$PG_VERSION"
+    if ! wait_port 5432 60; then
+      log "ERROR: PostgreSQL does not answer on 5432"
+      exit 2
+    fi
+  fi
+  if [ -z "${SPINESCREEN_TEST_DATABASE_URL:-}" ] &&
+    ! psql "postgres://postgres@127.0.0.1:5432/test" -Atc 'SELECT 1' >/dev/null 2>&1; then
+    # A fresh installation: local TCP logins need a password, and there is no database `test`.
+    log "preparing PostgreSQL for the tests (password for postgres, database test)"
+    as_postgres() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi; }
+    as_postgres psql -qc "ALTER USER postgres PASSWORD 'postgres'" >/dev/null
+    as_postgres psql -Atc "SELECT 1 FROM pg_database WHERE datname = 'test'" | grep -q 1 ||
+      as_postgres createdb test
+    export SPINESCREEN_TEST_DATABASE_URL="postgres://postgres:postgres@127.0.0.1:5432/test"
   fi
 
   # --- s3s-fs --------------------------------------------------------------------------------

@@ -12,21 +12,27 @@
 //! - [`study`]: the patient/study module copied from the source series into derived objects.
 //! - [`detection`]: what inference hands to morphometry: vertebrae with labels and keypoints.
 //! - [`result`]: `result.json`, the study result a user, the renderer and the publisher read.
+//! - [`source`]: [`SourceInfo`], scanner and chosen series of a study (no patient identifiers).
+//! - [`event`]: [`StudyEvent`], the events feed every stage publishes for the study ledger.
 
 pub mod detection;
+pub mod event;
 pub mod job;
 pub mod result;
+pub mod source;
 pub mod study;
 pub mod uid;
 pub mod vec3;
 pub mod volume;
 
 pub use detection::{DetectedVertebra, Detection, Keypoints, Point3, ENDPLATES_NOT_TRACED_FLAG};
+pub use event::{EventKind, StudyEvent, EVENTS_QUEUE};
 pub use job::{Job, Stage, StudyDone};
 pub use result::{
     BoneDensity, DeformityType, GenantGrade, Heights, Reason, ReasonCode, ServiceInfo, StudyResult,
     StudyStatus, TrabecularHu, VertebraResult,
 };
+pub use source::SourceInfo;
 pub use study::StudyInfo;
 pub use uid::{InvalidUid, StudyKeys, StudyUid};
 pub use volume::{HuVolume, VolumeError, VolumeHeader};

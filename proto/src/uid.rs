@@ -114,6 +114,10 @@ impl StudyKeys {
     pub fn received(&self) -> String {
         format!("{}/received.json", self.prefix)
     }
+    /// Ingest output: scanner and chosen series ([`crate::SourceInfo`]), no patient identifiers.
+    pub fn source(&self) -> String {
+        format!("{}/source.json", self.prefix)
+    }
     /// Publisher output: the one structured report of the study.
     pub fn structured_report(&self) -> String {
         format!("{}/sr.dcm", self.prefix)

@@ -919,6 +919,10 @@ fn exported_series() -> BTreeMap<String, BTreeSet<String>> {
     m::JOBS_IN_FLIGHT.with_label_values(&["inference"]).set(0);
     m::DELIVERIES.with_label_values(&["dicom", "ok"]).inc();
     m::observe_study("ok", 12.0);
+    m::STATION_STUDIES_TODAY.with_label_values(&["CT-1"]).set(1);
+    m::STATION_DEFECTS_TODAY
+        .with_label_values(&["CT-1", "RING_ARTIFACTS", "true"])
+        .set(1);
     let text = m::render();
     let mut series: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for line in text

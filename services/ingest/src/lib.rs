@@ -46,6 +46,7 @@ pub mod nifti;
 mod orient;
 pub mod receive;
 pub mod select;
+pub mod source;
 pub mod uidgen;
 pub mod worker;
 
@@ -57,4 +58,5 @@ pub use receive::{
     run_scp, run_stow, stage_directory, stage_directory_with_limits, CancellationToken,
 };
 pub use select::SeriesNote;
+pub use source::read_source;
 pub use worker::IngestWorker;

@@ -16,6 +16,7 @@
 use crate::build::{build_volume_with_report, voxel_bytes, SourceFile};
 use crate::config::{IngestConfig, IngestLimits};
 use crate::receive::{instance_ids, now_ms};
+use crate::source::read_source;
 use crate::uidgen::derived_uid;
 use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt};
@@ -158,7 +159,7 @@ impl StageWorker for IngestWorker {
         let mut batch_instances: Vec<(String, String)> = vec![];
         let mut study: Option<StudyUid> = None;
         let mut previous: Option<StudyResult> = None;
-        let (result, report) = if keys.len() > self.limits.max_instances {
+        let (result, report, source) = if keys.len() > self.limits.max_instances {
             // Do not even fetch an oversized reception.
             (
                 Err(Reason::new(
@@ -170,6 +171,7 @@ impl StageWorker for IngestWorker {
                     ),
                 )),
                 Default::default(),
+                None,
             )
         } else {
             let store = &ctx.store;
@@ -232,9 +234,18 @@ impl StageWorker for IngestWorker {
                 }
             }
             let limits = self.limits.clone();
-            tokio::task::spawn_blocking(move || build_volume_with_report(&files, &limits))
-                .await
-                .map_err(transient)?
+            tokio::task::spawn_blocking(move || {
+                let (result, report) = build_volume_with_report(&files, &limits);
+                let chosen = result
+                    .as_ref()
+                    .ok()
+                    .map(|v| v.header.study.series_instance_uid.as_str());
+                let study = report.study_uid.as_deref();
+                let source = read_source(&files, study, chosen);
+                (result, report, source)
+            })
+            .await
+            .map_err(transient)?
         };
         for note in &report.series {
             tracing::info!(
@@ -326,6 +337,15 @@ impl StageWorker for IngestWorker {
             received.instances.extend(batch_instances);
             received.last_job = Some(job.job_id.clone());
             save_received(&ctx.store, uid, &received).await?;
+        }
+        if let (Some(uid), Some(mut source)) = (&job.study_uid, source) {
+            // For the study ledger; the study's own UID wins over a stray file's.
+            source.study_instance_uid = uid.to_string();
+            let bytes = serde_json::to_vec_pretty(&source).map_err(transient)?;
+            ctx.store
+                .put(&uid.keys().source(), bytes)
+                .await
+                .map_err(transient)?;
         }
         Ok(vec![job])
     }

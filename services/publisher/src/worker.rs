@@ -18,9 +18,10 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use spinescreen_proto::job::{StudyDone, DONE_QUEUE};
 use spinescreen_proto::{
-    Job, Reason, ReasonCode, Stage, StudyInfo, StudyKeys, StudyResult, StudyStatus, StudyUid,
-    VolumeHeader, SCHEMA_VERSION,
+    EventKind, Job, Reason, ReasonCode, Stage, StudyEvent, StudyInfo, StudyKeys, StudyResult,
+    StudyStatus, StudyUid, VolumeHeader, SCHEMA_VERSION,
 };
+use spinescreen_runtime::events::publish_event;
 use spinescreen_runtime::storage::StorageError;
 use spinescreen_runtime::{metrics, Message, StageContext, StageError, StageWorker, StudyStore};
 use std::time::Instant;
@@ -185,6 +186,34 @@ async fn load_optional(store: &StudyStore, key: &str) -> Result<Option<Bytes>, S
     }
 }
 
+/// Tell the study ledger how one destination went: `delivered` with the SOP Instance UIDs it
+/// acknowledged, or `delivery_failed` with why (best effort, see
+/// [`spinescreen_runtime::events`]). The stage does not know its delivery attempt; the events
+/// carry attempt 1, so a redelivered study's repeat delivery is recorded once.
+async fn report_delivery(
+    ctx: &StageContext,
+    job: &Job,
+    dest: &Destination,
+    pkg: &Package,
+    outcome: &Result<(), PublishError>,
+) {
+    let now = spinescreen_runtime::events::now_unix_ms();
+    let event = match outcome {
+        Ok(()) => StudyEvent::new(job, Stage::Publisher, EventKind::Delivered, 1, now)
+            .with_destination(
+                delivery::describe(dest),
+                pkg.instances()
+                    .iter()
+                    .map(|i| i.sop_instance_uid.clone())
+                    .collect(),
+            ),
+        Err(e) => StudyEvent::new(job, Stage::Publisher, EventKind::DeliveryFailed, 1, now)
+            .with_destination(delivery::describe(dest), vec![])
+            .with_reason(e.to_string()),
+    };
+    publish_event(&*ctx.broker, &event).await;
+}
+
 #[async_trait]
 impl StageWorker for PublisherWorker {
     fn stage(&self) -> Stage {
@@ -246,7 +275,9 @@ impl StageWorker for PublisherWorker {
             .partition(|d| matches!(d, Destination::Directory { .. }));
         let mut failures = vec![];
         for dest in remote {
-            if let Err(e) = delivery::deliver(dest, &pkg, &self.cfg, &self.http).await {
+            let outcome = delivery::deliver(dest, &pkg, &self.cfg, &self.http).await;
+            report_delivery(ctx, &job, dest, &pkg, &outcome).await;
+            if let Err(e) = outcome {
                 failures.push(e.to_string());
             }
         }
@@ -270,9 +301,9 @@ impl StageWorker for PublisherWorker {
             .map_err(|e| storage("storing result.json", e))?;
 
         for dest in local {
-            delivery::deliver(dest, &pkg, &self.cfg, &self.http)
-                .await
-                .map_err(transient)?;
+            let outcome = delivery::deliver(dest, &pkg, &self.cfg, &self.http).await;
+            report_delivery(ctx, &job, dest, &pkg, &outcome).await;
+            outcome.map_err(transient)?;
         }
 
         metrics::observe_study(result.status.as_str(), end_to_end_ms as f64 / 1000.0);

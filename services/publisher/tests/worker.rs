@@ -360,3 +360,55 @@ async fn retention_deletes_received_files_and_voxels_after_delivery_and_keeps_th
     }
     assert!(metrics::render().contains("spinescreen_retention_deleted_total{kind=\"received\"}"));
 }
+
+/// The study ledger learns where each study went: `delivered` with the SOP Instance UIDs a
+/// destination acknowledged, `delivery_failed` with why.
+#[tokio::test]
+async fn worker_reports_each_destination_on_the_events_feed() {
+    use spinescreen_proto::{EventKind, StudyEvent, EVENTS_QUEUE};
+    let out = tempfile::tempdir().unwrap();
+    let store = seeded_store(Some(&positive_result()), true, 2).await;
+    let broker = MemoryBroker::new();
+    broker.declare(EVENTS_QUEUE).await.unwrap();
+    let ctx = context(store, &broker);
+    let events = |broker: MemoryBroker| async move {
+        let mut consumer = broker.consume(EVENTS_QUEUE, 100).await.unwrap();
+        let mut got = vec![];
+        while let Ok(Some(Ok(d))) =
+            tokio::time::timeout(Duration::from_millis(200), consumer.next()).await
+        {
+            d.acker.ack().await.unwrap();
+            got.push(StudyEvent::from_bytes(&d.message.body).unwrap());
+        }
+        got
+    };
+
+    let worker = PublisherWorker::new(config(vec![Destination::Directory {
+        path: out.path().to_path_buf(),
+    }]))
+    .unwrap();
+    worker.process(job(1_000), &ctx).await.unwrap();
+    let got = events(broker.clone()).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    let e = &got[0];
+    assert_eq!((e.kind, e.stage), (EventKind::Delivered, Stage::Publisher));
+    assert!(e.destination.as_deref().unwrap().starts_with("directory "));
+    assert_eq!(e.instances.len(), 3, "two secondary captures and the SR");
+    assert_eq!(e.study_uid.as_ref().unwrap().as_str(), STUDY_UID);
+
+    let refused = PublisherWorker::new(config(vec![Destination::Webhook {
+        url: "http://127.0.0.1:1/hook".into(),
+        fhir: false,
+    }]))
+    .unwrap();
+    assert!(refused.process(job(1_000), &ctx).await.is_err());
+    let got = events(broker.clone()).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].kind, EventKind::DeliveryFailed);
+    assert!(got[0].instances.is_empty());
+    assert!(
+        got[0].reason.as_deref().unwrap().contains("attempt"),
+        "{:?}",
+        got[0].reason
+    );
+}

@@ -55,6 +55,12 @@ pub trait Broker: Send + Sync + 'static {
     async fn declare(&self, queue: &str) -> Result<(), BrokerError>;
     /// Publish persistently; returns only once the broker has confirmed the message.
     async fn publish(&self, queue: &str, message: Message) -> Result<(), BrokerError>;
+    /// Like [`Broker::publish`], for feeds whose consumer is optional (the events feed): a
+    /// message no queue takes (nobody declared `queue`) is dropped, not an error. Brokers that
+    /// cannot tell the two apart publish as [`Broker::publish`] does.
+    async fn publish_optional(&self, queue: &str, message: Message) -> Result<(), BrokerError> {
+        self.publish(queue, message).await
+    }
     /// Start consuming with manual acknowledgement and at most `prefetch` unacked deliveries.
     async fn consume(&self, queue: &str, prefetch: u16) -> Result<Box<dyn Consumer>, BrokerError>;
     /// Messages ready for delivery in `queue` (unacknowledged ones not counted), for the CLI and

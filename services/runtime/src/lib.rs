@@ -14,6 +14,8 @@
 //! - [`metrics`]: Prometheus metrics in the default registry, incl. the 390 s SLA bucket.
 //! - [`http`]: `/metrics`, `/healthz`, `/readyz` (axum).
 //! - [`telemetry`]: logs and OpenTelemetry traces; W3C trace context in job and headers.
+//! - [`events`]: the best-effort events feed (received, started, finished, failed, …) for the
+//!   study ledger.
 //! - [`worker`]: `StageWorker` and [`worker::run_stage`], the consume → process → publish →
 //!   ack loop with retries and dead-lettering.
 //! - [`shutdown`]: SIGTERM/SIGINT as a cancellation token.
@@ -51,6 +53,7 @@
 
 pub mod broker;
 pub mod config;
+pub mod events;
 pub mod http;
 pub mod metrics;
 pub mod privacy;

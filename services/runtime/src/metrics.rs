@@ -108,6 +108,29 @@ pub static RETENTION_DELETED: LazyLock<IntCounterVec> = LazyLock::new(|| {
     .expect("metric registers once")
 });
 
+/// `spinescreen_station_studies_today{station}`: studies received since 00:00 UTC per scanner
+/// (station name), from the study ledger.
+pub static STATION_STUDIES_TODAY: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    register_int_gauge_vec!(
+        "spinescreen_station_studies_today",
+        "Studies received since 00:00 UTC per scanner station, from the study ledger",
+        &["station"]
+    )
+    .expect("metric registers once")
+});
+
+/// `spinescreen_station_defects_today{station,reason,scanner_fault}`: studies received since
+/// 00:00 UTC that were not analysed, per scanner and reason code; `scanner_fault="true"` for the
+/// reasons that point at the scanner (ring artefacts, broken geometry, undecodable pixels…).
+pub static STATION_DEFECTS_TODAY: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    register_int_gauge_vec!(
+        "spinescreen_station_defects_today",
+        "Studies received since 00:00 UTC that were not analysed, per scanner station and reason",
+        &["station", "reason", "scanner_fault"]
+    )
+    .expect("metric registers once")
+});
+
 /// Record a finished study: latency histogram, SLA breach counter, status counter.
 pub fn observe_study(status: &str, end_to_end_seconds: f64) {
     STUDY_LATENCY.observe(end_to_end_seconds);

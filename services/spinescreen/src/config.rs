@@ -1,11 +1,12 @@
 //! The whole configuration of one process: the runtime keys at the top level of the TOML file,
-//! then one table per stage (`[ingest]`, `[inference]`, `[rendering]`, `[publisher]`), with
+//! then one table per stage (`[ingest]`, `[inference]`, `[rendering]`, `[publisher]`, `[ledger]`), with
 //! `SPINESCREEN__SECTION__KEY` environment overrides applied by the runtime.
 
 use anyhow::Context;
 use serde::de::DeserializeOwned;
 use spinescreen_inference::InferenceConfig;
 use spinescreen_ingest::IngestConfig;
+use spinescreen_ledger::LedgerConfig;
 use spinescreen_publisher::PublisherConfig;
 use spinescreen_rendering::RenderingConfig;
 use spinescreen_runtime::RuntimeConfig;
@@ -24,6 +25,8 @@ pub struct AppConfig {
     pub rendering: RenderingConfig,
     /// `[publisher]`.
     pub publisher: PublisherConfig,
+    /// `[ledger]` (the study ledger; only `worker ledger`, `studies` and `monitor` use it).
+    pub ledger: LedgerConfig,
 }
 
 fn section<T: DeserializeOwned + Default>(value: &toml::Value, name: &str) -> anyhow::Result<T> {
@@ -51,6 +54,7 @@ impl AppConfig {
             inference: section(value, "inference")?,
             rendering: section(value, "rendering")?,
             publisher: section(value, "publisher")?,
+            ledger: section(value, "ledger")?,
         })
     }
 }

@@ -1,13 +1,17 @@
 //! `spinescreen`: one binary for every role.
 //!
 //! - `worker <stage>` runs one stage against the configured broker and store (a fleet member);
+//!   `worker ledger` runs the study ledger (PostgreSQL) on the done queue and the events feed;
+//! - `studies list | show | retry` query the ledger; `monitor sample | report` run the periodic
+//!   expert review on it; `console` serves a read-only web page over it;
 //! - `all` runs every stage in one process (embedded by default: in-memory queues, local store);
 //! - `analyze DIR --out OUT` and `demo --out OUT` run one study through the embedded pipeline;
 //! - `phantom` writes synthetic CT studies with exact ground truth; `eval` runs calibration testing.
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use spinescreen::{analyze, config::AppConfig, demo, fleet, load};
+use spinescreen::ledger::{MonitorCommand, StudiesCommand};
+use spinescreen::{analyze, config::AppConfig, demo, fleet, ledger, load};
 use spinescreen_proto::Stage;
 use spinescreen_runtime::CancellationToken;
 use std::path::{Path, PathBuf};
@@ -30,11 +34,27 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run one stage's worker (ingest also runs its DICOM receivers).
+    /// Run one stage's worker (ingest also runs its DICOM receivers), or the study ledger.
     Worker {
-        /// ingest | inference | morphometry | rendering | publisher
-        #[arg(value_parser = parse_stage)]
-        stage: Stage,
+        /// ingest | inference | morphometry | rendering | publisher | ledger
+        #[arg(value_parser = parse_role)]
+        stage: Role,
+    },
+    /// The study ledger: where each study is, what was concluded, its timeline.
+    Studies {
+        #[command(subcommand)]
+        command: StudiesCommand,
+    },
+    /// The experiment's periodic quality review: sample studies, report on the experts' review.
+    Monitor {
+        #[command(subcommand)]
+        command: MonitorCommand,
+    },
+    /// The read-only operator console (web page) over the study ledger.
+    Console {
+        /// Address to serve on.
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        listen: std::net::SocketAddr,
     },
     /// Run every stage in one process.
     All,
@@ -71,10 +91,21 @@ enum Command {
     Load(load::LoadArgs),
 }
 
-fn parse_stage(s: &str) -> Result<Stage, String> {
-    Stage::from_name(s).ok_or_else(|| {
+/// What `worker` runs: one stage, or the study ledger.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Role {
+    Stage(Stage),
+    Ledger,
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    if s == "ledger" {
+        return Ok(Role::Ledger);
+    }
+    Stage::from_name(s).map(Role::Stage).ok_or_else(|| {
         format!(
-            "unknown stage {s:?}; expected ingest, inference, morphometry, rendering or publisher"
+            "unknown worker {s:?}; expected ingest, inference, morphometry, rendering, publisher \
+             or ledger"
         )
     })
 }
@@ -82,7 +113,10 @@ fn parse_stage(s: &str) -> Result<Stage, String> {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config = AppConfig::load(cli.config.as_deref())?;
-    let interactive = !matches!(cli.command, Command::Worker { .. } | Command::All);
+    let interactive = !matches!(
+        cli.command,
+        Command::Worker { .. } | Command::All | Command::Console { .. }
+    );
     if interactive && std::env::var_os("RUST_LOG").is_none() {
         // Tools print their own summary; keep stage logs for warnings unless asked.
         std::env::set_var("RUST_LOG", "warn");
@@ -93,7 +127,15 @@ fn main() -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     match cli.command {
-        Command::Worker { stage } => runtime.block_on(serve(&config, &[stage])),
+        Command::Worker {
+            stage: Role::Stage(stage),
+        } => runtime.block_on(serve(&config, &[stage])),
+        Command::Worker {
+            stage: Role::Ledger,
+        } => runtime.block_on(ledger::serve_ledger(&config)),
+        Command::Studies { command } => runtime.block_on(ledger::studies(&config, &command)),
+        Command::Monitor { command } => runtime.block_on(ledger::monitor(&config, &command)),
+        Command::Console { listen } => runtime.block_on(ledger::console(&config, listen)),
         Command::All => runtime.block_on(serve(&config, &Stage::ALL)),
         Command::Analyze {
             dicom_dir,

@@ -254,18 +254,15 @@ fn attempt_from(headers: &BTreeMap<String, String>) -> u32 {
         .map_or(1, |returns| returns.saturating_add(1))
 }
 
-#[async_trait]
-impl Broker for AmqpBroker {
-    async fn declare(&self, queue: &str) -> Result<(), BrokerError> {
-        // A failed declaration (e.g. PRECONDITION_FAILED on different arguments) closes the
-        // channel, so use a throw-away one.
-        let ch = self.fresh_channel().await?;
-        let result = self.declare_on(&ch, queue).await;
-        let _ = ch.close(200, short("OK")).await;
-        result.map_err(|e| conn_err(&format!("declare queue {queue}"), e))
-    }
-
-    async fn publish(&self, queue: &str, message: Message) -> Result<(), BrokerError> {
+impl AmqpBroker {
+    /// Publish persistently and wait for the confirm. With `mandatory`, a message no queue takes
+    /// comes back as an error; without, RabbitMQ drops it and confirms.
+    async fn publish_with(
+        &self,
+        queue: &str,
+        message: Message,
+        mandatory: bool,
+    ) -> Result<(), BrokerError> {
         let link = self.link().await?;
         let props = BasicProperties::default()
             .with_delivery_mode(2)
@@ -277,7 +274,7 @@ impl Broker for AmqpBroker {
                 short(""),
                 short(queue),
                 BasicPublishOptions {
-                    mandatory: true,
+                    mandatory,
                     ..Default::default()
                 },
                 &message.body,
@@ -320,6 +317,26 @@ impl Broker for AmqpBroker {
                 "publisher confirms are not enabled on the channel".into(),
             )),
         }
+    }
+}
+
+#[async_trait]
+impl Broker for AmqpBroker {
+    async fn declare(&self, queue: &str) -> Result<(), BrokerError> {
+        // A failed declaration (e.g. PRECONDITION_FAILED on different arguments) closes the
+        // channel, so use a throw-away one.
+        let ch = self.fresh_channel().await?;
+        let result = self.declare_on(&ch, queue).await;
+        let _ = ch.close(200, short("OK")).await;
+        result.map_err(|e| conn_err(&format!("declare queue {queue}"), e))
+    }
+
+    async fn publish(&self, queue: &str, message: Message) -> Result<(), BrokerError> {
+        self.publish_with(queue, message, true).await
+    }
+
+    async fn publish_optional(&self, queue: &str, message: Message) -> Result<(), BrokerError> {
+        self.publish_with(queue, message, false).await
     }
 
     async fn consume(&self, queue: &str, prefetch: u16) -> Result<Box<dyn Consumer>, BrokerError> {

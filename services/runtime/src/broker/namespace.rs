@@ -39,6 +39,12 @@ impl Broker for Namespaced {
         self.inner.publish(&self.real_name(queue), message).await
     }
 
+    async fn publish_optional(&self, queue: &str, message: Message) -> Result<(), BrokerError> {
+        self.inner
+            .publish_optional(&self.real_name(queue), message)
+            .await
+    }
+
     async fn consume(&self, queue: &str, prefetch: u16) -> Result<Box<dyn Consumer>, BrokerError> {
         self.inner.consume(&self.real_name(queue), prefetch).await
     }

@@ -5,10 +5,11 @@
 
 use crate::broker::{dlq_name, Delivery, Message, ATTEMPTS_HEADER, ERROR_HEADER, STAGE_HEADER};
 use crate::config::RuntimeConfig;
+use crate::events::{now_unix_ms, publish_event};
 use crate::worker::{StageContext, StageError, StageWorker};
 use crate::{http, metrics, telemetry};
 use futures::FutureExt;
-use spinescreen_proto::{Job, Stage};
+use spinescreen_proto::{EventKind, Job, Stage, StudyEvent};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -229,7 +230,7 @@ async fn handle(
         Ok(job) => job,
         Err(e) => {
             tracing::warn!(stage = stage.name(), error = %e, "undecodable job; dead-lettering");
-            dead_letter(&ctx, stage, message, &e.to_string(), attempt, &*acker).await;
+            dead_letter(&ctx, stage, None, message, &e.to_string(), attempt, &*acker).await;
             return;
         }
     };
@@ -246,7 +247,11 @@ async fn handle(
         otel.name = format!("spinescreen.{}", stage.name()),
     );
     let _ = span.set_parent(parent.clone());
+    let observed = job.clone();
     async move {
+        let event =
+            |kind: EventKind| StudyEvent::new(&observed, stage, kind, attempt, now_unix_ms());
+        publish_event(&*ctx.broker, &event(EventKind::Started)).await;
         let in_flight = InFlight::enter(stage);
         let started = Instant::now();
         let result = AssertUnwindSafe(worker.process(job, &ctx))
@@ -259,6 +264,7 @@ async fn handle(
             .observe(elapsed.as_secs_f64());
         match result {
             Ok(Ok(outgoing)) => {
+                let finished = finished_events(&observed, stage, attempt, &outgoing);
                 let mut out_cx = tracing::Span::current().context();
                 if !telemetry::has_span(&out_cx) {
                     // No OpenTelemetry layer installed: carry the incoming context forward so the
@@ -270,6 +276,9 @@ async fn handle(
                         Ok(()) => {
                             count(stage, "ok");
                             tracing::info!(ms = elapsed.as_millis() as u64, "job done");
+                            for e in &finished {
+                                publish_event(&*ctx.broker, e).await;
+                            }
                         }
                         Err(e) => {
                             tracing::warn!(error = %e, "ack failed; the job will be redelivered")
@@ -277,8 +286,18 @@ async fn handle(
                     },
                     Err(reason) => {
                         tracing::warn!(error = %reason, "publishing the next job failed");
+                        publish_event(&*ctx.broker, &event(EventKind::Failed).with_reason(&reason))
+                            .await;
                         retry_or_dead_letter(
-                            &ctx, stage, &opts, &shutdown, message, attempt, &reason, &*acker,
+                            &ctx,
+                            stage,
+                            &opts,
+                            &shutdown,
+                            Some(&observed),
+                            message,
+                            attempt,
+                            &reason,
+                            &*acker,
                         )
                         .await;
                     }
@@ -287,15 +306,33 @@ async fn handle(
             Ok(Err(StageError::Transient(e))) => {
                 let reason = format!("transient: {e:#}");
                 tracing::warn!(error = %reason, "job failed");
+                publish_event(&*ctx.broker, &event(EventKind::Failed).with_reason(&reason)).await;
                 retry_or_dead_letter(
-                    &ctx, stage, &opts, &shutdown, message, attempt, &reason, &*acker,
+                    &ctx,
+                    stage,
+                    &opts,
+                    &shutdown,
+                    Some(&observed),
+                    message,
+                    attempt,
+                    &reason,
+                    &*acker,
                 )
                 .await;
             }
             Ok(Err(StageError::Permanent(e))) => {
                 let reason = format!("permanent: {e:#}");
                 tracing::warn!(error = %reason, "job failed permanently; dead-lettering");
-                dead_letter(&ctx, stage, message, &reason, attempt, &*acker).await;
+                dead_letter(
+                    &ctx,
+                    stage,
+                    Some(&observed),
+                    message,
+                    &reason,
+                    attempt,
+                    &*acker,
+                )
+                .await;
             }
             Err(panic) => {
                 let what = panic
@@ -305,12 +342,54 @@ async fn handle(
                     .unwrap_or_else(|| "unknown panic".into());
                 let reason = format!("stage panicked: {what}");
                 tracing::error!(error = %reason, "dead-lettering");
-                dead_letter(&ctx, stage, message, &reason, attempt, &*acker).await;
+                dead_letter(
+                    &ctx,
+                    stage,
+                    Some(&observed),
+                    message,
+                    &reason,
+                    attempt,
+                    &*acker,
+                )
+                .await;
             }
         }
     }
     .instrument(span)
     .await
+}
+
+/// The `finished` events of a job: one per outgoing job (ingest may split a reception, and only
+/// its outgoing jobs know their study), or one for the job itself at the last stage. Ingest also
+/// reports when each study was `received`.
+fn finished_events(job: &Job, stage: Stage, attempt: u32, outgoing: &[Job]) -> Vec<StudyEvent> {
+    let now = now_unix_ms();
+    let subjects: Vec<&Job> = if outgoing.is_empty() {
+        vec![job]
+    } else {
+        outgoing.iter().collect()
+    };
+    let mut events = vec![];
+    for subject in subjects {
+        if stage == Stage::Ingest {
+            let at = subject.received_at_unix_ms;
+            events.push(StudyEvent::new(
+                subject,
+                stage,
+                EventKind::Received,
+                attempt,
+                at,
+            ));
+        }
+        events.push(StudyEvent::new(
+            subject,
+            stage,
+            EventKind::Finished,
+            attempt,
+            now,
+        ));
+    }
+    events
 }
 
 /// Publish the outgoing jobs to the next stage, each confirmed.
@@ -356,6 +435,7 @@ async fn retry_or_dead_letter(
     stage: Stage,
     opts: &LoopOptions,
     shutdown: &CancellationToken,
+    job: Option<&Job>,
     message: Message,
     attempt: u32,
     reason: &str,
@@ -367,12 +447,20 @@ async fn retry_or_dead_letter(
             _ = tokio::time::sleep(opts.retry_delay) => {}
         }
         match acker.requeue().await {
-            Ok(()) => count(stage, "retry"),
+            Ok(()) => {
+                count(stage, "retry");
+                if let Some(job) = job {
+                    let event =
+                        StudyEvent::new(job, stage, EventKind::Retried, attempt, now_unix_ms())
+                            .with_reason(reason);
+                    publish_event(&*ctx.broker, &event).await;
+                }
+            }
             Err(e) => tracing::warn!(error = %e, "requeue failed; the broker will redeliver"),
         }
     } else {
         let reason = format!("{reason} (attempt {attempt} of {})", opts.delivery_limit);
-        dead_letter(ctx, stage, message, &reason, attempt, acker).await;
+        dead_letter(ctx, stage, job, message, &reason, attempt, acker).await;
     }
 }
 
@@ -381,6 +469,7 @@ async fn retry_or_dead_letter(
 async fn dead_letter(
     ctx: &StageContext,
     stage: Stage,
+    job: Option<&Job>,
     mut message: Message,
     reason: &str,
     attempt: u32,
@@ -394,7 +483,7 @@ async fn dead_letter(
         }
         reason.truncate(cut);
     }
-    message.headers.insert(ERROR_HEADER.into(), reason);
+    message.headers.insert(ERROR_HEADER.into(), reason.clone());
     message
         .headers
         .insert(ATTEMPTS_HEADER.into(), attempt.to_string());
@@ -404,7 +493,20 @@ async fn dead_letter(
     let dlq = dlq_name(stage.queue());
     match ctx.broker.publish(&dlq, message).await {
         Ok(()) => match acker.ack().await {
-            Ok(()) => count(stage, "dead_letter"),
+            Ok(()) => {
+                count(stage, "dead_letter");
+                if let Some(job) = job {
+                    let event = StudyEvent::new(
+                        job,
+                        stage,
+                        EventKind::DeadLettered,
+                        attempt,
+                        now_unix_ms(),
+                    )
+                    .with_reason(reason);
+                    publish_event(&*ctx.broker, &event).await;
+                }
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "ack after dead-lettering failed; a duplicate may follow")
             }

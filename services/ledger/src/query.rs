@@ -1,0 +1,275 @@
+//! Reading the ledger: the study list with its filters, and one study's record and timeline.
+
+use crate::db::{ms, Ledger};
+use tokio_postgres::Row;
+
+/// The columns of [`StudyRow`], in one place for every query that returns studies.
+const STUDY_COLUMNS: &str = "study_uid, job_id, incoming_prefix, accession_number, station_name,
+    manufacturer, model, series_uid, series_number, series_description, received_at_ms,
+    finished_at_ms, state, status, reason_code, reason_text, has_fracture, fracture_probability,
+    max_deformity, bone_density_level, bone_density_hu, bone_density_category, bone_density_band,
+    end_to_end_ms, sla_met, delivery, result_key";
+
+/// One study as the ledger knows it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct StudyRow {
+    pub study_uid: String,
+    pub job_id: Option<String>,
+    pub incoming_prefix: Option<String>,
+    pub accession_number: String,
+    pub station_name: String,
+    pub manufacturer: String,
+    pub model: String,
+    pub series_uid: String,
+    pub series_number: String,
+    pub series_description: String,
+    pub received_at_ms: Option<i64>,
+    pub finished_at_ms: Option<i64>,
+    /// `in_progress`, `done` or `dead_lettered`.
+    pub state: String,
+    /// `ok`, `technical_defect` or `abstained` once done.
+    pub status: Option<String>,
+    pub reason_code: Option<String>,
+    pub reason_text: Option<String>,
+    pub has_fracture: Option<bool>,
+    pub fracture_probability: Option<f64>,
+    pub max_deformity: Option<f64>,
+    pub bone_density_level: Option<String>,
+    pub bone_density_hu: Option<f64>,
+    pub bone_density_category: Option<String>,
+    pub bone_density_band: Option<String>,
+    pub end_to_end_ms: Option<i64>,
+    pub sla_met: Option<bool>,
+    pub delivery: Option<String>,
+    pub result_key: Option<String>,
+}
+
+impl StudyRow {
+    fn from_row(r: &Row) -> Self {
+        Self {
+            study_uid: r.get("study_uid"),
+            job_id: r.get("job_id"),
+            incoming_prefix: r.get("incoming_prefix"),
+            accession_number: r.get("accession_number"),
+            station_name: r.get("station_name"),
+            manufacturer: r.get("manufacturer"),
+            model: r.get("model"),
+            series_uid: r.get("series_uid"),
+            series_number: r.get("series_number"),
+            series_description: r.get("series_description"),
+            received_at_ms: r.get("received_at_ms"),
+            finished_at_ms: r.get("finished_at_ms"),
+            state: r.get("state"),
+            status: r.get("status"),
+            reason_code: r.get("reason_code"),
+            reason_text: r.get("reason_text"),
+            has_fracture: r.get("has_fracture"),
+            fracture_probability: r.get("fracture_probability"),
+            max_deformity: r.get("max_deformity"),
+            bone_density_level: r.get("bone_density_level"),
+            bone_density_hu: r.get("bone_density_hu"),
+            bone_density_category: r.get("bone_density_category"),
+            bone_density_band: r.get("bone_density_band"),
+            end_to_end_ms: r.get("end_to_end_ms"),
+            sla_met: r.get("sla_met"),
+            delivery: r.get("delivery"),
+            result_key: r.get("result_key"),
+        }
+    }
+
+    /// The study's status when done, else where it is (`in_progress`, `dead_lettered`).
+    pub fn status_or_state(&self) -> &str {
+        match (&self.status, self.state.as_str()) {
+            (Some(status), "done") => status,
+            (_, state) => state,
+        }
+    }
+}
+
+/// Filters of `studies list`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ListFilter {
+    /// Received at or after (Unix ms).
+    pub since_ms: Option<u64>,
+    /// Received before (Unix ms).
+    pub until_ms: Option<u64>,
+    /// `ok`, `technical_defect`, `abstained` (final status) or `in_progress`, `done`,
+    /// `dead_lettered` (where the study is).
+    pub status: Option<String>,
+    /// Station Name, exactly.
+    pub station: Option<String>,
+    /// At most this many rows, newest first.
+    pub limit: i64,
+}
+
+/// Studies matching `filter`, newest reception first.
+pub async fn list(ledger: &Ledger, filter: &ListFilter) -> anyhow::Result<Vec<StudyRow>> {
+    let sql = format!(
+        "SELECT {STUDY_COLUMNS} FROM studies
+         WHERE ($1::bigint IS NULL OR received_at_ms >= $1)
+           AND ($2::bigint IS NULL OR received_at_ms < $2)
+           AND ($3::text IS NULL OR status = $3 OR state = $3)
+           AND ($4::text IS NULL OR station_name = $4)
+         ORDER BY received_at_ms DESC NULLS LAST, study_uid
+         LIMIT $5"
+    );
+    let rows = ledger
+        .client()
+        .query(
+            &sql,
+            &[
+                &filter.since_ms.map(ms),
+                &filter.until_ms.map(ms),
+                &filter.status,
+                &filter.station,
+                &filter.limit.max(0),
+            ],
+        )
+        .await?;
+    Ok(rows.iter().map(StudyRow::from_row).collect())
+}
+
+/// Studies finished (done) with a reception in `[from, to)`, in Study UID order — the
+/// population the monthly audit samples from.
+pub async fn done_between(
+    ledger: &Ledger,
+    from_ms: u64,
+    to_ms: u64,
+) -> anyhow::Result<Vec<StudyRow>> {
+    let sql = format!(
+        "SELECT {STUDY_COLUMNS} FROM studies
+         WHERE state = 'done' AND received_at_ms >= $1 AND received_at_ms < $2
+         ORDER BY study_uid"
+    );
+    let rows = ledger
+        .client()
+        .query(&sql, &[&ms(from_ms), &ms(to_ms)])
+        .await?;
+    Ok(rows.iter().map(StudyRow::from_row).collect())
+}
+
+/// The studies whose Study Instance UID or Accession Number is `key`.
+pub async fn find(ledger: &Ledger, key: &str) -> anyhow::Result<Vec<StudyRow>> {
+    let sql = format!(
+        "SELECT {STUDY_COLUMNS} FROM studies
+         WHERE study_uid = $1 OR (accession_number = $1 AND accession_number <> '')
+         ORDER BY received_at_ms DESC NULLS LAST"
+    );
+    let rows = ledger.client().query(&sql, &[&key]).await?;
+    Ok(rows.iter().map(StudyRow::from_row).collect())
+}
+
+/// A graded vertebra.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Finding {
+    pub level: String,
+    pub genant_grade: i16,
+    pub deformity: f64,
+    pub deformity_type: String,
+}
+
+/// One event of a study's timeline.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TimelineEvent {
+    pub at_ms: i64,
+    pub job_id: String,
+    pub stage: String,
+    pub kind: String,
+    pub attempt: i32,
+    pub reason: Option<String>,
+    pub destination: Option<String>,
+}
+
+/// What reached one destination.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct DeliverySummary {
+    pub destination: String,
+    pub instances: i64,
+    pub last_at_ms: i64,
+}
+
+/// One study with everything the ledger holds about it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Timeline {
+    pub study: StudyRow,
+    /// Graded vertebrae, cranial to caudal.
+    pub findings: Vec<Finding>,
+    /// Milliseconds per stage (and `end_to_end`).
+    pub stage_times: Vec<(String, i64)>,
+    /// Every event of every reception of the study, oldest first (ingest's events before it
+    /// knew the study are joined through the reception's job id).
+    pub events: Vec<TimelineEvent>,
+    pub deliveries: Vec<DeliverySummary>,
+}
+
+/// The timeline of `study`.
+pub async fn timeline(ledger: &Ledger, study: StudyRow) -> anyhow::Result<Timeline> {
+    let c = ledger.client();
+    let uid = &study.study_uid;
+    let mut findings: Vec<Finding> = c
+        .query(
+            "SELECT level, genant_grade, deformity, deformity_type FROM findings
+             WHERE study_uid = $1",
+            &[uid],
+        )
+        .await?
+        .iter()
+        .map(|r| Finding {
+            level: r.get(0),
+            genant_grade: r.get(1),
+            deformity: r.get(2),
+            deformity_type: r.get(3),
+        })
+        .collect();
+    findings.sort_by_key(|f| spinescreen_proto::vertebra_index(&f.level).unwrap_or(usize::MAX));
+    let stage_times = c
+        .query(
+            "SELECT stage, ms FROM stage_times WHERE study_uid = $1 ORDER BY stage",
+            &[uid],
+        )
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let events = c
+        .query(
+            "SELECT at_ms, job_id, stage, kind, attempt, reason, destination FROM events
+             WHERE study_uid = $1
+                OR job_id IN (SELECT job_id FROM events WHERE study_uid = $1)
+             ORDER BY at_ms, event_id",
+            &[uid],
+        )
+        .await?
+        .iter()
+        .map(|r| TimelineEvent {
+            at_ms: r.get(0),
+            job_id: r.get(1),
+            stage: r.get(2),
+            kind: r.get(3),
+            attempt: r.get(4),
+            reason: r.get(5),
+            destination: r.get(6),
+        })
+        .collect();
+    let deliveries = c
+        .query(
+            "SELECT destination, count(*), max(delivered_at_ms) FROM deliveries
+             WHERE study_uid = $1 GROUP BY destination ORDER BY destination",
+            &[uid],
+        )
+        .await?
+        .iter()
+        .map(|r| DeliverySummary {
+            destination: r.get(0),
+            instances: r.get(1),
+            last_at_ms: r.get(2),
+        })
+        .collect();
+    Ok(Timeline {
+        study,
+        findings,
+        stage_times,
+        events,
+        deliveries,
+    })
+}

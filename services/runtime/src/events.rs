@@ -1,0 +1,34 @@
+//! Publishing the events feed ([`spinescreen_proto::StudyEvent`] on
+//! [`spinescreen_proto::EVENTS_QUEUE`]) that the study ledger consumes.
+//!
+//! Best effort by design: an event nobody consumes (no ledger declared the queue) is dropped by
+//! the broker ([`crate::Broker::publish_optional`]), and one that cannot be published (the broker
+//! hiccups) is logged at debug level and dropped. Observing a job must never fail it.
+
+use crate::broker::{Broker, Message};
+use spinescreen_proto::{StudyEvent, EVENTS_QUEUE};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Now, in Unix epoch milliseconds (0 if the clock is before 1970).
+pub fn now_unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Publish `event` on the events feed; returns whether the broker confirmed it (RabbitMQ
+/// confirms, and drops, an event no queue takes; the in-memory broker refuses it).
+pub async fn publish_event(broker: &dyn Broker, event: &StudyEvent) -> bool {
+    let message = Message {
+        body: event.to_bytes(),
+        headers: Default::default(),
+    };
+    match broker.publish_optional(EVENTS_QUEUE, message).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::debug!(event = %event.event_id, error = %e, "event not published");
+            false
+        }
+    }
+}
