@@ -1,7 +1,6 @@
 //! The HTTP face of every worker: `/metrics` (Prometheus text format), `/healthz` (the process
 //! is alive) and `/readyz` (every stage the process runs consumes from its broker; the body lists
-//! each stage's state), for Prometheus scraping and
-//! Kubernetes probes.
+//! each stage's state), for Prometheus scraping and Kubernetes probes.
 
 use crate::metrics;
 use axum::{http::StatusCode, response::IntoResponse, routing::get, Router};
@@ -10,8 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
-/// Readiness of each stage this process runs, by stage name. The process is ready when at least
-/// one stage is registered and every registered one is ready.
+/// Readiness of each stage this process runs, by stage name.
 static STAGES: Mutex<BTreeMap<&'static str, bool>> = Mutex::new(BTreeMap::new());
 
 fn stages() -> std::sync::MutexGuard<'static, BTreeMap<&'static str, bool>> {
@@ -36,10 +34,14 @@ pub fn set_stage_ready(stage: &'static str, ready: bool) {
     stages().insert(stage, ready);
 }
 
-/// Whether the process is ready: at least one stage registered and all of them ready.
+/// Whether the process is ready: at least one stage registered, all of them ready.
 pub fn is_ready() -> bool {
-    let map = stages();
-    !map.is_empty() && map.values().all(|ready| *ready)
+    all_ready(&stages())
+}
+
+/// The readiness rule: at least one stage registered and every registered one ready.
+fn all_ready(stages: &BTreeMap<&'static str, bool>) -> bool {
+    !stages.is_empty() && stages.values().all(|ready| *ready)
 }
 
 /// Each registered stage and whether it is ready, by stage name.
@@ -68,7 +70,7 @@ async fn metrics_handler() -> impl IntoResponse {
 /// `200 ready` or `503 not ready`, then one line per stage: `<stage> ready|not ready`.
 async fn readyz() -> impl IntoResponse {
     let map = stage_readiness();
-    let ready = !map.is_empty() && map.values().all(|r| *r);
+    let ready = all_ready(&map);
     let mut body = String::from(if ready { "ready\n" } else { "not ready\n" });
     for (stage, stage_ready) in &map {
         let state = if *stage_ready { "ready" } else { "not ready" };
