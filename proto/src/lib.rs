@@ -8,6 +8,7 @@
 //! # Layout
 //! - [`uid`]: validated DICOM UIDs ([`StudyUid`]) and the storage keys derived from them.
 //! - [`job`]: the [`Job`] envelope, the [`Stage`] order of the pipeline, queue names.
+//! - [`language`]: the [`Language`] of text written for people (images, reports).
 //! - [`volume`]: [`HuVolume`], the i16 Hounsfield volume with its geometry, and its byte format.
 //! - [`study`]: the patient/study module copied from the source series into derived objects.
 //! - [`detection`]: what inference hands to morphometry: vertebrae with labels and keypoints.
@@ -18,6 +19,7 @@
 pub mod detection;
 pub mod event;
 pub mod job;
+pub mod language;
 pub mod result;
 pub mod source;
 pub mod study;
@@ -28,6 +30,7 @@ pub mod volume;
 pub use detection::{DetectedVertebra, Detection, Keypoints, Point3, ENDPLATES_NOT_TRACED_FLAG};
 pub use event::{EventKind, StudyEvent, EVENTS_QUEUE};
 pub use job::{Job, Stage, StudyDone};
+pub use language::Language;
 pub use result::{
     BoneDensity, DeformityType, GenantGrade, Heights, Reason, ReasonCode, ServiceInfo, StudyResult,
     StudyStatus, TrabecularHu, VertebraResult,

@@ -956,6 +956,16 @@ fn exported_le_values() -> BTreeSet<String> {
         .collect()
 }
 
+/// A bucket bound as Prometheus 3 stores it: classic-histogram `le` values are normalised to
+/// floats, so a whole number gains `.0` (`390` → `390.0`); `+Inf` and fractions stay.
+fn prometheus3_le(le: &str) -> String {
+    if le.chars().all(|c| c.is_ascii_digit()) {
+        format!("{le}.0")
+    } else {
+        le.to_string()
+    }
+}
+
 /// The queue metrics of RabbitMQ's rabbitmq_prometheus plugin, per object (endpoint
 /// /metrics/per-object), with their labels.
 const RABBITMQ_QUEUE_METRICS: [&str; 4] = [
@@ -970,6 +980,8 @@ const RABBITMQ_QUEUE_METRICS: [&str; 4] = [
 struct MetricRef {
     name: String,
     labels: Vec<(String, String)>,
+    /// The label matchers themselves (`=`, `!=`, `=~`, `!~`), to test values against.
+    matchers: Vec<promql_parser::label::Matcher>,
 }
 
 /// Collects selectors and `by (...)`/`without (...)` labels from a parsed expression.
@@ -994,6 +1006,11 @@ impl SelectorCollector {
                 .iter()
                 .filter(|m| m.name != "__name__")
                 .map(|m| (m.name.clone(), m.value.clone()))
+                .collect(),
+            matchers: matchers
+                .iter()
+                .filter(|m| m.name != "__name__")
+                .cloned()
                 .collect(),
         });
     }
@@ -1115,16 +1132,25 @@ fn check_queries(source: &str, exprs: &[(String, String)]) {
                     r.name
                 );
             };
-            for (label, value) in &r.labels {
+            for (label, _) in &r.labels {
                 assert!(
                     labels.contains(label) || (label == "job" || label == "instance"),
                     "{source} {title:?}: {} has no label {label}",
                     r.name
                 );
-                if label == "le" {
+            }
+            for m in r.matchers.iter().filter(|m| m.name == "le") {
+                let value = &m.value;
+                assert!(
+                    le_values.iter().any(|le| m.is_match(le)),
+                    "{source} {title:?}: no bucket le={value:?}; buckets {le_values:?}"
+                );
+                for le in le_values.iter().filter(|le| m.is_match(le)) {
+                    let prometheus3 = prometheus3_le(le);
                     assert!(
-                        le_values.contains(value),
-                        "{source} {title:?}: no bucket le={value:?}; buckets {le_values:?}"
+                        m.is_match(&prometheus3),
+                        "{source} {title:?}: le matcher {value:?} selects {le:?} but not \
+                         {prometheus3:?}, as Prometheus 3 writes that bucket"
                     );
                 }
             }
@@ -1196,6 +1222,16 @@ fn a_query_on_a_metric_nobody_exports_is_caught() {
         result.is_err(),
         "grouping by a label the metric lacks must fail the check"
     );
+    let le_query = |matcher: &str| {
+        let expr = format!("sum(rate(spinescreen_study_latency_seconds_bucket{{{matcher}}}[1h]))");
+        std::panic::catch_unwind(|| check_queries("probe", &[("le".into(), expr)]))
+    };
+    assert!(
+        le_query(r#"le="390""#).is_err(),
+        "le=\"390\" misses the bucket once Prometheus 3 writes it as 390.0"
+    );
+    assert!(le_query(r#"le="391""#).is_err(), "no such bucket");
+    assert!(le_query(r#"le=~"390(\\.0)?""#).is_ok());
     assert!(
         metric_refs("sum(rate(spinescreen_jobs_total[5m])").is_err(),
         "unbalanced parentheses are not PromQL"
@@ -1212,7 +1248,7 @@ fn dashboard_shows_sla_share_latency_stages_queues_outcomes_and_throughput() {
     };
     assert!(
         has(&[
-            "spinescreen_study_latency_seconds_bucket{le=\"390\"}",
+            "spinescreen_study_latency_seconds_bucket{le=~\"390(\\\\.0)?\"}",
             "/",
             "spinescreen_study_latency_seconds_count"
         ]),
@@ -1287,7 +1323,7 @@ fn alert_rules_cover_sla_breach_dead_letter_growth_and_worker_down() {
         "any study over SLA"
     );
     assert!(
-        has(&["le=\"390\"", "< 0.99"]),
+        has(&["le=~\"390(\\\\.0)?\"", "< 0.99"]),
         "share within SLA below 99 %"
     );
     assert!(

@@ -53,7 +53,7 @@ pub async fn run_ledger(
         match session(&url, config, &broker, &store, &shutdown).await {
             Ok(()) => break,
             Err(e) => {
-                spinescreen_runtime::http::set_ready(false);
+                spinescreen_runtime::http::set_stage_ready("ledger", false);
                 tracing::warn!(error = %format!("{e:#}"), "ledger session failed; starting again");
             }
         }
@@ -102,7 +102,7 @@ async fn session(
     }
     let mut done = broker.consume(DONE_QUEUE, PREFETCH).await?;
     let mut events = broker.consume(EVENTS_QUEUE, PREFETCH).await?;
-    spinescreen_runtime::http::set_ready(true);
+    spinescreen_runtime::http::set_stage_ready("ledger", true);
     tracing::info!(queues = ?[DONE_QUEUE, EVENTS_QUEUE], "ledger consuming");
     loop {
         let (queue, delivery) = tokio::select! {

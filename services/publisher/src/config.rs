@@ -1,19 +1,9 @@
 //! Publisher configuration: report language, manufacturer, destinations and retry policy.
 
 use serde::{Deserialize, Serialize};
+pub use spinescreen_proto::Language;
 use std::path::PathBuf;
 use std::time::Duration;
-
-/// Language of the report's text items (conclusion, description, user guide).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Language {
-    /// English.
-    #[default]
-    En,
-    /// Russian.
-    Ru,
-}
 
 /// SOP class of the SR (both carry the same TID 1500 content; ours uses no 3D coordinates).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

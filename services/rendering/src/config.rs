@@ -1,17 +1,7 @@
 //! [`RenderingConfig`]: how the reformats look (language, slab, projection, window).
 
 use serde::{Deserialize, Serialize};
-
-/// Language of the text burned into the images.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Language {
-    /// English.
-    #[default]
-    En,
-    /// Russian.
-    Ru,
-}
+pub use spinescreen_proto::Language;
 
 /// How the voxels across the slab thickness are combined into one pixel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -21,10 +21,14 @@
 //! access_key = "…"
 //! secret_key = "…"
 //! allow_http = true
+//! [telemetry]
+//! otlp_endpoint = "http://otel-collector:4318"   # optional; also OTEL_EXPORTER_OTLP_ENDPOINT
+//! log_format = "json"                            # or "text"; also SPINESCREEN_LOG_FORMAT
 //! ```
 
 use crate::broker::{AmqpBroker, AmqpOptions, Broker, MemoryBroker};
 use crate::storage::StoreConfig;
+use crate::telemetry::TelemetryConfig;
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -49,6 +53,8 @@ pub struct RuntimeConfig {
     /// Seconds a worker may take to finish the job in hand after SIGTERM before it gives up
     /// (the job is then redelivered); keep below Kubernetes' `terminationGracePeriodSeconds`.
     pub shutdown_grace_secs: u64,
+    /// Log format and trace export (`[telemetry]`); off by default.
+    pub telemetry: TelemetryConfig,
 }
 
 impl Default for RuntimeConfig {
@@ -59,6 +65,7 @@ impl Default for RuntimeConfig {
             store: StoreConfig::default(),
             metrics_addr: SocketAddr::from(([127, 0, 0, 1], 9464)),
             shutdown_grace_secs: 120,
+            telemetry: TelemetryConfig::default(),
         }
     }
 }

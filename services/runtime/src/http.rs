@@ -1,24 +1,52 @@
 //! The HTTP face of every worker: `/metrics` (Prometheus text format), `/healthz` (the process
-//! is alive) and `/readyz` (the process consumes from its broker), for Prometheus scraping and
-//! Kubernetes probes.
+//! is alive) and `/readyz` (every stage the process runs consumes from its broker; the body lists
+//! each stage's state), for Prometheus scraping and Kubernetes probes.
 
 use crate::metrics;
 use axum::{http::StatusCode, response::IntoResponse, routing::get, Router};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
-static READY: AtomicBool = AtomicBool::new(false);
+/// Readiness of each stage this process runs, by stage name.
+static STAGES: Mutex<BTreeMap<&'static str, bool>> = Mutex::new(BTreeMap::new());
 
-/// Mark the process ready (consuming) or not; `/readyz` answers 200 only when ready.
-/// [`crate::worker::run_stage`] sets it once its consumer is up and clears it on shutdown.
-pub fn set_ready(ready: bool) {
-    READY.store(ready, Ordering::SeqCst);
+fn stages() -> std::sync::MutexGuard<'static, BTreeMap<&'static str, bool>> {
+    // The map holds plain flags; a panic elsewhere cannot leave it inconsistent.
+    STAGES
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Whether the process is marked ready.
+/// Declare the stages this process will run, all not ready yet, so that `/readyz` stays 503
+/// until every one of them consumes (call before starting them).
+pub fn expect_stages(names: &[&'static str]) {
+    let mut map = stages();
+    for name in names {
+        map.entry(name).or_insert(false);
+    }
+}
+
+/// Mark one stage ready (consuming) or not. [`crate::worker::run_stage`] sets it once its
+/// consumer is up and clears it when the consumer goes away or on shutdown.
+pub fn set_stage_ready(stage: &'static str, ready: bool) {
+    stages().insert(stage, ready);
+}
+
+/// Whether the process is ready: at least one stage registered, all of them ready.
 pub fn is_ready() -> bool {
-    READY.load(Ordering::SeqCst)
+    all_ready(&stages())
+}
+
+/// The readiness rule: at least one stage registered and every registered one ready.
+fn all_ready(stages: &BTreeMap<&'static str, bool>) -> bool {
+    !stages.is_empty() && stages.values().all(|ready| *ready)
+}
+
+/// Each registered stage and whether it is ready, by stage name.
+pub fn stage_readiness() -> BTreeMap<&'static str, bool> {
+    stages().clone()
 }
 
 /// The routes: `GET /metrics`, `GET /healthz`, `GET /readyz`.
@@ -39,12 +67,21 @@ async fn metrics_handler() -> impl IntoResponse {
     )
 }
 
+/// `200 ready` or `503 not ready`, then one line per stage: `<stage> ready|not ready`.
 async fn readyz() -> impl IntoResponse {
-    if is_ready() {
-        (StatusCode::OK, "ready\n")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+    let map = stage_readiness();
+    let ready = all_ready(&map);
+    let mut body = String::from(if ready { "ready\n" } else { "not ready\n" });
+    for (stage, stage_ready) in &map {
+        let state = if *stage_ready { "ready" } else { "not ready" };
+        body.push_str(&format!("{stage} {state}\n"));
     }
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, body)
 }
 
 /// Bind `addr` and serve [`router`] until `shutdown` is cancelled.

@@ -13,7 +13,8 @@
 //! - [`config`]: one TOML file plus `SPINESCREEN__…` environment overrides, laptop defaults.
 //! - [`metrics`]: Prometheus metrics in the default registry, incl. the 390 s SLA bucket.
 //! - [`http`]: `/metrics`, `/healthz`, `/readyz` (axum).
-//! - [`telemetry`]: logs and OpenTelemetry traces; W3C trace context in job and headers.
+//! - [`telemetry`]: logs (text or JSON) and OpenTelemetry traces, exported over OTLP/HTTP when
+//!   configured; W3C trace context in job and headers.
 //! - [`events`]: the best-effort events feed (received, started, finished, failed, …) for the
 //!   study ledger.
 //! - [`worker`]: `StageWorker` and [`worker::run_stage`], the consume → process → publish →
@@ -30,7 +31,8 @@
 //! async fn serve(worker: Arc<dyn StageWorker>) -> anyhow::Result<()> {
 //!     let value = load_config_value(None)?; // + SPINESCREEN__… overrides
 //!     let config = RuntimeConfig::from_value(&value)?;
-//!     let _telemetry = telemetry::init_tracing(&config.service_name);
+//!     let telemetry_config = config.telemetry.clone().with_env(|k| std::env::var(k).ok())?;
+//!     let _telemetry = telemetry::init_tracing(&config.service_name, &telemetry_config)?;
 //!     let stop = shutdown::cancel_on_signal();
 //!     let ctx = StageContext {
 //!         store: StudyStore::from_config(&config.store)?,

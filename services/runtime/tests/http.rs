@@ -38,10 +38,26 @@ async fn metrics_endpoint_exposes_the_390s_sla_bucket_and_probes() {
     );
 
     assert_eq!(get(addr, "/healthz").await.0, 200);
-    http::set_ready(false);
+    // No stage registered yet: not ready.
     assert_eq!(get(addr, "/readyz").await.0, 503);
-    http::set_ready(true);
-    assert_eq!(get(addr, "/readyz").await.0, 200);
+    // `all` mode: ready only when every stage of the process consumes.
+    http::expect_stages(&["ingest", "inference"]);
+    http::set_stage_ready("ingest", true);
+    let (status, body) = get(addr, "/readyz").await;
+    assert_eq!(status, 503);
+    assert!(
+        body.contains("not ready\ninference not ready\ningest ready\n"),
+        "{body}"
+    );
+    http::set_stage_ready("inference", true);
+    let (status, body) = get(addr, "/readyz").await;
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("ready\ninference ready\ningest ready\n"),
+        "{body}"
+    );
+    http::set_stage_ready("ingest", false);
+    assert_eq!(get(addr, "/readyz").await.0, 503);
 
     shutdown.cancel();
     server.await.unwrap().unwrap();

@@ -35,7 +35,7 @@ fn span_id(map: &std::collections::BTreeMap<String, String>) -> String {
 
 #[tokio::test]
 async fn stage_span_is_a_child_of_the_incoming_trace() {
-    let _guard = init_tracing("spinescreen-test");
+    let _guard = init_tracing("spinescreen-test", &Default::default()).unwrap();
     let broker = Arc::new(MemoryBroker::new());
     let dir = tempfile::tempdir().unwrap();
     let ctx = StageContext {

@@ -121,7 +121,13 @@ fn main() -> anyhow::Result<()> {
         // Tools print their own summary; keep stage logs for warnings unless asked.
         std::env::set_var("RUST_LOG", "warn");
     }
-    let _telemetry = spinescreen_runtime::telemetry::init_tracing(&config.runtime.service_name);
+    let telemetry = config
+        .runtime
+        .telemetry
+        .clone()
+        .with_env(|k| std::env::var(k).ok())?;
+    let _telemetry =
+        spinescreen_runtime::telemetry::init_tracing(&config.runtime.service_name, &telemetry)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -198,6 +204,9 @@ fn main() -> anyhow::Result<()> {
 /// ingest is among them.
 async fn serve(config: &AppConfig, stages: &[Stage]) -> anyhow::Result<()> {
     let shutdown = spinescreen_runtime::shutdown::cancel_on_signal();
+    let names: Vec<&'static str> = stages.iter().map(|s| s.name()).collect();
+    // `/readyz` answers 200 only once every one of these stages consumes.
+    spinescreen_runtime::http::expect_stages(&names);
     let (broker, store) = fleet::connect(config).await?;
     let mut tasks = JoinSet::new();
     tasks.spawn(spinescreen_runtime::http::serve_metrics(
@@ -214,7 +223,6 @@ async fn serve(config: &AppConfig, stages: &[Stage]) -> anyhow::Result<()> {
         );
     }
     fleet::spawn_stages(stages, config, broker, store, shutdown.clone(), &mut tasks).await?;
-    let names: Vec<&str> = stages.iter().map(|s| s.name()).collect();
     tracing::info!(stages = ?names, "spinescreen started");
     wait_all(tasks, shutdown).await
 }

@@ -89,6 +89,7 @@ pub async fn run_stage(
 ) -> anyhow::Result<()> {
     metrics::register_all();
     let stage = worker.stage();
+    http::expect_stages(&[stage.name()]);
     let mut backoff = opts.reconnect_delay;
     loop {
         if shutdown.is_cancelled() {
@@ -96,7 +97,7 @@ pub async fn run_stage(
         }
         let started = Instant::now();
         let outcome = session(&worker, &ctx, &opts, &shutdown).await;
-        http::set_ready(false);
+        http::set_stage_ready(stage.name(), false);
         match outcome {
             Ok(SessionEnd::Shutdown) => {
                 tracing::info!(stage = stage.name(), "stage loop stopped");
@@ -135,7 +136,7 @@ async fn session(
         ctx.broker.declare(next.queue()).await?;
     }
     let mut consumer = ctx.broker.consume(stage.queue(), opts.prefetch).await?;
-    http::set_ready(true);
+    http::set_stage_ready(stage.name(), true);
     tracing::info!(
         stage = stage.name(),
         queue = stage.queue(),
@@ -162,7 +163,7 @@ async fn session(
             },
         }
     };
-    http::set_ready(false);
+    http::set_stage_ready(stage.name(), false);
     if !in_hand.is_empty() {
         tracing::info!(
             stage = stage.name(),
