@@ -210,10 +210,11 @@ pub fn mean_box(g: &Grid, k: usize, x0: f64, x1: f64, y0: f64, y1: f64) -> f64 {
 }
 
 /// Steepest in-plane drift of the canal per mm of z between linked candidates. At the
-/// cervicothoracic junction of a patient lying with the neck flexed, the canal runs forward by
-/// about as much as it rises (real chest CT: 45 mm over 50 mm from T2 to C6); a limit of 0.8
-/// cut the track below T1 there.
-const MAX_CANAL_SLOPE: f64 = 1.3;
+/// cervicothoracic junction of a patient lying with the neck flexed the canal runs forward by
+/// about as much as it rises (real chest CT: 45 mm over 50 mm from T2 to C6), so this limit
+/// stops the track below T1 there; 1.3 traced T1–T2 of that CT but linked a stray candidate on
+/// an acceptance phantom and made a false Genant 3 (see docs/detection.md).
+const MAX_CANAL_SLOPE: f64 = 0.8;
 
 /// Link candidates of all slices into the best-scoring continuous track (longest path in the DAG
 /// of candidates ordered by slice, edges up to `max_gap` slices apart).

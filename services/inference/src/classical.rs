@@ -234,7 +234,9 @@ pub fn measure_and_name(
             dark.1.len(),
             either.1.len()
         );
-        if either.1.len() >= dark.1.len() + BRIGHT_READING_MIN_GAIN {
+        if either.1.len() >= dark.1.len() + BRIGHT_READING_MIN_GAIN
+            && (dark.1.len() as f64) < BRIGHT_READING_MAX_DARK_SHARE * either.1.len() as f64
+        {
             either
         } else {
             dark
@@ -336,25 +338,7 @@ pub fn measure_and_name(
             }
             n_ring += 1;
         }
-        tracing::debug!(
-            "{}: sup_sub {:?} inf_sub {:?} step {:?}",
-            v.label,
-            ep.sup_sub
-                .iter()
-                .map(|x| x.map(|s| (s * 10.0).round() / 10.0))
-                .collect::<Vec<_>>(),
-            ep.inf_sub
-                .iter()
-                .map(|x| x.map(|s| (s * 10.0).round() / 10.0))
-                .collect::<Vec<_>>(),
-            endplate_step(ep)
-        );
-        if let Some(h) = implausible_heights(&v.keypoints_mm, cfg).or_else(|| {
-            endplate_step(ep).map(|_| {
-                let h = v.keypoints_mm.heights();
-                [h.anterior, h.middle, h.posterior]
-            })
-        }) {
+        if let Some(h) = implausible_heights(&v.keypoints_mm, cfg) {
             flags.push("implausible_shape".to_string());
             if !flags.iter().any(|f| f == "not_gradable") {
                 flags.push("not_gradable".to_string());
@@ -566,6 +550,12 @@ const UNMEASURED_HALF_DEPTH_MM: f64 = 10.0;
 /// on a real chest CT whose thoracic discs read bright the dark chain sits on the bodies' middles
 /// and measures few of them.
 const BRIGHT_READING_MIN_GAIN: usize = 2;
+
+/// Largest share of the dark-or-bright reading's bodies that the dark reading may measure for
+/// the dark-or-bright one still to be taken: it must explain a different spine, not the same
+/// spine with a body or two more (on phantoms a bright endplate can add a body by splitting one,
+/// and a severe fracture was lost that way).
+const BRIGHT_READING_MAX_DARK_SHARE: f64 = 0.75;
 
 /// The disc chain under one reading (re-phased) and the bodies measured between its discs.
 fn disc_chain(
@@ -882,42 +872,6 @@ fn cut_vertebra(
 /// loss beyond 75 % (vertebra plana) is far rarer than a misread endplate or a centreline
 /// that strayed from the body, so such a body is flagged for review rather than graded.
 const MIN_PLAUSIBLE_HEIGHT_RATIO: f64 = 0.25;
-
-/// Largest step (mm) between two level runs of one endplate's sub-columns that the detector
-/// believes. A wedge or a biconcave fracture tilts or bows an endplate smoothly; an endplate
-/// that sits at one level over part of the body and jumps by more than a thin disc's height to
-/// another level over the rest has been read on two different structures (the first rib's
-/// head, the oesophagus's wall, the next body).
-const MAX_ENDPLATE_STEP_MM: f64 = 4.0;
-
-/// Sub-columns on each side of a step that must hold their level for it to count (a pit or
-/// a Schmorl node is narrower).
-const STEP_RUN: usize = 3;
-
-/// The largest step of either endplate between two runs of [`STEP_RUN`] sub-columns each
-/// (within 1.5 mm of their own median), when over [`MAX_ENDPLATE_STEP_MM`].
-fn endplate_step(ep: &endplates::BodyEndplates) -> Option<f64> {
-    let step_of = |sub: &[Option<f64>]| -> f64 {
-        let found: Vec<f64> = sub.iter().flatten().copied().collect();
-        let mut worst = 0.0f64;
-        for cut in STEP_RUN..=found.len().saturating_sub(STEP_RUN) {
-            let level = |run: &[f64]| -> Option<f64> {
-                let mut v = run.to_vec();
-                let m = straighten::median(&mut v);
-                run.iter().all(|x| (x - m).abs() <= 1.5).then_some(m)
-            };
-            if let (Some(a), Some(b)) = (
-                level(&found[cut - STEP_RUN..cut]),
-                level(&found[cut..cut + STEP_RUN]),
-            ) {
-                worst = worst.max((a - b).abs());
-            }
-        }
-        worst
-    };
-    let step = step_of(&ep.sup_sub).max(step_of(&ep.inf_sub));
-    (step > MAX_ENDPLATE_STEP_MM).then_some(step)
-}
 
 /// Smallest ratio of the posterior height to the anterior and middle ones that the detector
 /// believes. Osteoporotic fractures spare the posterior wall, the column's strongest part: a
