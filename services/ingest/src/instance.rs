@@ -184,7 +184,8 @@ pub(crate) fn parse_instance(
     }
 }
 
-fn text(obj: &InMemDicomObject, tag: Tag) -> String {
+/// An attribute's text with DICOM padding (trailing NUL or space) removed; empty when absent.
+pub(crate) fn text(obj: &InMemDicomObject, tag: Tag) -> String {
     obj.element_opt(tag)
         .ok()
         .flatten()

@@ -5,9 +5,9 @@
 //! a patient identifier into the ledger.
 
 use crate::build::SourceFile;
-use dicom_core::Tag;
+use crate::instance::text;
 use dicom_dictionary_std::tags;
-use dicom_object::{file::ReadPreamble, InMemDicomObject, OpenFileOptions};
+use dicom_object::{file::ReadPreamble, OpenFileOptions};
 use spinescreen_proto::SourceInfo;
 
 /// Headers parsed at most while looking for a file of the chosen series.
@@ -74,23 +74,11 @@ fn header(bytes: &[u8]) -> Option<SourceInfo> {
     })
 }
 
-fn text(obj: &InMemDicomObject, tag: Tag) -> String {
-    obj.element_opt(tag)
-        .ok()
-        .flatten()
-        .and_then(|e| {
-            e.to_str()
-                .ok()
-                .map(|s| s.trim_end_matches(['\0', ' ']).trim().to_string())
-        })
-        .unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use dicom_core::{DataElement, PrimitiveValue, VR};
-    use dicom_object::FileMetaTableBuilder;
+    use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
 
     fn file(series: &str, station: &str) -> SourceFile {
         let mut o = InMemDicomObject::new_empty();
