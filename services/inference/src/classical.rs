@@ -277,7 +277,20 @@ pub fn measure_and_name(
         .collect();
     let ribs = labels::drop_streaks(&ribs, &dense);
     let sacrum = find_sacrum(grid, cl, &spans, &ribs, cfg);
-    let naming = labels::name(&spans, &ribs, sacrum, cfg);
+    // The bodies beyond the chain's ends: complete ones join the measured bodies, cut ones are
+    // reported apart (named, not graded). Either can show that the level beyond has no rib.
+    let (cranial_end, caudal_end) = end_bodies(volume, &img, cl, &discs, &bodies, edge_bias, cfg);
+    let beyond = labels::SeenBeyond {
+        above: matches!(cranial_end, Some(EndBody::Complete(_))),
+        below: match &caudal_end {
+            Some(EndBody::Complete(_)) => true,
+            Some(EndBody::Cut(c)) => {
+                c.s_edge - c.s_endplate.iter().sum::<f64>() / 3.0 >= RIB_REGION_IN_VIEW_MM
+            }
+            None => false,
+        },
+    };
+    let naming = labels::name(&spans, &ribs, sacrum, beyond, cfg);
     notes.extend(naming.notes.iter().cloned());
     // Build vertebrae with flags.
     let t1 = spinescreen_proto::vertebra_index("T1").unwrap_or(7) as isize;
@@ -285,9 +298,6 @@ pub fn measure_and_name(
     let mut ring_cache: HashMap<usize, Vec<artefacts::Ring>> = HashMap::new();
     let mut vertebrae = Vec::new();
     let (mut n_ring, mut n_metal, mut dropped) = (0usize, 0usize, Vec::new());
-    // The bodies beyond the chain's ends: complete ones join the measured bodies, cut ones are
-    // reported apart (named, not graded).
-    let (cranial_end, caudal_end) = end_bodies(volume, &img, cl, &discs, &bodies, edge_bias, cfg);
     let first_li = naming.label_index.first().copied().unwrap_or(isize::MIN);
     let last_li = naming.label_index.last().copied().unwrap_or(isize::MIN);
     let mut measured: Vec<(&endplates::BodyEndplates, isize)> = Vec::new();
@@ -439,6 +449,11 @@ pub fn measure_and_name(
     }
     Ok(det)
 }
+
+/// How much of a body cut by the scan's lower edge (mm below its superior endplate) must be in
+/// view for its lack of a rib to count: a rib leaves the spine at its body's top and runs
+/// laterally and down, so a sliver of T12 can show no rib at all.
+const RIB_REGION_IN_VIEW_MM: f64 = 12.0;
 
 /// Fewest vertebrae that must be gradable for the study to be called: with fewer, a negative
 /// conclusion would rest on too little of the spine, so the study is declined.

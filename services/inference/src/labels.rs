@@ -27,8 +27,10 @@ pub struct BodySpan {
 }
 
 /// How far (mm) above a body's superior endplate a rib may leave the spine and still be that
-/// body's.
-const RIB_ABOVE_TOP_MM: f64 = 5.0;
+/// body's: a rib head articulates at the disc above its body, so the rib can leave the exclusion
+/// radius at that disc (6–7 mm above the top on population phantoms at T12); a rib further up
+/// belongs to the body above.
+const RIB_ABOVE_TOP_MM: f64 = 9.0;
 
 /// One rib found on the coarse grid.
 #[derive(Debug, Clone, Copy)]
@@ -249,14 +251,27 @@ fn normal_height(idx: usize) -> Option<f64> {
     Some(15.0 + 12.0 * k as f64 / (l3 - t1) as f64)
 }
 
+/// Whether the level beyond each end of the named bodies is in view far enough to show a rib
+/// (a body beyond the chain's end, measured or cut by the scan's edge): then a rib-free level
+/// there confirms the first or last rib.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SeenBeyond {
+    /// The level above the first body.
+    pub above: bool,
+    /// The level below the last body.
+    pub below: bool,
+}
+
 /// Name the bodies (cranial → caudal).
 pub fn name(
     bodies: &[BodySpan],
     ribs: &[Rib],
     sacrum: Option<usize>,
+    beyond: SeenBeyond,
     cfg: &ClassicalConfig,
 ) -> Naming {
     let n = bodies.len();
+    let t1 = vertebra_index("T1").unwrap_or(7) as isize;
     let t12 = vertebra_index("T12").unwrap_or(18) as isize;
     let s1 = vertebra_index("S1").unwrap_or(24) as isize;
     let mut notes = Vec::new();
@@ -337,64 +352,34 @@ pub fn name(
                 .collect::<Vec<_>>()
         );
     }
-    // The lowest rib is only an anchor when a rib-free body is seen below it.
+    // The lowest rib is only an anchor when a rib-free body is seen below it; the highest only
+    // when a rib-free body is seen above it (the first rib → T1).
+    let highest_rib = (0..n + 2)
+        .find(|&j| rib_bodies[j] != 0)
+        .map(|j| j as isize - 1);
     let rib_anchor = lowest_rib
-        .filter(|&j| j + 1 < n as isize)
+        .filter(|&j| j + 1 < n as isize || (j + 1 == n as isize && beyond.below))
         .map(|j| t12 - ordinal_of(j));
+    let first_rib_anchor = highest_rib
+        .filter(|&j| (j >= 1 || (j == 0 && beyond.above)) && j < n as isize)
+        .map(|j| t1 - ordinal_of(j));
     let sac_anchor = sacrum.map(|j| s1 - ordinal_of(j as isize));
-    let (offset, confidence, uncertain) = match (rib_anchor, sac_anchor) {
-        (Some(a), Some(b)) if a == b => {
-            notes.push(
-                "labels: lowest rib-bearing vertebra (T12) and lumbosacral junction agree".into(),
-            );
-            (a, 1.0, false)
-        }
-        (Some(a), Some(b)) => {
-            notes.push(format!(
-                "labels: lowest rib-bearing vertebra and lumbosacral junction disagree by {} level(s) \
-                 (11 or 13 rib pairs, or a transitional lumbosacral vertebra); counted from the \
-                 lumbosacral junction",
-                (a - b).abs()
-            ));
-            (b, 0.6, true)
-        }
-        (Some(a), None) => {
-            notes.push("labels: counted from the lowest rib-bearing vertebra (T12); lumbosacral junction not in view".into());
-            (a, 0.85, false)
-        }
-        (None, Some(b)) => {
-            notes.push("labels: counted from the lumbosacral junction (S1); no rib-free vertebra below the last rib in view".into());
-            (b, 0.85, false)
-        }
-        (None, None) => {
-            // Fit heights to the normal T1→L3 growth.
-            let mut best = (f64::INFINITY, 0isize);
-            for off in (vertebra_index("T1").unwrap_or(7) as isize - n as isize + 3)
-                ..=(vertebra_index("L5").unwrap_or(23) as isize - 2)
-            {
-                let (mut sse, mut cnt) = (0.0, 0);
-                for (j, b) in bodies.iter().enumerate() {
-                    let idx = off + ordinal[j];
-                    if idx < 0 {
-                        continue;
-                    }
-                    if let Some(h) = normal_height(idx as usize) {
-                        sse += (b.height - h).powi(2);
-                        cnt += 1;
-                    }
-                }
-                if cnt >= n.min(3) && cnt > 0 {
-                    let m = sse / cnt as f64 + 20.0 * (n - cnt) as f64;
-                    if m < best.0 {
-                        best = (m, off);
-                    }
-                }
-            }
+    let ribbed: Vec<bool> = rib_bodies[1..=n].iter().map(|&b| b != 0).collect();
+    let (offset, confidence, uncertain) = match vote(
+        Anchors {
+            first_rib: first_rib_anchor,
+            last_rib: rib_anchor,
+            sacrum: sac_anchor,
+        },
+        &mut notes,
+    ) {
+        Some(v) => v,
+        None => {
             notes.push("labels: neither a last rib nor the lumbosacral junction seen; labels estimated from vertebral heights and uncertain".into());
-            (best.1, 0.3, true)
+            (height_fit(bodies, &ordinal, &ribbed), 0.3, true)
         }
     };
-    let ribbed = rib_bodies[1..=n].iter().filter(|&&b| b != 0).count();
+    let ribbed = ribbed.iter().filter(|&&b| b).count();
     if ribbed > 0 {
         notes.push(format!("{ribbed} rib-bearing vertebra(e) in view"));
     }
@@ -404,6 +389,96 @@ pub fn name(
         uncertain,
         notes,
     }
+}
+
+/// The naming anchors seen, each as the label offset it implies (label index of ordinal 0).
+struct Anchors {
+    /// The highest rib-bearing vertebra with a rib-free one above it is T1.
+    first_rib: Option<isize>,
+    /// The lowest rib-bearing vertebra with a rib-free one below it is T12.
+    last_rib: Option<isize>,
+    /// The body with sacral alae is S1.
+    sacrum: Option<isize>,
+}
+
+/// Combine the anchors into one offset (with its confidence and whether labels are uncertain),
+/// noting how: anchors that agree confirm each other; when they disagree (11 or 13 rib pairs, a
+/// transitional lumbosacral vertebra, or a rib missed) the first rib wins, as radiologists count
+/// thoracic levels down from T1, then the lumbosacral junction, and the labels are flagged
+/// uncertain rather than silently shifted. `None` when no anchor is seen.
+fn vote(a: Anchors, notes: &mut Vec<String>) -> Option<(isize, f64, bool)> {
+    let seen: Vec<(&str, isize)> = [
+        ("first rib (T1)", a.first_rib),
+        ("lumbosacral junction (S1)", a.sacrum),
+        ("lowest rib-bearing vertebra (T12)", a.last_rib),
+    ]
+    .into_iter()
+    .filter_map(|(name, o)| o.map(|o| (name, o)))
+    .collect();
+    let (&(first_name, first), rest) = seen.split_first()?;
+    let names = |v: &[(&str, isize)]| v.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(" and ");
+    // An offset two anchors agree on outranks a lone one, whatever its rank.
+    let agreed = seen
+        .iter()
+        .find(|(_, o)| seen.iter().filter(|(_, p)| p == o).count() >= 2)
+        .map(|&(_, o)| o);
+    let chosen = agreed.unwrap_or(first);
+    let (agree, disagree): (Vec<_>, Vec<_>) = seen.iter().partition(|(_, o)| *o == chosen);
+    if disagree.is_empty() {
+        if rest.is_empty() {
+            notes.push(format!(
+                "labels: counted from the {first_name}; no second anchor in view"
+            ));
+            return Some((chosen, 0.85, false));
+        }
+        notes.push(format!("labels: {} agree", names(&agree)));
+        return Some((chosen, 1.0, false));
+    }
+    let by = disagree
+        .iter()
+        .map(|(_, o)| (o - chosen).abs())
+        .max()
+        .unwrap_or(0);
+    notes.push(format!(
+        "labels: {} and {} disagree by {by} level(s) (11 or 13 rib pairs, a transitional \
+         vertebra, or a rib not seen); counted from the {}",
+        names(&agree),
+        names(&disagree),
+        agree.first().map_or(first_name, |(n, _)| *n)
+    ));
+    Some((chosen, 0.6, true))
+}
+
+/// With no anchor: the offset whose normal heights (T1 → L3 growth) fit the bodies best, never
+/// naming a rib-bearing body outside T1–T12.
+fn height_fit(bodies: &[BodySpan], ordinal: &[isize], ribbed: &[bool]) -> isize {
+    let n = bodies.len();
+    let t1 = vertebra_index("T1").unwrap_or(7) as isize;
+    let t12 = vertebra_index("T12").unwrap_or(18) as isize;
+    let mut best = (f64::INFINITY, 0isize);
+    for off in (t1 - n as isize + 3)..=(vertebra_index("L5").unwrap_or(23) as isize - 2) {
+        let (mut sse, mut cnt, mut misplaced_ribs) = (0.0, 0, 0);
+        for (j, b) in bodies.iter().enumerate() {
+            let idx = off + ordinal[j];
+            if ribbed.get(j).copied().unwrap_or(false) && !(t1..=t12).contains(&idx) {
+                misplaced_ribs += 1;
+            }
+            if idx < 0 {
+                continue;
+            }
+            if let Some(h) = normal_height(idx as usize) {
+                sse += (b.height - h).powi(2);
+                cnt += 1;
+            }
+        }
+        if cnt >= n.min(3) && cnt > 0 {
+            let m = sse / cnt as f64 + 20.0 * (n - cnt) as f64 + 100.0 * misplaced_ribs as f64;
+            if m < best.0 {
+                best = (m, off);
+            }
+        }
+    }
+    best.1
 }
 
 /// Each body's level counted from the first (0, 1, 2 …), with a skipped level wherever the
@@ -479,6 +554,7 @@ mod tests {
             &bodies,
             &[rib(1), rib(-1)],
             None,
+            SeenBeyond::default(),
             &ClassicalConfig::default(),
         );
         assert_eq!(
@@ -487,6 +563,68 @@ mod tests {
             "{:?}",
             naming.notes
         );
+    }
+
+    /// Bodies every 22 mm (20 mm tall) and a rib pair leaving the spine at the top of each body
+    /// listed in `ribbed` (indices).
+    fn ribbed_spine(n: usize, ribbed: &[usize]) -> (Vec<BodySpan>, Vec<Rib>) {
+        let bodies: Vec<BodySpan> = (0..n)
+            .map(|j| BodySpan {
+                s_center: 30.0 + 22.0 * j as f64,
+                height: 20.0,
+                s_top: 20.0 + 22.0 * j as f64,
+            })
+            .collect();
+        let ribs = ribbed
+            .iter()
+            .flat_map(|&j| {
+                [1, -1].map(|side| Rib {
+                    s: bodies[j].s_top - 1.0,
+                    length: 120.0,
+                    side,
+                })
+            })
+            .collect();
+        (bodies, ribs)
+    }
+
+    #[test]
+    fn a_rib_free_body_cut_by_the_scan_below_the_last_rib_confirms_t12() {
+        // Six bodies, all rib-bearing; below the last one the scan cuts a rib-free body.
+        let (bodies, ribs) = ribbed_spine(6, &[0, 1, 2, 3, 4, 5]);
+        let cfg = ClassicalConfig::default();
+        let unseen = name(&bodies, &ribs, None, SeenBeyond::default(), &cfg);
+        assert!(unseen.uncertain, "no anchor without the level below");
+        let below = SeenBeyond {
+            above: false,
+            below: true,
+        };
+        let seen = name(&bodies, &ribs, None, below, &cfg);
+        assert!(!seen.uncertain, "{:?}", seen.notes);
+        assert_eq!(seen.label_index[5], vertebra_index("T12").unwrap() as isize);
+    }
+
+    #[test]
+    fn first_rib_outranks_a_last_rib_one_level_off_and_flags_the_labels() {
+        // C7 (no rib), then eleven rib-bearing bodies, then two rib-free ones: eleven rib pairs
+        // (or a twelfth rib not seen). Counted from the first rib, the third body below the
+        // last rib is L2, and the labels are flagged uncertain.
+        let (bodies, ribs) = ribbed_spine(14, &(1..12).collect::<Vec<_>>());
+        let naming = name(
+            &bodies,
+            &ribs,
+            None,
+            SeenBeyond::default(),
+            &ClassicalConfig::default(),
+        );
+        assert_eq!(
+            naming.label_index[1],
+            vertebra_index("T1").unwrap() as isize,
+            "{:?}",
+            naming.notes
+        );
+        assert!(naming.uncertain);
+        assert!(naming.notes.iter().any(|n| n.contains("disagree by 1")));
     }
 
     #[test]
