@@ -263,10 +263,11 @@ pub fn measure_and_name(
         .last()
         .map(|b| b.s_center + b.height)
         .unwrap_or(f64::INFINITY);
-    let ribs: Vec<labels::Rib> = labels::find_ribs(grid, track, cl, cfg)
-        .into_iter()
-        .filter(|r| r.s <= last)
-        .collect();
+    let (ribs, stubs): (Vec<labels::Rib>, Vec<labels::Rib>) =
+        labels::find_ribs(grid, track, cl, cfg)
+            .into_iter()
+            .filter(|r| r.s <= last)
+            .partition(|r| r.length >= cfg.rib_min_length_mm);
     // Bodies carrying cement or metal, from the disc above to their bottom: their streaks are
     // not ribs.
     let dense: Vec<(f64, f64)> = bodies
@@ -285,7 +286,12 @@ pub fn measure_and_name(
         below: match &caudal_end {
             Some(EndBody::Complete(_)) => true,
             Some(EndBody::Cut(c)) => {
-                c.s_edge - c.s_endplate.iter().sum::<f64>() / 3.0 >= RIB_REGION_IN_VIEW_MM
+                // Its rib, cut short by the scan's edge, may still show as a stub.
+                let top = c.s_endplate.iter().sum::<f64>() / 3.0;
+                let stub = stubs
+                    .iter()
+                    .any(|r| (top - labels::RIB_ABOVE_TOP_MM..=c.s_edge).contains(&r.s));
+                c.s_edge - top >= RIB_REGION_IN_VIEW_MM && !stub
             }
             None => false,
         },

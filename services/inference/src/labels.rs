@@ -30,7 +30,12 @@ pub struct BodySpan {
 /// body's: a rib head articulates at the disc above its body, so the rib can leave the exclusion
 /// radius at that disc (6–7 mm above the top on population phantoms at T12); a rib further up
 /// belongs to the body above.
-const RIB_ABOVE_TOP_MM: f64 = 9.0;
+pub(crate) const RIB_ABOVE_TOP_MM: f64 = 9.0;
+
+/// Shortest bone component beyond the rib cut that [`find_ribs`] returns: a rib cut short by the
+/// scan's edge. Only ribs of `rib_min_length_mm` name levels; a shorter one only says that the
+/// level it leaves the spine at may bear a rib.
+pub const RIB_STUB_MIN_MM: f64 = 10.0;
 
 /// One rib found on the coarse grid.
 #[derive(Debug, Clone, Copy)]
@@ -84,7 +89,8 @@ pub struct Naming {
     pub notes: Vec<String>,
 }
 
-/// Ribs: thin elongated bone beyond `rib_cut_mm` of the canal, 26-connected on the coarse grid.
+/// Ribs: thin elongated bone beyond `rib_cut_mm` of the canal, 26-connected on the coarse grid,
+/// down to [`RIB_STUB_MIN_MM`] long (callers take the long ones as ribs).
 pub fn find_ribs(g: &Grid, track: &CanalTrack, cl: &Centreline, cfg: &ClassicalConfig) -> Vec<Rib> {
     let [nx, ny, _] = g.dims;
     let s = g.spacing;
@@ -120,6 +126,8 @@ pub fn find_ribs(g: &Grid, track: &CanalTrack, cl: &Centreline, cfg: &ClassicalC
         let mut count = 0usize;
         let (mut lo, mut hi) = ([usize::MAX; 3], [0usize; 3]);
         let mut nearest = (f64::INFINITY, [0.0f64; 3]);
+        // Voxels where the component leaves the spine: the roots of its ribs.
+        let mut shell: Vec<(f64, [f64; 3])> = Vec::new();
         while let Some(i) = stack.pop() {
             count += 1;
             let (z, y, x) = (i / plane, (i % plane) / nx, i % nx);
@@ -132,6 +140,9 @@ pub fn find_ribs(g: &Grid, track: &CanalTrack, cl: &Centreline, cfg: &ClassicalC
             let d = (p[0] - cx).hypot(p[1] - cy);
             if d < nearest.0 {
                 nearest = (d, p);
+            }
+            if d < cfg.rib_cut_mm + RIB_ROOT_SHELL_MM {
+                shell.push((d, p));
             }
             for dz in -1isize..=1 {
                 for dy in -1isize..=1 {
@@ -158,7 +169,20 @@ pub fn find_ribs(g: &Grid, track: &CanalTrack, cl: &Centreline, cfg: &ClassicalC
         let ext: [f64; 3] = std::array::from_fn(|a| (hi[a] - lo[a] + 1) as f64 * s);
         let diag = geom::norm(ext);
         let section = count as f64 * s * s * s / diag.max(1.0);
-        if diag < cfg.rib_min_length_mm || section > 180.0 || nearest.0 > cfg.rib_cut_mm + 20.0 {
+        if diag < RIB_STUB_MIN_MM || nearest.0 > cfg.rib_cut_mm + 20.0 {
+            continue;
+        }
+        if section > 180.0 {
+            // Several ribs joined far from the spine (by the scapula lying on them, calcified
+            // costal cartilage and the sternum): each still leaves the spine on its own.
+            let roots = rib_roots(cl, &shell);
+            // One root alone is no series of ribs: some other bone or organ touching the shell.
+            let roots = if roots.len() >= 2 { roots } else { Vec::new() };
+            tracing::trace!(
+                "joined ribs (diag {diag:.0}, section {section:.0}): roots at {:?}",
+                roots.iter().map(|r| r.s.round()).collect::<Vec<_>>()
+            );
+            ribs.extend(roots.into_iter().map(|r| Rib { length: diag, ..r }));
             continue;
         }
         let sp = level_of(cl, nearest.1);
@@ -181,6 +205,82 @@ pub fn find_ribs(g: &Grid, track: &CanalTrack, cl: &Centreline, cfg: &ClassicalC
         });
     }
     ribs
+}
+
+/// Thickness (mm) of the shell beyond the rib cut in which a component's voxels count as the
+/// roots of its ribs.
+const RIB_ROOT_SHELL_MM: f64 = 6.0;
+
+/// Gap (mm along the spine) that separates two rib roots on one side.
+const RIB_ROOT_GAP_MM: f64 = 4.0;
+
+/// Longest span (mm along the spine) of one rib's root: a rib crosses the shell in 10–15 mm;
+/// a plate of bone crossing it further (an iliac wing) is no rib.
+const RIB_ROOT_MAX_SPAN_MM: f64 = 20.0;
+
+/// Largest extent (bounding-box diagonal, mm) of one rib's root: a rib 6–12 mm thick crossing
+/// a 6 mm shell. Broader bright patches in the shell are organs (a contrast-enhanced kidney's
+/// cortex reads as bone on the coarse grid), not ribs.
+const RIB_ROOT_MAX_EXTENT_MM: f64 = 25.0;
+
+/// The ribs of a component that joins several (`shell`: its voxels near the rib cut, with their
+/// distance to the canal): its shell voxels grouped by side and by level, each group one rib
+/// leaving the spine at the level of its voxel nearest the canal. Lengths are left to the caller.
+fn rib_roots(cl: &Centreline, shell: &[(f64, [f64; 3])]) -> Vec<Rib> {
+    // (side, level, distance to the canal, position)
+    type Placed = (i8, f64, f64, [f64; 3]);
+    let mut placed: Vec<Placed> = shell
+        .iter()
+        .filter_map(|&(d, p)| {
+            let sp = level_of(cl, p);
+            let canal = cl.canal_at(sp);
+            let frame = cl.frame_at(sp);
+            let rel = geom::sub(p, canal);
+            let side = if geom::dot(rel, frame.l) > 0.0 { 1 } else { -1 };
+            // Ribs leave the spine beside or behind the body, not in front of it.
+            (geom::dot(rel, frame.a) <= 30.0).then_some((side, sp, d, p))
+        })
+        .collect();
+    placed.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+    let mut roots = Vec::new();
+    let mut group: Vec<Placed> = Vec::new();
+    let flush = |group: &mut Vec<Placed>, roots: &mut Vec<Rib>| {
+        if let (Some(first), Some(last)) = (group.first(), group.last()) {
+            let (lo, hi) = group.iter().fold(
+                ([f64::INFINITY; 3], [f64::NEG_INFINITY; 3]),
+                |(lo, hi), v| {
+                    (
+                        std::array::from_fn(|a| lo[a].min(v.3[a])),
+                        std::array::from_fn(|a| hi[a].max(v.3[a])),
+                    )
+                },
+            );
+            let extent = geom::dist(lo, hi);
+            if last.1 - first.1 <= RIB_ROOT_MAX_SPAN_MM && extent <= RIB_ROOT_MAX_EXTENT_MM {
+                let nearest = group
+                    .iter()
+                    .min_by(|a, b| a.2.total_cmp(&b.2))
+                    .unwrap_or(first);
+                roots.push(Rib {
+                    s: nearest.1,
+                    length: 0.0,
+                    side: first.0,
+                });
+            }
+        }
+        group.clear();
+    };
+    for v in placed {
+        if group
+            .last()
+            .is_some_and(|g| g.0 != v.0 || v.1 - g.1 > RIB_ROOT_GAP_MM)
+        {
+            flush(&mut group, &mut roots);
+        }
+        group.push(v);
+    }
+    flush(&mut group, &mut roots);
+    roots
 }
 
 /// Arc length of the centreline's normal plane through `p`: the level of a point far from the
@@ -682,6 +782,35 @@ mod tests {
             canal,
             body_coverage: 1.0,
         }
+    }
+
+    #[test]
+    fn joined_ribs_leave_the_spine_one_root_each_but_a_broad_patch_is_none() {
+        let cl = kinked_centreline();
+        // Canal at (0, y + 25, z); shell points 56 mm to the patient's left, behind the canal.
+        let at = |z: f64, dx: f64, dz: f64| {
+            let p = [56.0 + dx, 30.0, z + dz];
+            (56.0 + dx, p)
+        };
+        let mut shell = Vec::new();
+        for z in [80.0, 55.0] {
+            for (dx, dz) in [(0.0, 0.0), (2.0, 2.0), (2.0, -2.0), (4.0, 4.0)] {
+                shell.push(at(z, dx, dz));
+            }
+        }
+        let roots = rib_roots(&cl, &shell);
+        let mut levels: Vec<f64> = roots.iter().map(|r| r.s).collect();
+        levels.sort_by(f64::total_cmp);
+        assert_eq!(levels, vec![20.0, 45.0], "{roots:?}");
+        assert!(roots.iter().all(|r| r.side == roots[0].side));
+        // A patch 40 mm across in the shell (an enhanced kidney) at one level: no root.
+        let patch: Vec<(f64, [f64; 3])> = (0..20)
+            .map(|k| {
+                let p = [56.0, 10.0 + 2.0 * k as f64, 30.0];
+                (56.0, p)
+            })
+            .collect();
+        assert!(rib_roots(&cl, &patch).is_empty());
     }
 
     #[test]
