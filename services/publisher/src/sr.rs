@@ -312,14 +312,14 @@ pub(crate) fn content_tree(
     let mut groups = Vec::with_capacity(result.vertebrae.len());
     for v in &result.vertebrae {
         let mut g = vec![
-            Item::text(HasObsContext, codes::TRACKING_IDENTIFIER, &v.label),
+            Item::text(HasObsContext, codes::TRACKING_IDENTIFIER, v.label.as_str()),
             Item::new(
                 HasObsContext,
                 codes::TRACKING_UNIQUE_IDENTIFIER,
-                Value::UidRef(uid::tracking_uid(study_uid, &v.label)),
+                Value::UidRef(uid::tracking_uid(study_uid, v.label.as_str())),
             ),
         ];
-        if let Some(site) = codes::vertebra_code(&v.label) {
+        if let Some(site) = codes::vertebra_code(v.label) {
             g.push(Item::code(HasConceptMod, codes::FINDING_SITE, site));
         }
         let h = v.heights_mm;

@@ -188,7 +188,8 @@ pub fn summary(result: &StudyResult) -> String {
             if v.flags.is_empty() {
                 String::new()
             } else {
-                format!("  [{}]", v.flags.join(", "))
+                let flags: Vec<&str> = v.flags.iter().map(|f| f.as_str()).collect();
+                format!("  [{}]", flags.join(", "))
             }
         );
     }
