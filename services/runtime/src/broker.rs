@@ -63,6 +63,26 @@ pub trait Broker: Send + Sync + 'static {
     }
 }
 
+/// Submit `job` to `stage`'s work queue, declaring the queue first (idempotent): how a new
+/// reception enters the pipeline, whoever makes it (a receiver, `analyze`, `studies retry`).
+pub async fn submit(
+    broker: &dyn Broker,
+    stage: spinescreen_proto::Stage,
+    job: &spinescreen_proto::Job,
+) -> Result<(), BrokerError> {
+    let queue = stage.queue();
+    broker.declare(queue).await?;
+    broker
+        .publish(
+            queue,
+            Message {
+                body: job.to_bytes(),
+                headers: BTreeMap::new(),
+            },
+        )
+        .await
+}
+
 /// A stream of deliveries from one queue. Dropping it without settling its deliveries returns
 /// them to the queue (attempt + 1), as closing an AMQP channel does.
 #[async_trait]
