@@ -4,6 +4,7 @@
 use crate::{
     result::{Heights, Reason, StudyStatus},
     vec3,
+    vertebra::{VertebraFlag, VertebraLevel},
     volume::Vec3,
 };
 use serde::{Deserialize, Serialize};
@@ -44,8 +45,8 @@ impl Keypoints {
 /// One vertebral body found by a detector.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DetectedVertebra {
-    /// Anatomical label, one of [`crate::VERTEBRA_LABELS`].
-    pub label: String,
+    /// Anatomical label (`"T12"` on the wire).
+    pub label: VertebraLevel,
     /// Centre of the vertebral body, patient mm.
     pub center_mm: Point3,
     /// Endplate keypoints.
@@ -56,20 +57,10 @@ pub struct DetectedVertebra {
     pub cranial_dir: Vec3,
     /// Detection confidence 0–1 (edge strength, prior fit, label agreement).
     pub confidence: f64,
-    /// Flags that change how the vertebra may be graded, e.g. `cement`, `ring_artifact`,
-    /// `ring_corrected` (a ring artefact crossing the body was subtracted before measuring: its
-    /// heights stand, its attenuation is not read), `schmorl_node`, `label_uncertain`,
-    /// `not_gradable`, `truncated` (cut by the scan's edge:
-    /// its keypoints on the cut side lie on the edge, so its heights are lower bounds),
-    /// `implausible_shape` (heights no vertebral body has: a misread, not graded),
-    /// `endplates_not_traced` (a vertebra in view between measured ones whose endplates could
-    /// not be traced: named and placed between its discs, reported as not assessable).
-    pub flags: Vec<String>,
+    /// Flags that change how the vertebra may be graded (`cement`, `ring_corrected`,
+    /// `truncated`, `endplates_not_traced`…; see [`VertebraFlag`] for each one's meaning).
+    pub flags: Vec<VertebraFlag>,
 }
-
-/// Flag of a vertebra in view between measured ones whose endplates could not be traced: its
-/// keypoints only place it between its discs, so it is neither graded nor used as a neighbour.
-pub const ENDPLATES_NOT_TRACED_FLAG: &str = "endplates_not_traced";
 
 /// One sample of the spine centreline (through the vertebral bodies), cranial to caudal.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

@@ -76,6 +76,19 @@ impl Stage {
 /// Queue on which the publisher announces each finished study ([`StudyDone`]).
 pub const DONE_QUEUE: &str = "spinescreen.done";
 
+/// AMQP header carrying why a job was dead-lettered by a worker (decode failure, permanent error,
+/// transient error past the delivery limit).
+pub const ERROR_HEADER: &str = "x-spinescreen-error";
+/// AMQP header carrying which attempt failed last when a worker dead-letters a job.
+pub const ATTEMPTS_HEADER: &str = "x-spinescreen-attempts";
+/// AMQP header carrying the stage that dead-lettered a job.
+pub const STAGE_HEADER: &str = "x-spinescreen-stage";
+
+/// The dead-letter queue of a work queue: `<queue>.dlq`.
+pub fn dlq_name(queue: &str) -> String {
+    format!("{queue}.dlq")
+}
+
 /// The message every stage consumes and produces.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Job {

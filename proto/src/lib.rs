@@ -11,6 +11,7 @@
 //! - [`language`]: the [`Language`] of text written for people (images, reports).
 //! - [`volume`]: [`HuVolume`], the i16 Hounsfield volume with its geometry, and its byte format.
 //! - [`study`]: the patient/study module copied from the source series into derived objects.
+//! - [`vertebra`]: [`VertebraLevel`] (`C1` … `S1`) and [`VertebraFlag`], the vertebra vocabulary.
 //! - [`detection`]: what inference hands to morphometry: vertebrae with labels and keypoints.
 //! - [`result`]: `result.json`, the study result a user, the renderer and the publisher read.
 //! - [`source`]: [`SourceInfo`], scanner and chosen series of a study (no patient identifiers).
@@ -25,11 +26,12 @@ pub mod source;
 pub mod study;
 pub mod uid;
 pub mod vec3;
+pub mod vertebra;
 pub mod volume;
 
-pub use detection::{DetectedVertebra, Detection, Keypoints, Point3, ENDPLATES_NOT_TRACED_FLAG};
+pub use detection::{DetectedVertebra, Detection, Keypoints, Point3};
 pub use event::{EventKind, StudyEvent, EVENTS_QUEUE};
-pub use job::{Job, Stage, StudyDone};
+pub use job::{dlq_name, Job, Stage, StudyDone, ATTEMPTS_HEADER, ERROR_HEADER, STAGE_HEADER};
 pub use language::Language;
 pub use result::{
     BoneDensity, DeformityType, GenantGrade, Heights, Reason, ReasonCode, ServiceInfo, StudyResult,
@@ -38,19 +40,9 @@ pub use result::{
 pub use source::SourceInfo;
 pub use study::StudyInfo;
 pub use uid::{InvalidUid, StudyKeys, StudyUid};
+pub use vertebra::{UnknownLevel, VertebraFlag, VertebraLevel};
 pub use volume::{HuVolume, VolumeError, VolumeHeader};
 
 /// Version of every message and stored document in this crate. Bump on any incompatible change;
 /// consumers reject jobs whose version they do not know (they go to the dead-letter queue).
 pub const SCHEMA_VERSION: u32 = 1;
-
-/// Canonical vertebra labels, cranial to caudal, as used in every message and report.
-pub const VERTEBRA_LABELS: [&str; 25] = [
-    "C1", "C2", "C3", "C4", "C5", "C6", "C7", "T1", "T2", "T3", "T4", "T5", "T6", "T7", "T8", "T9",
-    "T10", "T11", "T12", "L1", "L2", "L3", "L4", "L5", "S1",
-];
-
-/// Index of a label in [`VERTEBRA_LABELS`] (cranial = smaller), or `None` for an unknown label.
-pub fn vertebra_index(label: &str) -> Option<usize> {
-    VERTEBRA_LABELS.iter().position(|l| *l == label)
-}

@@ -3,6 +3,7 @@
 //! Field names are a contract (issue #6); do not rename them. Extra fields may be added.
 
 use crate::detection::Keypoints;
+use crate::vertebra::{VertebraFlag, VertebraLevel};
 use crate::volume::Vec3;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -169,7 +170,7 @@ pub struct TrabecularHu {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VertebraResult {
     /// `T1` … `L5`.
-    pub label: String,
+    pub label: VertebraLevel,
     /// Body centre, patient mm.
     pub center_mm: Vec3,
     /// Endplate keypoints, patient mm.
@@ -189,14 +190,14 @@ pub struct VertebraResult {
     pub confidence: f64,
     /// Flags carried from detection or raised by morphometry (`not_gradable`, `cement`…).
     #[serde(default)]
-    pub flags: Vec<String>,
+    pub flags: Vec<VertebraFlag>,
 }
 
 /// Bone density reading from trabecular attenuation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BoneDensity {
     /// Level measured (L1, or the nearest available of Th11–L3).
-    pub level: String,
+    pub level: VertebraLevel,
     /// Mean trabecular HU at that level.
     pub hu: f64,
     /// ISCD 2023 reading: `osteoporosis_suggested` (< 100 HU) or `not_suggested`.

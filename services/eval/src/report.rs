@@ -275,7 +275,7 @@ pub fn genant_confusion(truth: &[TruthCase], cases: &[CaseOutcome]) -> Option<Ge
             g.vertebrae += 1;
         }
         for (level, grade) in grades {
-            if !vertebrae.iter().any(|v| &v.label == level) {
+            if !vertebrae.iter().any(|v| v.label == *level) {
                 g.not_reported[*grade as usize] += 1;
             }
         }

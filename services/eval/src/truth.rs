@@ -13,7 +13,7 @@
 //! anywhere"; `NA` or `?` means "grades unknown for this case" (it is left out of the Genant
 //! confusion matrix). Cells are plain: no quoting, no commas inside a field.
 
-use spinescreen_proto::{vertebra_index, GenantGrade};
+use spinescreen_proto::{GenantGrade, VertebraLevel};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// One reference case.
@@ -24,7 +24,7 @@ pub struct TruthCase {
     /// Whether a Genant ≥ 2 deformity is present.
     pub positive: bool,
     /// Per-vertebra grades when known (unlisted levels are grade 0).
-    pub grades: Option<BTreeMap<String, GenantGrade>>,
+    pub grades: Option<BTreeMap<VertebraLevel, GenantGrade>>,
 }
 
 /// A truth file that cannot be used; carries the 1-based line.
@@ -66,7 +66,7 @@ fn parse_bool(s: &str) -> Option<bool> {
 }
 
 /// Parse `T12=2;L1=3` (empty → no deformity; `NA`/`?` → unknown).
-pub fn parse_grades(cell: &str) -> Result<Option<BTreeMap<String, GenantGrade>>, String> {
+pub fn parse_grades(cell: &str) -> Result<Option<BTreeMap<VertebraLevel, GenantGrade>>, String> {
     let cell = cell.trim();
     if cell.eq_ignore_ascii_case("na") || cell == "?" {
         return Ok(None);
@@ -77,15 +77,15 @@ pub fn parse_grades(cell: &str) -> Result<Option<BTreeMap<String, GenantGrade>>,
             .split_once('=')
             .ok_or_else(|| format!("grade entry {item:?} is not LEVEL=GRADE"))?;
         let level = level.trim().to_ascii_uppercase();
-        if vertebra_index(&level).is_none() {
+        let Ok(level) = level.parse::<VertebraLevel>() else {
             return Err(format!("unknown vertebra level {level:?}"));
-        }
+        };
         let g: u8 = grade
             .trim()
             .parse()
             .map_err(|_| format!("grade {grade:?} of {level} is not 0-3"))?;
         let g = GenantGrade::try_from(g)?;
-        if out.insert(level.clone(), g).is_some() {
+        if out.insert(level, g).is_some() {
             return Err(format!("level {level} listed twice"));
         }
     }
@@ -168,8 +168,8 @@ mod tests {
         )
         .unwrap();
         let g = t[0].grades.as_ref().unwrap();
-        assert_eq!(g["T12"], GenantGrade::Moderate);
-        assert_eq!(g["L1"], GenantGrade::Severe);
+        assert_eq!(g[&VertebraLevel::T12], GenantGrade::Moderate);
+        assert_eq!(g[&VertebraLevel::L1], GenantGrade::Severe);
         assert_eq!(t[1].grades, Some(BTreeMap::new()));
         assert_eq!(t[2].grades, None);
     }

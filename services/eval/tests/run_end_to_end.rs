@@ -18,7 +18,7 @@ fn service() -> ServiceInfo {
 fn vertebra(label: &str, grade: u8, deformity: f64) -> VertebraResult {
     let p = [0.0; 3];
     VertebraResult {
-        label: label.into(),
+        label: label.parse().unwrap(),
         center_mm: p,
         keypoints_mm: Keypoints {
             superior_anterior: p,

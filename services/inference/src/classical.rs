@@ -22,7 +22,7 @@ use crate::{
 };
 use spinescreen_proto::{
     detection::CentrelinePoint, DetectedVertebra, Detection, HuVolume, Keypoints, Reason,
-    ReasonCode, StudyStatus, ENDPLATES_NOT_TRACED_FLAG, SCHEMA_VERSION, VERTEBRA_LABELS,
+    ReasonCode, StudyStatus, VertebraFlag, VertebraLevel, SCHEMA_VERSION,
 };
 use std::collections::HashMap;
 
@@ -83,10 +83,6 @@ struct Body {
     disc: usize,
 }
 
-/// Flag of a body that a corrected ring crosses: measured on the corrected image, but its
-/// attenuation (bone density) is not to be read.
-pub const RING_CORRECTED_FLAG: &str = "ring_corrected";
-
 /// How far (mm) above a dense body's top its streaks may still cross the rib cut.
 const RIB_STREAK_REACH_MM: f64 = 5.0;
 
@@ -101,7 +97,7 @@ pub fn analyse(volume: &HuVolume, cfg: &ClassicalConfig) -> Result<Detection, Re
 
 /// Run `detect` on `volume` with its ring artefacts about the isocentre corrected, when it has
 /// any: the rings are named in the notes and every body a corrected ring crosses is flagged
-/// [`RING_CORRECTED_FLAG`]. Every detector goes through here, so a ring is never measured as
+/// [`VertebraFlag::RingCorrected`]. Every detector goes through here, so a ring is never measured as
 /// an endplate whichever found the spine.
 pub(crate) fn with_rings_corrected(
     volume: &HuVolume,
@@ -126,7 +122,7 @@ pub(crate) fn with_rings_corrected(
                 k.inferior_posterior,
             ];
             if r.crosses(volume, &points, RING_MARGIN_MM) {
-                v.flags.push(RING_CORRECTED_FLAG.to_string());
+                v.flags.push(VertebraFlag::RingCorrected);
             }
         }
     }
@@ -299,8 +295,8 @@ pub fn measure_and_name(
     let naming = labels::name(&spans, &ribs, sacrum, beyond, cfg);
     notes.extend(naming.notes.iter().cloned());
     // Build vertebrae with flags.
-    let t1 = spinescreen_proto::vertebra_index("T1").unwrap_or(7) as isize;
-    let l5 = spinescreen_proto::vertebra_index("L5").unwrap_or(23) as isize;
+    let t1 = VertebraLevel::T1.index() as isize;
+    let l5 = VertebraLevel::L5.index() as isize;
     let mut ring_cache: HashMap<usize, Vec<artefacts::Ring>> = HashMap::new();
     let mut vertebrae = Vec::new();
     let (mut n_ring, mut n_metal, mut dropped) = (0usize, 0usize, Vec::new());
@@ -321,43 +317,43 @@ pub fn measure_and_name(
     }
     for (ep, li) in measured {
         if li < t1 || li > l5 {
-            if li >= 0 && (li as usize) < VERTEBRA_LABELS.len() {
-                dropped.push(VERTEBRA_LABELS[li as usize]);
+            if li >= 0 && (li as usize) < VertebraLevel::ALL.len() {
+                dropped.push(VertebraLevel::ALL[li as usize].as_str());
             }
             continue;
         }
-        let label = VERTEBRA_LABELS[li as usize].to_string();
+        let label = VertebraLevel::ALL[li as usize];
         let mut v = vertebra(cl, ep, label);
         recentre_laterally(&sampler, cl, ep, &mut v);
         let mut flags = Vec::new();
         if naming.uncertain {
-            flags.push("label_uncertain".to_string());
+            flags.push(VertebraFlag::LabelUncertain);
         }
         if ep.schmorl {
-            flags.push("schmorl_node".to_string());
+            flags.push(VertebraFlag::SchmorlNode);
         }
         if ep.max_hu > cfg.cement_hu {
-            flags.push("cement".to_string());
-            flags.push("not_gradable".to_string());
+            flags.push(VertebraFlag::Cement);
+            flags.push(VertebraFlag::NotGradable);
         }
         if metal_near(grid, cl, ep, cfg) {
-            flags.push("hardware".to_string());
-            if !flags.iter().any(|f| f == "not_gradable") {
-                flags.push("not_gradable".to_string());
+            flags.push(VertebraFlag::Hardware);
+            if !flags.contains(&VertebraFlag::NotGradable) {
+                flags.push(VertebraFlag::NotGradable);
             }
             n_metal += 1;
         }
         if ring_crosses(volume, &v, ep, cfg, &mut ring_cache) {
-            flags.push("ring_artifact".to_string());
-            if !flags.iter().any(|f| f == "not_gradable") {
-                flags.push("not_gradable".to_string());
+            flags.push(VertebraFlag::RingArtifact);
+            if !flags.contains(&VertebraFlag::NotGradable) {
+                flags.push(VertebraFlag::NotGradable);
             }
             n_ring += 1;
         }
         if let Some(h) = implausible_heights(&v.keypoints_mm, cfg) {
-            flags.push("implausible_shape".to_string());
-            if !flags.iter().any(|f| f == "not_gradable") {
-                flags.push("not_gradable".to_string());
+            flags.push(VertebraFlag::ImplausibleShape);
+            if !flags.contains(&VertebraFlag::NotGradable) {
+                flags.push(VertebraFlag::NotGradable);
             }
             notes.push(format!(
                 "{}: endplates not traced reliably (heights {:.1} / {:.1} / {:.1} mm): not graded",
@@ -374,8 +370,8 @@ pub fn measure_and_name(
         if slot.body.is_some() || li < t1 || li > l5 {
             continue;
         }
-        let label = VERTEBRA_LABELS[li as usize];
-        unmeasured.push(label);
+        let label = VertebraLevel::ALL[li as usize];
+        unmeasured.push(label.as_str());
         vertebrae.push(unmeasured_vertebra(cl, slot, label, &naming));
     }
     vertebrae.sort_by(|a, b| {
@@ -417,7 +413,7 @@ pub fn measure_and_name(
     let n = vertebrae.len();
     let n_gradable = vertebrae
         .iter()
-        .filter(|v| !v.flags.iter().any(|f| f == "not_gradable"))
+        .filter(|v| !v.flags.contains(&VertebraFlag::NotGradable))
         .count();
     let mut det = Detection {
         schema_version: SCHEMA_VERSION,
@@ -524,12 +520,12 @@ fn level_slots(discs: &[f64], bodies: &[Body]) -> Vec<LevelSlot> {
 }
 
 /// A vertebra in view whose endplates were not traced: named, placed between its discs, flagged
-/// [`ENDPLATES_NOT_TRACED_FLAG`] and `not_gradable`, so the report names it as not assessable
+/// [`VertebraFlag::EndplatesNotTraced`] and `not_gradable`, so the report names it as not assessable
 /// instead of leaving a silent gap.
 fn unmeasured_vertebra(
     cl: &Centreline,
     slot: &LevelSlot,
-    label: &str,
+    label: VertebraLevel,
     naming: &labels::Naming,
 ) -> DetectedVertebra {
     let (a, z) = slot.s_range;
@@ -545,15 +541,12 @@ fn unmeasured_vertebra(
         inferior_anterior: p(inf, UNMEASURED_HALF_DEPTH_MM),
     };
     let f = cl.frame_at(0.5 * (a + z));
-    let mut flags = vec![
-        ENDPLATES_NOT_TRACED_FLAG.to_string(),
-        "not_gradable".to_string(),
-    ];
+    let mut flags = vec![VertebraFlag::EndplatesNotTraced, VertebraFlag::NotGradable];
     if naming.uncertain {
-        flags.insert(0, "label_uncertain".to_string());
+        flags.insert(0, VertebraFlag::LabelUncertain);
     }
     DetectedVertebra {
-        label: label.to_string(),
+        label,
         center_mm: p(0.5 * (a + z), 0.0),
         keypoints_mm: kp,
         anterior_dir: f.a,
@@ -854,7 +847,7 @@ fn cut_vertebra(
     if li < range.0 || li > range.1 {
         return None;
     }
-    let label = VERTEBRA_LABELS.get(usize::try_from(li).ok()?)?.to_string();
+    let label = VertebraLevel::from_index(usize::try_from(li).ok()?)?;
     let edge = [cut.s_edge; 3];
     let (s_sup, s_inf) = if cut.s_edge < cut.s_endplate[1] {
         (edge, cut.s_endplate)
@@ -873,9 +866,9 @@ fn cut_vertebra(
     let s_mid = 0.5 * (s_sup[1] + s_inf[1]);
     let f = cl.frame_at(s_mid);
     let edge_strength = (cut.edge_hu / 200.0).clamp(0.3, 1.0);
-    let mut flags = vec!["truncated".to_string(), "not_gradable".to_string()];
+    let mut flags = vec![VertebraFlag::Truncated, VertebraFlag::NotGradable];
     if naming.uncertain {
-        flags.insert(0, "label_uncertain".to_string());
+        flags.insert(0, VertebraFlag::LabelUncertain);
     }
     Some(DetectedVertebra {
         label,
@@ -919,7 +912,11 @@ fn implausible_heights(k: &Keypoints, cfg: &ClassicalConfig) -> Option<[f64; 3]>
 }
 
 /// Build the output vertebra (keypoints in patient space) from straightened measurements.
-fn vertebra(cl: &Centreline, ep: &endplates::BodyEndplates, label: String) -> DetectedVertebra {
+fn vertebra(
+    cl: &Centreline,
+    ep: &endplates::BodyEndplates,
+    label: VertebraLevel,
+) -> DetectedVertebra {
     let p = |s: f64, u: f64| straighten::to_patient(cl, s, u);
     let kp = match axis_keypoints(cl, ep) {
         Some(k) => Keypoints {

@@ -13,7 +13,7 @@
 //!   sequence to the normal growth of body height from T1 to L5, also flagged.
 
 use crate::{canal::CanalTrack, centreline::Centreline, config::ClassicalConfig, geom, grid::Grid};
-use spinescreen_proto::vertebra_index;
+use spinescreen_proto::VertebraLevel;
 
 /// A body to be named: its arc-length span and centre, and its mean height.
 #[derive(Debug, Clone, Copy)]
@@ -78,7 +78,7 @@ pub fn drop_streaks(ribs: &[Rib], dense: &[(f64, f64)]) -> Vec<Rib> {
 /// The naming decision.
 #[derive(Debug, Clone)]
 pub struct Naming {
-    /// Index into [`spinescreen_proto::VERTEBRA_LABELS`] of each body (may fall outside T1…S1
+    /// Index into [`VertebraLevel::ALL`] of each body (may fall outside T1…S1
     /// when the anchors place bodies beyond the labelled range; callers drop those).
     pub label_index: Vec<isize>,
     /// Confidence multiplier for labels (1 when two anchors agree).
@@ -340,13 +340,13 @@ pub fn lateral_bone_fraction(g: &Grid, cl: &Centreline, s_center: f64, thr: f32)
 
 /// Normal body height by label index (T1…L5; Panjabi et al. 1991/1992 style means, mm).
 fn normal_height(idx: usize) -> Option<f64> {
-    let t1 = vertebra_index("T1")?;
-    let l5 = vertebra_index("L5")?;
+    let t1 = VertebraLevel::T1.index();
+    let l5 = VertebraLevel::L5.index();
     if idx < t1 || idx > l5 {
         return None;
     }
     // T1 15 mm rising to L3 27 mm, flat to L5.
-    let l3 = vertebra_index("L3")?;
+    let l3 = VertebraLevel::L3.index();
     let k = idx.min(l3) - t1;
     Some(15.0 + 12.0 * k as f64 / (l3 - t1) as f64)
 }
@@ -371,9 +371,9 @@ pub fn name(
     cfg: &ClassicalConfig,
 ) -> Naming {
     let n = bodies.len();
-    let t1 = vertebra_index("T1").unwrap_or(7) as isize;
-    let t12 = vertebra_index("T12").unwrap_or(18) as isize;
-    let s1 = vertebra_index("S1").unwrap_or(24) as isize;
+    let t1 = VertebraLevel::T1.index() as isize;
+    let t12 = VertebraLevel::T12.index() as isize;
+    let s1 = VertebraLevel::S1.index() as isize;
     let mut notes = Vec::new();
     // Which body each rib belongs to: rib heads articulate with the upper part of their body (and
     // the disc above), so the level where the rib leaves the exclusion radius lies about 0.4
@@ -553,10 +553,10 @@ fn vote(a: Anchors, notes: &mut Vec<String>) -> Option<(isize, f64, bool)> {
 /// naming a rib-bearing body outside T1–T12.
 fn height_fit(bodies: &[BodySpan], ordinal: &[isize], ribbed: &[bool]) -> isize {
     let n = bodies.len();
-    let t1 = vertebra_index("T1").unwrap_or(7) as isize;
-    let t12 = vertebra_index("T12").unwrap_or(18) as isize;
+    let t1 = VertebraLevel::T1.index() as isize;
+    let t12 = VertebraLevel::T12.index() as isize;
     let mut best = (f64::INFINITY, 0isize);
-    for off in (t1 - n as isize + 3)..=(vertebra_index("L5").unwrap_or(23) as isize - 2) {
+    for off in (t1 - n as isize + 3)..=(VertebraLevel::L5.index() as isize - 2) {
         let (mut sse, mut cnt, mut misplaced_ribs) = (0.0, 0, 0);
         for (j, b) in bodies.iter().enumerate() {
             let idx = off + ordinal[j];
@@ -659,7 +659,7 @@ mod tests {
         );
         assert_eq!(
             naming.label_index[0],
-            vertebra_index("L1").unwrap() as isize,
+            VertebraLevel::L1.index() as isize,
             "{:?}",
             naming.notes
         );
@@ -701,7 +701,7 @@ mod tests {
         };
         let seen = name(&bodies, &ribs, None, below, &cfg);
         assert!(!seen.uncertain, "{:?}", seen.notes);
-        assert_eq!(seen.label_index[5], vertebra_index("T12").unwrap() as isize);
+        assert_eq!(seen.label_index[5], VertebraLevel::T12.index() as isize);
     }
 
     #[test]
@@ -719,7 +719,7 @@ mod tests {
         );
         assert_eq!(
             naming.label_index[1],
-            vertebra_index("T1").unwrap() as isize,
+            VertebraLevel::T1.index() as isize,
             "{:?}",
             naming.notes
         );

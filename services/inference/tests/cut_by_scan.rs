@@ -6,7 +6,7 @@
 use ndarray::s;
 use spinescreen_inference::{ClassicalDetector, Detector};
 use spinescreen_phantom::{generate, PhantomSpec};
-use spinescreen_proto::{HuVolume, StudyStatus};
+use spinescreen_proto::{HuVolume, StudyStatus, VertebraFlag};
 
 /// The slices of `v` whose patient z lies within `[z_lo, z_hi]` (the scan cut to that range).
 fn cut(v: &HuVolume, z_lo: f64, z_hi: f64) -> HuVolume {
@@ -37,7 +37,7 @@ fn bodies_cut_by_the_scan_edges_are_named_and_not_graded() {
         let truncated: Vec<&str> = d
             .vertebrae
             .iter()
-            .filter(|v| v.flags.iter().any(|f| f == "truncated"))
+            .filter(|v| v.flags.contains(&VertebraFlag::Truncated))
             .map(|v| v.label.as_str())
             .collect();
         assert_eq!(
@@ -47,11 +47,11 @@ fn bodies_cut_by_the_scan_edges_are_named_and_not_graded() {
             d.notes
         );
         for v in &d.vertebrae {
-            let cut = v.flags.iter().any(|f| f == "truncated");
-            let not_gradable = v.flags.iter().any(|f| f == "not_gradable");
+            let cut = v.flags.contains(&VertebraFlag::Truncated);
+            let not_gradable = v.flags.contains(&VertebraFlag::NotGradable);
             assert_eq!(cut, not_gradable, "seed {seed}: {} {:?}", v.label, v.flags);
             // Every body is where the truth has the body of that name.
-            let t = ph.truth.vertebra(&v.label).expect("label in truth");
+            let t = ph.truth.vertebra(v.label.as_str()).expect("label in truth");
             let off = (v.center_mm[2] - t.center_mm[2]).abs();
             assert!(
                 off <= if cut { 12.0 } else { 3.0 },
@@ -89,7 +89,7 @@ fn a_scan_ending_in_a_disc_reports_no_cut_body() {
     assert!(
         d.vertebrae
             .iter()
-            .all(|v| !v.flags.iter().any(|f| f == "truncated")),
+            .all(|v| !v.flags.contains(&VertebraFlag::Truncated)),
         "{:?}",
         d.vertebrae
             .iter()

@@ -6,6 +6,7 @@ mod support;
 
 use spinescreen_inference::ClassicalDetector;
 use spinescreen_phantom::{Confounder, PhantomSpec};
+use spinescreen_proto::VertebraFlag;
 use support::accuracy::{evaluate, Tally};
 
 fn small(seed: u64) -> PhantomSpec {
@@ -51,8 +52,8 @@ fn cement_is_flagged_not_gradable_and_no_study_abstains_for_it() {
     assert!(
         d.vertebrae
             .iter()
-            .any(|v| v.flags.iter().any(|f| f == "cement")
-                && v.flags.iter().any(|f| f == "not_gradable")),
+            .any(|v| v.flags.contains(&VertebraFlag::Cement)
+                && v.flags.contains(&VertebraFlag::NotGradable)),
         "no vertebra flagged cement: {:?}",
         d.vertebrae
             .iter()
@@ -143,7 +144,7 @@ fn ring_artefacts_are_corrected_and_do_not_become_fractures() {
         for v in d
             .vertebrae
             .iter()
-            .filter(|v| !v.flags.iter().any(|f| f == "not_gradable"))
+            .filter(|v| !v.flags.contains(&VertebraFlag::NotGradable))
         {
             let h = v.keypoints_mm.heights();
             let h = [h.anterior, h.middle, h.posterior];

@@ -7,7 +7,7 @@ mod support;
 
 use spinescreen_inference::{ClassicalDetector, Detector};
 use spinescreen_proto::{
-    vertebra_index, Detection, HuVolume, ReasonCode, StudyStatus, ENDPLATES_NOT_TRACED_FLAG,
+    Detection, HuVolume, ReasonCode, StudyStatus, VertebraFlag, VertebraLevel,
 };
 use std::path::{Path, PathBuf};
 
@@ -19,9 +19,9 @@ fn data_dir(name: &str) -> PathBuf {
 
 /// Reference class id of a label in the TotalSegmentator v2 scheme the map uses
 /// (29 = L3 … 43 = T1, 44 = C7).
-fn reference_id(label: &str) -> Option<i16> {
-    let l3 = vertebra_index("L3")? as i16;
-    Some(29 + l3 - vertebra_index(label)? as i16)
+fn reference_id(label: VertebraLevel) -> Option<i16> {
+    let l3 = VertebraLevel::L3.index() as i16;
+    Some(29 + l3 - label.index() as i16)
 }
 
 struct Chest {
@@ -85,8 +85,8 @@ fn every_vertebra_in_view_of_the_chest_ct_is_reported_under_the_reference_name()
     for v in &c.det.vertebrae {
         let under = reference_under(&c.map, v.center_mm);
         eprintln!("{} {:?} at reference {under:?}", v.label, v.flags);
-        if under != reference_id(&v.label) {
-            slips.push(v.label.clone());
+        if under != reference_id(v.label) {
+            slips.push(v.label);
         }
     }
     assert!(
@@ -107,12 +107,7 @@ fn every_vertebra_in_view_of_the_chest_ct_is_reported_under_the_reference_name()
         "not reported: {missing:?}"
     );
     // No silent gap: the reported labels are consecutive levels.
-    let idx: Vec<usize> = c
-        .det
-        .vertebrae
-        .iter()
-        .filter_map(|v| vertebra_index(&v.label))
-        .collect();
+    let idx: Vec<usize> = c.det.vertebrae.iter().map(|v| v.label.index()).collect();
     assert!(
         idx.windows(2).all(|w| w[1] == w[0] + 1),
         "a gap in {:?}",
@@ -132,7 +127,7 @@ fn measured_chest_ct_bodies_lie_within_6_mm_of_the_reference_centres() {
         let Some(v) = c.det.vertebrae.iter().find(|v| &v.label == label) else {
             continue;
         };
-        if v.flags.iter().any(|f| f == ENDPLATES_NOT_TRACED_FLAG) {
+        if v.flags.contains(&VertebraFlag::EndplatesNotTraced) {
             continue;
         }
         let d = spinescreen_inference::geom::dist(v.center_mm, *centre);

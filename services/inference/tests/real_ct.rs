@@ -5,6 +5,7 @@
 mod support;
 
 use spinescreen_inference::{ClassicalDetector, Detector};
+use spinescreen_proto::VertebraFlag;
 use std::path::Path;
 
 const DIR: &str = "../../../shared/data/real/abdomen-ct-3mm";
@@ -93,7 +94,7 @@ fn lumbar_bodies_are_found_and_labelled_as_the_reference_map() {
         eprintln!("{} at reference label {:?}", v.label, r);
         assert_eq!(
             r.map(i32::from),
-            Some(code(&v.label)),
+            Some(code(v.label.as_str())),
             "{} mislabelled",
             v.label
         );
@@ -183,7 +184,7 @@ fn t12_cut_by_the_top_of_the_scan_is_named_and_not_graded() {
     assert_eq!(refs[t12], Some(32), "T12 not inside the reference T12");
     let flags = &det.vertebrae[t12].flags;
     assert!(
-        flags.iter().any(|f| f == "truncated") && flags.iter().any(|f| f == "not_gradable"),
+        flags.contains(&VertebraFlag::Truncated) && flags.contains(&VertebraFlag::NotGradable),
         "{flags:?}"
     );
     // Every other body is complete and gradable as far as the cut goes.
@@ -191,5 +192,5 @@ fn t12_cut_by_the_top_of_the_scan_is_named_and_not_graded() {
         .vertebrae
         .iter()
         .filter(|v| v.label != "T12")
-        .all(|v| !v.flags.iter().any(|f| f == "truncated")));
+        .all(|v| !v.flags.contains(&VertebraFlag::Truncated)));
 }

@@ -5,7 +5,7 @@
 
 use spinescreen_inference::{ClassicalDetector, Detector};
 use spinescreen_phantom::{generate, PhantomSpec};
-use spinescreen_proto::{DetectedVertebra, StudyStatus};
+use spinescreen_proto::{DetectedVertebra, StudyStatus, VertebraFlag};
 
 fn dist(a: [f64; 3], b: [f64; 3]) -> f64 {
     ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2) + (a[2] - b[2]).powi(2)).sqrt()
@@ -82,7 +82,7 @@ fn biconcave_half_middle_height_is_graded_not_called_a_schmorl_node() {
             1.0 - hm / hp
         );
         assert!(
-            !v.flags.iter().any(|f| f == "schmorl_node"),
+            !v.flags.contains(&VertebraFlag::SchmorlNode),
             "seed {seed}: biconcave fracture flagged as a Schmorl node"
         );
     }

@@ -8,7 +8,7 @@
 //! the voxels are sheared, PS3.3 C.8.2.1.1 Gantry/Detector Tilt).
 
 use crate::config::IngestLimits;
-use crate::instance::{Instance, Pixels};
+use crate::instance::{Frame, Instance, Pixels};
 use crate::select::{slice_normal, FrameRef, Series};
 use spinescreen_proto::volume::Vec3;
 use spinescreen_proto::{Reason, ReasonCode};
@@ -59,7 +59,9 @@ fn dot(a: &Vec3, b: &Vec3) -> f64 {
     a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
 }
 
-/// Check a series and order its slices.
+/// Check a series and order its slices: readable attributes, a bounded and uniform matrix,
+/// one orientation and pixel spacing, then positions that form an evenly spaced stack along the
+/// slice normal. The first failing check gives the study's defect.
 pub(crate) fn validate(
     series: &Series,
     instances: &[Instance],
@@ -70,7 +72,50 @@ pub(crate) fn validate(
         .first()
         .map(|&(i, _)| &instances[i])
         .ok_or_else(|| defect(ReasonCode::TOO_FEW_SLICES, "the series has no images"))?;
-    // Attributes present but of the wrong type or unparsable.
+    check_attributes_readable(series, instances)?;
+    let (rows, columns) = matrix(first, series, limits)?;
+    check_instances_agree(series, instances, first, (rows, columns))?;
+    let frames: Vec<_> = series
+        .frames
+        .iter()
+        .map(|&r| (r, &instances[r.0].frames[r.1]))
+        .collect();
+    let (orientation, pixel_spacing) = common_plane(&frames, instances)?;
+    let (row, col, n) = axes(&orientation)?;
+    let order = ordered_slices(&frames, n, instances, limits)?;
+    let extent = order[order.len() - 1].0 - order[0].0;
+    let gaps: Vec<f64> = order.windows(2).map(|w| w[1].0 - w[0].0).collect();
+    check_not_tilted(&order, n, first)?;
+    check_even_spacing(&gaps)?;
+    let p_first = order[0].2;
+    Ok(Stack {
+        frames: order.iter().map(|o| o.1).collect(),
+        rows: rows as usize,
+        columns: columns as usize,
+        // PixelSpacing is (row spacing = between rows, column spacing = between columns).
+        spacing: [
+            pixel_spacing[1],
+            pixel_spacing[0],
+            extent / (order.len() - 1) as f64,
+        ],
+        origin: p_first,
+        direction: [row, col, n],
+    })
+}
+
+/// One frame of the series with where it comes from.
+type FrameOf<'a> = (FrameRef, &'a Frame);
+
+/// A slice in stack order: its position along the normal, its frame, its Image Position.
+type Slice = (f64, FrameRef, Vec3);
+
+fn norm(v: Vec3) -> Vec3 {
+    let l = dot(&v, &v).sqrt();
+    v.map(|x| x / l)
+}
+
+/// Attributes present but of the wrong type or unparsable.
+fn check_attributes_readable(series: &Series, instances: &[Instance]) -> Result<(), Reason> {
     for &i in &series.instances {
         if let Some(bad) = instances[i].malformed.iter().find(|m| REQUIRED.contains(m)) {
             return Err(defect(
@@ -82,6 +127,11 @@ pub(crate) fn validate(
             ));
         }
     }
+    Ok(())
+}
+
+/// The first image's matrix, within the configured limits for the whole series.
+fn matrix(first: &Instance, series: &Series, limits: &IngestLimits) -> Result<(u32, u32), Reason> {
     let (rows, columns) = match (first.rows, first.columns) {
         (Some(r), Some(c)) if r > 0 && c > 0 => (r, c),
         _ => {
@@ -110,6 +160,16 @@ pub(crate) fn validate(
             ),
         ));
     }
+    Ok((rows, columns))
+}
+
+/// Every instance: the first one's matrix, frame of reference and bit depth, with pixel data.
+fn check_instances_agree(
+    series: &Series,
+    instances: &[Instance],
+    first: &Instance,
+    (rows, columns): (u32, u32),
+) -> Result<(), Reason> {
     for &i in &series.instances {
         let inst = &instances[i];
         if inst.rows != Some(rows) || inst.columns != Some(columns) {
@@ -156,11 +216,14 @@ pub(crate) fn validate(
             _ => {}
         }
     }
-    let frames: Vec<_> = series
-        .frames
-        .iter()
-        .map(|&r| (r, &instances[r.0].frames[r.1]))
-        .collect();
+    Ok(())
+}
+
+/// The orientation and pixel spacing every frame shares (each frame also has a position).
+fn common_plane(
+    frames: &[FrameOf],
+    instances: &[Instance],
+) -> Result<([f64; 6], [f64; 2]), Reason> {
     let missing = |what: &str, r: FrameRef| {
         defect(
             ReasonCode::MISSING_ATTRIBUTE,
@@ -178,7 +241,7 @@ pub(crate) fn validate(
     let pixel_spacing = f0
         .pixel_spacing
         .ok_or_else(|| missing("PixelSpacing", r0))?;
-    for &(r, f) in &frames {
+    for &(r, f) in frames {
         let o = f
             .orientation
             .ok_or_else(|| missing("ImageOrientationPatient", r))?;
@@ -210,6 +273,13 @@ pub(crate) fn validate(
             format!("pixel spacing {:?} is zero or negative", pixel_spacing),
         ));
     }
+    Ok((orientation, pixel_spacing))
+}
+
+/// Row, column and slice directions from orthonormal orientation cosines; slices run toward the
+/// head (or along the dominant positive axis), so the canonical reorientation never has to
+/// reverse them.
+fn axes(orientation: &[f64; 6]) -> Result<(Vec3, Vec3, Vec3), Reason> {
     let row: Vec3 = [orientation[0], orientation[1], orientation[2]];
     let col: Vec3 = [orientation[3], orientation[4], orientation[5]];
     if (dot(&row, &row).sqrt() - 1.0).abs() > 0.01
@@ -221,21 +291,24 @@ pub(crate) fn validate(
             "image orientation cosines are not orthonormal",
         ));
     }
-    let norm = |v: Vec3| {
-        let l = dot(&v, &v).sqrt();
-        v.map(|x| x / l)
-    };
-    let (row, col) = (norm(row), norm(col));
-    let mut n = slice_normal(&orientation);
-    // Slices run toward the head (or along the dominant positive axis), so the canonical
-    // reorientation never has to reverse them.
+    let mut n = slice_normal(orientation);
     let dominant = (0..3)
         .max_by(|&a, &b| n[a].abs().total_cmp(&n[b].abs()))
         .unwrap_or(2);
     if n[dominant] < 0.0 {
         n = n.map(|v| -v);
     }
-    let mut order: Vec<(f64, FrameRef, Vec3)> = frames
+    Ok((norm(row), norm(col), n))
+}
+
+/// The slices sorted along the normal: enough of them, not all at one position, no two at one.
+fn ordered_slices(
+    frames: &[FrameOf],
+    n: Vec3,
+    instances: &[Instance],
+    limits: &IngestLimits,
+) -> Result<Vec<Slice>, Reason> {
+    let mut order: Vec<Slice> = frames
         .iter()
         .filter_map(|&(r, f)| f.position.map(|p| (dot(&p, &n), r, p)))
         .collect();
@@ -260,8 +333,7 @@ pub(crate) fn validate(
             ),
         ));
     }
-    let gaps: Vec<f64> = order.windows(2).map(|w| w[1].0 - w[0].0).collect();
-    if let Some((i, _)) = gaps.iter().enumerate().find(|(_, g)| **g < DUPLICATE_MM) {
+    if let Some(i) = (0..order.len() - 1).find(|&i| order[i + 1].0 - order[i].0 < DUPLICATE_MM) {
         return Err(defect(
             ReasonCode::DUPLICATE_SLICES,
             format!(
@@ -272,7 +344,11 @@ pub(crate) fn validate(
             ),
         ));
     }
-    // Stacking direction vs normal: a tilted gantry shears the stack.
+    Ok(order)
+}
+
+/// Stacking direction vs normal: a tilted gantry shears the stack.
+fn check_not_tilted(order: &[Slice], n: Vec3, first: &Instance) -> Result<(), Reason> {
     let (p_first, p_last) = (order[0].2, order[order.len() - 1].2);
     let stack = norm([
         p_last[0] - p_first[0],
@@ -290,7 +366,12 @@ pub(crate) fn validate(
             format!("slices are stacked {angle:.1}° off their normal{tilt}: the volume is sheared"),
         ));
     }
-    let mut sorted = gaps.clone();
+    Ok(())
+}
+
+/// Every gap within [`GAP_REL_TOL`] of the median gap (a gap of two steps is a missing slice).
+fn check_even_spacing(gaps: &[f64]) -> Result<(), Reason> {
+    let mut sorted = gaps.to_vec();
     sorted.sort_by(|a, b| a.total_cmp(b));
     let step = sorted[sorted.len() / 2];
     if let Some((i, g)) = gaps
@@ -312,17 +393,5 @@ pub(crate) fn validate(
             ),
         ));
     }
-    Ok(Stack {
-        frames: order.iter().map(|o| o.1).collect(),
-        rows: rows as usize,
-        columns: columns as usize,
-        // PixelSpacing is (row spacing = between rows, column spacing = between columns).
-        spacing: [
-            pixel_spacing[1],
-            pixel_spacing[0],
-            extent / (order.len() - 1) as f64,
-        ],
-        origin: p_first,
-        direction: [row, col, n],
-    })
+    Ok(())
 }

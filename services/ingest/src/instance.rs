@@ -185,17 +185,7 @@ pub(crate) fn parse_instance(
 }
 
 /// An attribute's text with DICOM padding (trailing NUL or space) removed; empty when absent.
-pub(crate) fn text(obj: &InMemDicomObject, tag: Tag) -> String {
-    obj.element_opt(tag)
-        .ok()
-        .flatten()
-        .and_then(|e| {
-            e.to_str()
-                .ok()
-                .map(|s| s.trim_end_matches(['\0', ' ']).trim().to_string())
-        })
-        .unwrap_or_default()
-}
+pub(crate) use spinescreen_dicom::text;
 
 /// A numeric attribute: `Ok(None)` when absent or empty, `Err(())` when present but unusable.
 fn floats(obj: &InMemDicomObject, tag: Tag) -> Result<Option<Vec<f64>>, ()> {

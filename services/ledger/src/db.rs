@@ -270,7 +270,7 @@ impl Ledger {
                     &result.and_then(|r| r.has_fracture),
                     &result.and_then(|r| r.fracture_probability),
                     &result.and_then(|r| r.max_deformity),
-                    &density.map(|d| d.level.clone()),
+                    &density.map(|d| d.level.as_str()),
                     &density.map(|d| d.hu),
                     &density.map(|d| d.iscd_category.clone()),
                     &density.map(|d| d.pickhardt_category.clone()),
@@ -296,7 +296,7 @@ impl Ledger {
                          VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
                         &[
                             &study,
-                            &v.label,
+                            &v.label.as_str(),
                             &i16::from(u8::from(v.genant_grade)),
                             &v.deformity,
                             &kind,

@@ -221,7 +221,12 @@ pub async fn timeline(ledger: &Ledger, study: StudyRow) -> anyhow::Result<Timeli
             deformity_type: r.get(3),
         })
         .collect();
-    findings.sort_by_key(|f| spinescreen_proto::vertebra_index(&f.level).unwrap_or(usize::MAX));
+    findings.sort_by_key(|f| {
+        // A level this build does not know (none is written today) sorts last.
+        f.level
+            .parse::<spinescreen_proto::VertebraLevel>()
+            .map_or(usize::MAX, |l| l.index())
+    });
     let stage_times = c
         .query(
             "SELECT stage, ms FROM stage_times WHERE study_uid = $1 ORDER BY stage",

@@ -3,7 +3,7 @@
 use crate::query::{StudyRow, Timeline};
 use crate::when::utc_text;
 use spinescreen_proto::{Job, Stage};
-use spinescreen_runtime::{Broker, Message, StudyStore};
+use spinescreen_runtime::{Broker, StudyStore};
 use std::fmt::Write as _;
 
 /// `fracture L1:2 T12:3`, `no fracture`, or the reason code of a study not analysed.
@@ -198,15 +198,6 @@ pub async fn retry(
         study.study_uid
     );
     let job = Job::ingest(uuid::Uuid::new_v4().to_string(), prefix, now_unix_ms);
-    broker.declare(Stage::Ingest.queue()).await?;
-    broker
-        .publish(
-            Stage::Ingest.queue(),
-            Message {
-                body: job.to_bytes(),
-                headers: Default::default(),
-            },
-        )
-        .await?;
+    spinescreen_runtime::broker::submit(broker, Stage::Ingest, &job).await?;
     Ok(job)
 }

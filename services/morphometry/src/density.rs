@@ -10,7 +10,7 @@
 //! neither, so it reports no QCT category. Contrast media raise trabecular HU by ~10–20, which is
 //! why the series' contrast agent is carried alongside the reading.
 
-use spinescreen_proto::{BoneDensity, VertebraResult};
+use spinescreen_proto::{BoneDensity, VertebraLevel, VertebraResult};
 
 /// ISCD 2023 threshold: below this, osteoporosis is suggested.
 pub const ISCD_THRESHOLD_HU: f64 = 100.0;
@@ -22,10 +22,16 @@ pub const PICKHARDT_SENSITIVE_HU: f64 = 160.0;
 /// Levels eligible for the reading, in order of preference: L1 first (the level every cited
 /// threshold was derived at), then the nearest levels, preferring the caudal one at equal
 /// distance (ISCD names L1 and L2).
-pub const DENSITY_LEVELS: [&str; 5] = ["L1", "L2", "T12", "L3", "T11"];
+pub const DENSITY_LEVELS: [VertebraLevel; 5] = [
+    VertebraLevel::L1,
+    VertebraLevel::L2,
+    VertebraLevel::T12,
+    VertebraLevel::L3,
+    VertebraLevel::T11,
+];
 
 /// Levels at which trabecular HU is measured (ISCD/experiment: Th11–L3).
-pub fn measures_density(label: &str) -> bool {
+pub fn measures_density(label: VertebraLevel) -> bool {
     DENSITY_LEVELS.contains(&label)
 }
 
@@ -73,7 +79,7 @@ pub fn bone_density(
     let hu = v.trabecular_hu?.mean;
     Some((
         BoneDensity {
-            level: v.label.clone(),
+            level: v.label,
             hu,
             iscd_category: iscd_category(hu).into(),
             pickhardt_category: pickhardt_category(hu).into(),
@@ -91,7 +97,7 @@ mod tests {
     fn v(label: &str, hu: Option<f64>, grade: GenantGrade) -> VertebraResult {
         let p = [0.0; 3];
         VertebraResult {
-            label: label.into(),
+            label: label.parse().unwrap(),
             center_mm: p,
             keypoints_mm: Keypoints {
                 superior_anterior: p,

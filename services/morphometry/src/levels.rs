@@ -5,7 +5,7 @@
 //! bodies). Vertebral bodies grow taller caudally, so each neighbour's posterior height is first
 //! scaled to the target level with [`REFERENCE_POSTERIOR_HEIGHT_MM`].
 
-use spinescreen_proto::vertebra_index;
+use spinescreen_proto::VertebraLevel;
 
 /// Typical adult posterior vertebral body height (mm) at each level T1…L5, rounded to 0.5 mm.
 ///
@@ -14,28 +14,28 @@ use spinescreen_proto::vertebra_index;
 /// L3 ≈ 27 mm. Only ratios between nearby levels are used (a neighbour's Hp is multiplied by
 /// `table[target] / table[neighbour]`), so individual body size cancels; the table carries only
 /// the cranio-caudal trend, whose error between adjacent levels is a few percent.
-pub const REFERENCE_POSTERIOR_HEIGHT_MM: [(&str, f64); 17] = [
-    ("T1", 15.0),
-    ("T2", 16.0),
-    ("T3", 16.5),
-    ("T4", 17.0),
-    ("T5", 17.5),
-    ("T6", 18.0),
-    ("T7", 18.5),
-    ("T8", 19.5),
-    ("T9", 20.0),
-    ("T10", 21.0),
-    ("T11", 22.0),
-    ("T12", 23.5),
-    ("L1", 25.0),
-    ("L2", 26.0),
-    ("L3", 27.0),
-    ("L4", 27.0),
-    ("L5", 26.5),
+pub const REFERENCE_POSTERIOR_HEIGHT_MM: [(VertebraLevel, f64); 17] = [
+    (VertebraLevel::T1, 15.0),
+    (VertebraLevel::T2, 16.0),
+    (VertebraLevel::T3, 16.5),
+    (VertebraLevel::T4, 17.0),
+    (VertebraLevel::T5, 17.5),
+    (VertebraLevel::T6, 18.0),
+    (VertebraLevel::T7, 18.5),
+    (VertebraLevel::T8, 19.5),
+    (VertebraLevel::T9, 20.0),
+    (VertebraLevel::T10, 21.0),
+    (VertebraLevel::T11, 22.0),
+    (VertebraLevel::T12, 23.5),
+    (VertebraLevel::L1, 25.0),
+    (VertebraLevel::L2, 26.0),
+    (VertebraLevel::L3, 27.0),
+    (VertebraLevel::L4, 27.0),
+    (VertebraLevel::L5, 26.5),
 ];
 
 /// The reference posterior height of a label, `None` outside T1–L5.
-pub fn reference_posterior_height(label: &str) -> Option<f64> {
+pub fn reference_posterior_height(label: VertebraLevel) -> Option<f64> {
     REFERENCE_POSTERIOR_HEIGHT_MM
         .iter()
         .find(|(l, _)| *l == label)
@@ -50,7 +50,7 @@ pub const MAX_NEIGHBOUR_LEVELS: usize = 4;
 #[derive(Debug, Clone, PartialEq)]
 pub struct LevelHeight {
     /// Label, e.g. `T12`.
-    pub label: String,
+    pub label: VertebraLevel,
     /// Measured posterior height Hp, mm.
     pub posterior_mm: f64,
     /// Whether this vertebra may serve as a normal reference: graded, measurable, and with wedge
@@ -82,8 +82,8 @@ fn expected_with(levels: &[LevelHeight], reference: &[bool]) -> Vec<Option<f64>>
     let parsed: Vec<Option<(usize, f64)>> = levels
         .iter()
         .map(|l| {
-            let idx = vertebra_index(&l.label)?;
-            let table = reference_posterior_height(&l.label)?;
+            let idx = l.label.index();
+            let table = reference_posterior_height(l.label)?;
             Some((idx, table))
         })
         .collect();
@@ -125,7 +125,7 @@ mod tests {
 
     fn lv(label: &str, hp: f64, reference: bool) -> LevelHeight {
         LevelHeight {
-            label: label.into(),
+            label: label.parse().unwrap(),
             posterior_mm: hp,
             reference,
         }
@@ -133,9 +133,9 @@ mod tests {
 
     #[test]
     fn table_covers_t1_to_l5_and_grows_caudally_to_l3() {
-        assert_eq!(reference_posterior_height("T1"), Some(15.0));
-        assert_eq!(reference_posterior_height("L3"), Some(27.0));
-        assert_eq!(reference_posterior_height("C7"), None);
+        assert_eq!(reference_posterior_height(VertebraLevel::T1), Some(15.0));
+        assert_eq!(reference_posterior_height(VertebraLevel::L3), Some(27.0));
+        assert_eq!(reference_posterior_height(VertebraLevel::C7), None);
         for w in REFERENCE_POSTERIOR_HEIGHT_MM[..15].windows(2) {
             assert!(w[1].1 > w[0].1, "{} not taller than {}", w[1].0, w[0].0);
         }

@@ -8,34 +8,18 @@ use crate::probability::study_fracture_probability;
 use crate::roi::{trabecular_hu, trabecular_roi, BodyFrame};
 use spinescreen_proto::{
     DeformityType, DetectedVertebra, Detection, GenantGrade, HuVolume, Reason, ReasonCode,
-    ServiceInfo, StudyResult, StudyStatus, TrabecularHu, VertebraResult, SCHEMA_VERSION,
+    ServiceInfo, StudyResult, StudyStatus, TrabecularHu, VertebraFlag, VertebraResult,
+    SCHEMA_VERSION,
 };
 use std::collections::BTreeMap;
 
-/// Detection flags that exclude a vertebra from grading: it is reported with its measured heights
-/// and deformity (a geometric fact), but with grade 0, type `none` and its flags kept, and it
-/// does not count toward `has_fracture`, `max_deformity` or the study score. Its trabecular HU is
-/// not read either (cement and hardware dominate the attenuation).
-pub const NOT_GRADED_FLAGS: [&str; 3] = ["not_gradable", "cement", "hardware"];
-/// Detection flag that makes the middle height unreliable (a focal endplate pit): the biconcave
-/// ratio is not used for that vertebra.
-pub const SCHMORL_FLAG: &str = "schmorl_node";
-
-/// Detection flag of a body that a ring artefact crosses. The detector measured it on an image
-/// with the ring subtracted; the stored volume still holds the ring, so its trabecular HU is not
-/// read (bone density comes from the next eligible level).
-pub const RING_CORRECTED_FLAG: &str = "ring_corrected";
-/// Detection flag for a body cut by the scan's edge: its heights are lower bounds, so it is
-/// neither graded nor measured (it is listed so the report names the level).
-pub const TRUNCATED_FLAG: &str = "truncated";
-/// Flag morphometry adds when a vertebra's keypoints do not give usable heights.
-pub const NOT_MEASURABLE_FLAG: &str = "not_measurable";
-
-/// Whether a detected vertebra may be graded (no flag from [`NOT_GRADED_FLAGS`]).
+/// Whether a detected vertebra may be graded (no flag from [`VertebraFlag::NOT_GRADED`]): one that
+/// may not is reported with its measured heights and deformity (a geometric fact), but with grade
+/// 0, type `none` and its flags kept, and it does not count toward `has_fracture`,
+/// `max_deformity` or the study score. Its trabecular HU is not read either (cement and hardware
+/// dominate the attenuation).
 pub fn is_gradable(v: &DetectedVertebra) -> bool {
-    !v.flags
-        .iter()
-        .any(|f| NOT_GRADED_FLAGS.contains(&f.as_str()))
+    !v.flags.iter().any(VertebraFlag::blocks_grading)
 }
 
 /// Measure one study. The detection's status decides whether anything is measured: a detector
@@ -67,7 +51,7 @@ pub fn measure(detection: &Detection, volume: &HuVolume, service: &ServiceInfo) 
     let levels: Vec<LevelHeight> = measured
         .iter()
         .map(|m| LevelHeight {
-            label: m.v.label.clone(),
+            label: m.v.label,
             posterior_mm: if m.measurable {
                 m.heights.posterior
             } else {
@@ -90,7 +74,7 @@ pub fn measure(detection: &Detection, volume: &HuVolume, service: &ServiceInfo) 
         let detection_confidence = clamp_confidence(v.confidence);
         let mut flags = v.flags.clone();
         if !m.measurable {
-            flags.push(NOT_MEASURABLE_FLAG.to_string());
+            flags.push(VertebraFlag::NotMeasurable);
         }
         let graded_here = m.gradable && m.measurable;
         let (grade, kind, confidence) = if graded_here {
@@ -100,7 +84,7 @@ pub fn measure(detection: &Detection, volume: &HuVolume, service: &ServiceInfo) 
             } else {
                 d.kind
             };
-            let thoracic_wedge = v.label.starts_with('T') && d.kind == DeformityType::Wedge;
+            let thoracic_wedge = v.label.is_thoracic() && d.kind == DeformityType::Wedge;
             let conf = detection_confidence * boundary_confidence(d.value, thoracic_wedge);
             graded.push((d.value, detection_confidence));
             (grade, kind, conf)
@@ -111,17 +95,17 @@ pub fn measure(detection: &Detection, volume: &HuVolume, service: &ServiceInfo) 
                 detection_confidence,
             )
         };
-        let trabecular = if measures_density(&v.label)
+        let trabecular = if measures_density(v.label)
             && m.measurable
             && m.gradable
-            && !v.flags.iter().any(|f| f == RING_CORRECTED_FLAG)
+            && !v.flags.contains(&VertebraFlag::RingCorrected)
         {
             trabecular_of(v, volume)
         } else {
             None
         };
         vertebrae.push(VertebraResult {
-            label: v.label.clone(),
+            label: v.label,
             center_mm: v.center_mm,
             keypoints_mm: v.keypoints_mm,
             heights_mm: m.heights,
@@ -220,11 +204,13 @@ impl<'a> Measured<'a> {
         // A body cut by the scan, or one placed between its discs without traced endplates, has
         // no heights to grade or to compare its neighbours with.
         let measurable = measurable(&v.keypoints_mm, &heights)
-            && !v
-                .flags
-                .iter()
-                .any(|f| f == TRUNCATED_FLAG || f == spinescreen_proto::ENDPLATES_NOT_TRACED_FLAG);
-        let ignore_middle = v.flags.iter().any(|f| f == SCHMORL_FLAG);
+            && !v.flags.iter().any(|f| {
+                matches!(
+                    f,
+                    VertebraFlag::Truncated | VertebraFlag::EndplatesNotTraced
+                )
+            });
+        let ignore_middle = v.flags.contains(&VertebraFlag::SchmorlNode);
         let within_body = if measurable {
             deformity_of(&heights, None, ignore_middle)
         } else {
@@ -259,7 +245,7 @@ mod tests {
     fn body(label: &str, z: f64, ha: f64, hm: f64, hp: f64) -> DetectedVertebra {
         let (ya, ym, yp) = (-15.0, 0.0, 15.0);
         DetectedVertebra {
-            label: label.into(),
+            label: label.parse().unwrap(),
             center_mm: [0.0, 0.0, z],
             keypoints_mm: Keypoints {
                 superior_anterior: [0.0, ya, z + ha / 2.0],
@@ -282,7 +268,7 @@ mod tests {
         let mut z = 0.0;
         let mut vertebrae = vec![];
         for l in labels {
-            let h = reference_posterior_height(l).unwrap();
+            let h = reference_posterior_height(l.parse().unwrap()).unwrap();
             let (fa, fm, fp) = edit
                 .iter()
                 .find(|(e, ..)| e == l)
@@ -425,12 +411,12 @@ mod tests {
     #[test]
     fn cemented_vertebra_is_reported_but_not_graded() {
         let mut d = spine(&LEVELS, &[("L1", 0.5, 0.5, 0.5)]);
-        d.vertebrae[3].flags.push("cement".into());
+        d.vertebrae[3].flags.push(VertebraFlag::Cement);
         let r = measure(&d, &empty_volume(), &service());
         let l1 = find(&r, "L1");
         assert_eq!(l1.genant_grade, GenantGrade::Normal);
         assert_eq!(l1.deformity_type, DeformityType::None);
-        assert_eq!(l1.flags, vec!["cement".to_string()]);
+        assert_eq!(l1.flags, vec![VertebraFlag::Cement]);
         assert_eq!(r.has_fracture, Some(false));
         assert!(r.max_deformity.unwrap() < 1e-9);
         assert!(r.fracture_probability.unwrap() < 0.5);
@@ -440,12 +426,12 @@ mod tests {
     fn body_cut_by_the_scan_is_listed_but_neither_graded_nor_measured() {
         // The scan's edge leaves half of L1 in view: its keypoints read a 50 % wedge.
         let mut d = spine(&LEVELS, &[("L1", 0.5, 1.0, 1.0)]);
-        d.vertebrae[3].flags = vec![TRUNCATED_FLAG.into(), "not_gradable".into()];
+        d.vertebrae[3].flags = vec![VertebraFlag::Truncated, VertebraFlag::NotGradable];
         let r = measure(&d, &empty_volume(), &service());
         let l1 = find(&r, "L1");
         assert_eq!(l1.genant_grade, GenantGrade::Normal);
         assert_eq!(l1.deformity, 0.0);
-        assert!(l1.flags.contains(&NOT_MEASURABLE_FLAG.to_string()));
+        assert!(l1.flags.contains(&VertebraFlag::NotMeasurable));
         assert!(l1.trabecular_hu.is_none());
         assert_eq!(r.has_fracture, Some(false));
     }
@@ -455,10 +441,7 @@ mod tests {
         // L2's nominal keypoints only place it between its discs: read as heights, its posterior
         // height would be twice L1's and L3's and make both look crushed.
         let mut d = spine(&LEVELS, &[("L2", 2.0, 2.0, 2.0)]);
-        d.vertebrae[4].flags = vec![
-            spinescreen_proto::ENDPLATES_NOT_TRACED_FLAG.into(),
-            "not_gradable".into(),
-        ];
+        d.vertebrae[4].flags = vec![VertebraFlag::EndplatesNotTraced, VertebraFlag::NotGradable];
         let r = measure(&d, &empty_volume(), &service());
         for label in ["L1", "L2", "L3"] {
             assert_eq!(find(&r, label).genant_grade, GenantGrade::Normal, "{label}");
@@ -470,7 +453,7 @@ mod tests {
     #[test]
     fn schmorl_node_flag_suppresses_biconcave() {
         let mut d = spine(&LEVELS, &[("L2", 1.0, 0.7, 1.0)]);
-        d.vertebrae[4].flags.push(SCHMORL_FLAG.into());
+        d.vertebrae[4].flags.push(VertebraFlag::SchmorlNode);
         let r = measure(&d, &empty_volume(), &service());
         assert_eq!(find(&r, "L2").genant_grade, GenantGrade::Normal);
         assert_eq!(r.has_fracture, Some(false));
@@ -491,7 +474,7 @@ mod tests {
     #[test]
     fn nothing_gradable_abstains_with_too_few_vertebrae() {
         let mut d = spine(&["L1"], &[]);
-        d.vertebrae[0].flags.push("not_gradable".into());
+        d.vertebrae[0].flags.push(VertebraFlag::NotGradable);
         let r = measure(&d, &empty_volume(), &service());
         assert_eq!(r.status, StudyStatus::Abstained);
         assert_eq!(r.reason.unwrap().code, ReasonCode::TOO_FEW_VERTEBRAE);
@@ -516,7 +499,7 @@ mod tests {
         k.inferior_posterior = c;
         let r = measure(&d, &empty_volume(), &service());
         let t12 = find(&r, "T12");
-        assert!(t12.flags.contains(&NOT_MEASURABLE_FLAG.to_string()));
+        assert!(t12.flags.contains(&VertebraFlag::NotMeasurable));
         assert_eq!(t12.genant_grade, GenantGrade::Normal);
         assert_eq!(r.has_fracture, Some(false));
     }
@@ -553,8 +536,8 @@ mod tests {
             .vertebrae
             .iter()
             .map(|v| {
-                let hp = reference_posterior_height(&v.label).unwrap();
-                (v.center_mm[2], hp / 2.0, hu_of(&v.label))
+                let hp = reference_posterior_height(v.label).unwrap();
+                (v.center_mm[2], hp / 2.0, hu_of(v.label.as_str()))
             })
             .collect();
         let voxels = Array3::from_shape_fn((nz, ny, nx), |(z, y, x)| {
@@ -591,7 +574,7 @@ mod tests {
             .find(|v| v.label == "L1")
             .unwrap()
             .flags
-            .push(RING_CORRECTED_FLAG.into());
+            .push(VertebraFlag::RingCorrected);
         let r = measure(&ringed, &vol, &service());
         assert_eq!(find(&r, "L1").trabecular_hu, None);
         assert_eq!(find(&r, "L1").genant_grade, GenantGrade::Normal);

@@ -6,12 +6,13 @@ use spinescreen_morphometry::{deformity_of, measure};
 use spinescreen_phantom::truth::Truth;
 use spinescreen_phantom::{generate, Confounder, FractureSpec, FractureType, Phantom, PhantomSpec};
 use spinescreen_proto::{
-    DetectedVertebra, Detection, GenantGrade, ServiceInfo, StudyResult, StudyStatus, SCHEMA_VERSION,
+    DetectedVertebra, Detection, GenantGrade, ServiceInfo, StudyResult, StudyStatus, VertebraFlag,
+    SCHEMA_VERSION,
 };
 
 /// Flags a vertebra detector can raise from the image (the phantom's other flags, such as
 /// `osteophyte`, are truth-only annotations).
-const DETECTOR_FLAGS: [&str; 2] = ["cement", "schmorl_node"];
+const DETECTOR_FLAGS: [VertebraFlag; 2] = [VertebraFlag::Cement, VertebraFlag::SchmorlNode];
 
 fn detection_from_truth(truth: &Truth, confidence: f64) -> Detection {
     Detection {
@@ -23,7 +24,7 @@ fn detection_from_truth(truth: &Truth, confidence: f64) -> Detection {
             .vertebrae
             .iter()
             .map(|t| DetectedVertebra {
-                label: t.label.clone(),
+                label: t.label.parse().unwrap(),
                 center_mm: t.center_mm,
                 keypoints_mm: t.keypoints_mm,
                 anterior_dir: t.anterior_dir,
@@ -32,8 +33,8 @@ fn detection_from_truth(truth: &Truth, confidence: f64) -> Detection {
                 flags: t
                     .flags
                     .iter()
-                    .filter(|f| DETECTOR_FLAGS.contains(&f.as_str()))
-                    .cloned()
+                    .map(|f| VertebraFlag::parse(f))
+                    .filter(|f| DETECTOR_FLAGS.contains(f))
                     .collect(),
             })
             .collect(),
@@ -199,7 +200,7 @@ fn confounders_fed_truth_keypoints_give_no_grade_2() {
             assert!(r
                 .vertebrae
                 .iter()
-                .any(|v| v.flags.contains(&"cement".into())));
+                .any(|v| v.flags.contains(&VertebraFlag::Cement)));
         }
     }
 }

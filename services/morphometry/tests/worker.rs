@@ -52,7 +52,7 @@ fn job(status: StudyStatus) -> Job {
 
 fn vertebra(label: &str, z: f64, ha: f64, hp: f64) -> DetectedVertebra {
     DetectedVertebra {
-        label: label.into(),
+        label: label.parse().unwrap(),
         center_mm: [0.0, 0.0, z],
         keypoints_mm: Keypoints {
             superior_anterior: [0.0, -15.0, z + ha / 2.0],

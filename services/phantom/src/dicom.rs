@@ -102,20 +102,12 @@ fn slice_file(
     o.put(el(tags::IMAGE_TYPE, VR::CS, s("ORIGINAL\\PRIMARY\\AXIAL")));
     o.put(el(tags::SOP_CLASS_UID, VR::UI, s(CT_IMAGE_STORAGE)));
     o.put(el(tags::SOP_INSTANCE_UID, VR::UI, s(&sop_uid)));
-    o.put(el(tags::STUDY_DATE, VR::DA, s(&st.study_date)));
     o.put(el(tags::SERIES_DATE, VR::DA, s(&st.study_date)));
     o.put(el(tags::CONTENT_DATE, VR::DA, s(&st.study_date)));
-    o.put(el(tags::STUDY_TIME, VR::TM, s(&st.study_time)));
     o.put(el(tags::SERIES_TIME, VR::TM, s(&st.study_time)));
     o.put(el(tags::CONTENT_TIME, VR::TM, s(&st.study_time)));
-    o.put(el(tags::ACCESSION_NUMBER, VR::SH, s(&st.accession_number)));
     o.put(el(tags::MODALITY, VR::CS, s("CT")));
     o.put(el(tags::MANUFACTURER, VR::LO, s("spinescreen")));
-    o.put(el(
-        tags::REFERRING_PHYSICIAN_NAME,
-        VR::PN,
-        s(&st.referring_physician_name),
-    ));
     o.put(el(
         tags::STUDY_DESCRIPTION,
         VR::LO,
@@ -127,16 +119,10 @@ fn slice_file(
         VR::LO,
         s("spinescreen-phantom"),
     ));
-    // Patient (C.7.1.1)
-    o.put(el(tags::PATIENT_NAME, VR::PN, s(&st.patient_name)));
-    o.put(el(tags::PATIENT_ID, VR::LO, s(&st.patient_id)));
-    o.put(el(
-        tags::PATIENT_BIRTH_DATE,
-        VR::DA,
-        s(&st.patient_birth_date),
-    ));
-    o.put(el(tags::PATIENT_SEX, VR::CS, s(&st.patient_sex)));
-    o.put(el(tags::PATIENT_AGE, VR::AS, s(&st.patient_age)));
+    // Patient (C.7.1.1), Patient Study (C.7.2.2), General Study (C.7.2.1)
+    for e in spinescreen_dicom::patient_study_module(st, &st.study_instance_uid) {
+        o.put(e);
+    }
     // CT acquisition (C.8.2.1)
     o.put(el(tags::SCAN_OPTIONS, VR::CS, s("HELICAL MODE")));
     o.put(el(tags::SLICE_THICKNESS, VR::DS, s(&ds(h.spacing_mm[2]))));
@@ -181,16 +167,10 @@ fn slice_file(
     o.put(el(tags::BODY_PART_EXAMINED, VR::CS, s("CHEST")));
     // Study / series / frame of reference
     o.put(el(
-        tags::STUDY_INSTANCE_UID,
-        VR::UI,
-        s(&st.study_instance_uid),
-    ));
-    o.put(el(
         tags::SERIES_INSTANCE_UID,
         VR::UI,
         s(&st.series_instance_uid),
     ));
-    o.put(el(tags::STUDY_ID, VR::SH, s(&st.study_id)));
     o.put(el(tags::SERIES_NUMBER, VR::IS, s(&st.series_number)));
     o.put(el(tags::ACQUISITION_NUMBER, VR::IS, s("1")));
     o.put(el(tags::INSTANCE_NUMBER, VR::IS, s(&instance.to_string())));
@@ -255,8 +235,8 @@ fn slice_file(
         .with_meta(
             FileMetaTableBuilder::new()
                 .transfer_syntax(EXPLICIT_VR_LE)
-                .implementation_class_uid(crate::uid::implementation_class_uid())
-                .implementation_version_name(format!("SPSCREEN_{}", env!("CARGO_PKG_VERSION"))),
+                .implementation_class_uid(spinescreen_dicom::IMPLEMENTATION_CLASS_UID)
+                .implementation_version_name(spinescreen_dicom::implementation_version_name()),
         )
         .map_err(|e| e.to_string())?;
     let mut buf = Vec::with_capacity(nx * ny * 2 + 4096);

@@ -10,7 +10,7 @@ use crate::scene::{ConfounderSite, Scene};
 use crate::spec::{FractureType, PhantomSpec};
 use crate::spine::ratios;
 use serde::{Deserialize, Serialize};
-use spinescreen_proto::{DeformityType, GenantGrade, Heights, Keypoints};
+use spinescreen_proto::{DeformityType, GenantGrade, Heights, Keypoints, VertebraFlag};
 
 /// Study-level truth.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -156,13 +156,13 @@ pub fn compute(scene: &Scene, study_uid: &str, series_uid: &str) -> Truth {
         let kp = |l: V3| round3(v.frame.to_patient(l), 3);
         let mut flags = Vec::new();
         if v.cement {
-            flags.push("cement".to_string());
+            flags.push(VertebraFlag::Cement.to_string());
         }
         if v.osteophyte {
             flags.push("osteophyte".to_string());
         }
         if v.pit.is_some() {
-            flags.push("schmorl_node".to_string());
+            flags.push(VertebraFlag::SchmorlNode.to_string());
         }
         // Population: the natural anterior wedge of a mid-thoracic body is marked, so nobody
         // takes its Ha/Hp < 1 for a fracture; it stays below 20 % (Genant 0).

@@ -18,11 +18,11 @@ fn fixture() -> (StudyResult, StudyInfo, ServiceInfo) {
         inferior_middle: [0.0; 3],
         inferior_posterior: [0.0; 3],
     };
-    let vertebrae = spinescreen_proto::VERTEBRA_LABELS[7..24]
+    let vertebrae = spinescreen_proto::VertebraLevel::ALL[7..24]
         .iter()
         .enumerate()
         .map(|(i, l)| VertebraResult {
-            label: l.to_string(),
+            label: *l,
             center_mm: [0.0, 0.0, -25.0 * i as f64],
             keypoints_mm: k,
             heights_mm: Heights {
@@ -52,7 +52,7 @@ fn fixture() -> (StudyResult, StudyInfo, ServiceInfo) {
         max_deformity: Some(0.16),
         vertebrae,
         bone_density: Some(BoneDensity {
-            level: "L1".into(),
+            level: spinescreen_proto::VertebraLevel::L1,
             hu: 140.0,
             iscd_category: "not_suggested".into(),
             pickhardt_category: "indeterminate".into(),

@@ -6,6 +6,8 @@
 //! items) the private coding scheme [`PRIVATE_SCHEME`] is used, as PS3.16 §8.2 allows, and
 //! declared in the Coding Scheme Identification Sequence of every SR (PS3.3 C.12.1.1.2).
 
+use spinescreen_proto::VertebraLevel;
+
 /// A coded entry: Code Value, Coding Scheme Designator, Code Meaning (PS3.3 Table 8.8-1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Code {
@@ -135,28 +137,28 @@ pub const UCUM_HU: Code = code("[hnsf'U]", "UCUM", "Hounsfield unit");
 /// SNOMED CT body-structure concepts "Bone structure of T1" … "… of L5", the concepts DICOM
 /// PS3.16 uses for individual vertebrae (e.g. L1 = 66794005, T12 = 23215003); the same codes
 /// TotalSegmentator writes into its DICOM-SEG output (`totalsegmentator_snomed_mapping.csv`).
-pub const VERTEBRAE: [(&str, Code); 17] = [
-    ("T1", code("64864005", "SCT", "T1 vertebra")),
-    ("T2", code("53733008", "SCT", "T2 vertebra")),
-    ("T3", code("1626008", "SCT", "T3 vertebra")),
-    ("T4", code("73071006", "SCT", "T4 vertebra")),
-    ("T5", code("56401006", "SCT", "T5 vertebra")),
-    ("T6", code("45296009", "SCT", "T6 vertebra")),
-    ("T7", code("62487009", "SCT", "T7 vertebra")),
-    ("T8", code("11068009", "SCT", "T8 vertebra")),
-    ("T9", code("82687006", "SCT", "T9 vertebra")),
-    ("T10", code("7610001", "SCT", "T10 vertebra")),
-    ("T11", code("12989004", "SCT", "T11 vertebra")),
-    ("T12", code("23215003", "SCT", "T12 vertebra")),
-    ("L1", code("66794005", "SCT", "L1 vertebra")),
-    ("L2", code("14293000", "SCT", "L2 vertebra")),
-    ("L3", code("36470004", "SCT", "L3 vertebra")),
-    ("L4", code("11994002", "SCT", "L4 vertebra")),
-    ("L5", code("49668003", "SCT", "L5 vertebra")),
+pub const VERTEBRAE: [(VertebraLevel, Code); 17] = [
+    (VertebraLevel::T1, code("64864005", "SCT", "T1 vertebra")),
+    (VertebraLevel::T2, code("53733008", "SCT", "T2 vertebra")),
+    (VertebraLevel::T3, code("1626008", "SCT", "T3 vertebra")),
+    (VertebraLevel::T4, code("73071006", "SCT", "T4 vertebra")),
+    (VertebraLevel::T5, code("56401006", "SCT", "T5 vertebra")),
+    (VertebraLevel::T6, code("45296009", "SCT", "T6 vertebra")),
+    (VertebraLevel::T7, code("62487009", "SCT", "T7 vertebra")),
+    (VertebraLevel::T8, code("11068009", "SCT", "T8 vertebra")),
+    (VertebraLevel::T9, code("82687006", "SCT", "T9 vertebra")),
+    (VertebraLevel::T10, code("7610001", "SCT", "T10 vertebra")),
+    (VertebraLevel::T11, code("12989004", "SCT", "T11 vertebra")),
+    (VertebraLevel::T12, code("23215003", "SCT", "T12 vertebra")),
+    (VertebraLevel::L1, code("66794005", "SCT", "L1 vertebra")),
+    (VertebraLevel::L2, code("14293000", "SCT", "L2 vertebra")),
+    (VertebraLevel::L3, code("36470004", "SCT", "L3 vertebra")),
+    (VertebraLevel::L4, code("11994002", "SCT", "L4 vertebra")),
+    (VertebraLevel::L5, code("49668003", "SCT", "L5 vertebra")),
 ];
 
 /// The SNOMED CT code of a vertebra label (`T1` … `L5`), `None` for other labels.
-pub fn vertebra_code(label: &str) -> Option<Code> {
+pub fn vertebra_code(label: VertebraLevel) -> Option<Code> {
     VERTEBRAE.iter().find(|(l, _)| *l == label).map(|(_, c)| *c)
 }
 
@@ -167,14 +169,14 @@ mod tests {
     #[test]
     fn every_graded_level_has_a_distinct_snomed_code() {
         let mut seen = std::collections::BTreeSet::new();
-        for label in spinescreen_proto::VERTEBRA_LABELS[7..24].iter() {
-            let c = vertebra_code(label).expect("T1-L5 coded");
+        for label in &VertebraLevel::ALL[7..24] {
+            let c = vertebra_code(*label).expect("T1-L5 coded");
             assert_eq!(c.scheme, "SCT");
             assert!(seen.insert(c.value), "{label} shares a code");
         }
-        assert_eq!(vertebra_code("L1").unwrap().value, "66794005");
-        assert_eq!(vertebra_code("T12").unwrap().value, "23215003");
-        assert!(vertebra_code("S1").is_none());
+        assert_eq!(vertebra_code(VertebraLevel::L1).unwrap().value, "66794005");
+        assert_eq!(vertebra_code(VertebraLevel::T12).unwrap().value, "23215003");
+        assert!(vertebra_code(VertebraLevel::S1).is_none());
     }
 
     #[test]

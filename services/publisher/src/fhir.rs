@@ -63,7 +63,7 @@ pub fn diagnostic_report(
             "valueQuantity": quantity(v.deformity * 100.0, "%", "%"),
             "component": components,
         });
-        if let Some(site) = codes::vertebra_code(&v.label) {
+        if let Some(site) = codes::vertebra_code(v.label) {
             obs["bodySite"] = json!({
                 "coding": [{ "system": SCT, "code": site.value, "display": site.meaning }],
                 "text": v.label,

@@ -60,12 +60,7 @@ impl Instance {
             .from_reader(&file[128..])
             .map_err(|e| bad(format!("data set: {e}")))?;
         let text = |tag| -> Result<String, PublishError> {
-            let v = obj
-                .element(tag)
-                .map_err(|_| bad(format!("missing {tag}")))?
-                .to_str()
-                .map_err(|e| bad(format!("{tag}: {e}")))?;
-            Ok(v.trim_end_matches(['\0', ' ']).to_string())
+            spinescreen_dicom::text_opt(&obj, tag).ok_or_else(|| bad(format!("missing {tag}")))
         };
         let series_instance_uid = text(tags::SERIES_INSTANCE_UID)?;
         let study_instance_uid = text(tags::STUDY_INSTANCE_UID)?;

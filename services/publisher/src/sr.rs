@@ -33,6 +33,9 @@ use dicom_core::value::{DataSetSequence, PrimitiveValue};
 use dicom_core::{DataElement, Tag, VR};
 use dicom_dictionary_std::{tags, uids};
 use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
+use spinescreen_dicom::{
+    implementation_version_name, patient_study_module, IMPLEMENTATION_CLASS_UID,
+};
 use spinescreen_proto::{DeformityType, ServiceInfo, StudyInfo, StudyResult};
 use time::OffsetDateTime;
 
@@ -42,10 +45,6 @@ pub const SR_TRANSFER_SYNTAX_UID: &str = uids::EXPLICIT_VR_LITTLE_ENDIAN;
 pub const SR_SERIES_NUMBER: &str = "990";
 /// CT Image Storage, assumed for source instances whose class was not recorded.
 const CT_IMAGE_STORAGE: &str = uids::CT_IMAGE_STORAGE;
-/// Our implementation class UID (file meta group), derived from the crate name.
-fn implementation_class_uid() -> String {
-    uid::uid_from_name(&["spinescreen-publisher implementation class"])
-}
 
 /// A reference to one composite instance (source image or derived secondary capture).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,11 +162,8 @@ pub fn build_sr_with(
         .with_meta(
             FileMetaTableBuilder::new()
                 .transfer_syntax(SR_TRANSFER_SYNTAX_UID)
-                .implementation_class_uid(implementation_class_uid())
-                .implementation_version_name(format!(
-                    "SPINESCREEN_{}",
-                    env!("CARGO_PKG_VERSION").replace('.', "")
-                )),
+                .implementation_class_uid(IMPLEMENTATION_CLASS_UID)
+                .implementation_version_name(implementation_version_name()),
         )
         .map_err(|e| PublishError::Encode(e.to_string()))?;
     let mut out = Vec::new();
@@ -312,14 +308,14 @@ pub(crate) fn content_tree(
     let mut groups = Vec::with_capacity(result.vertebrae.len());
     for v in &result.vertebrae {
         let mut g = vec![
-            Item::text(HasObsContext, codes::TRACKING_IDENTIFIER, &v.label),
+            Item::text(HasObsContext, codes::TRACKING_IDENTIFIER, v.label.as_str()),
             Item::new(
                 HasObsContext,
                 codes::TRACKING_UNIQUE_IDENTIFIER,
-                Value::UidRef(uid::tracking_uid(study_uid, &v.label)),
+                Value::UidRef(uid::tracking_uid(study_uid, v.label.as_str())),
             ),
         ];
-        if let Some(site) = codes::vertebra_code(&v.label) {
+        if let Some(site) = codes::vertebra_code(v.label) {
             g.push(Item::code(HasConceptMod, codes::FINDING_SITE, site));
         }
         let h = v.heights_mm;
@@ -527,30 +523,6 @@ fn put_header(
         s(tags::INSTANCE_CREATION_TIME, VR::TM, time.clone()),
         s(tags::SOP_CLASS_UID, VR::UI, cfg.sr_storage.sop_class_uid()),
         s(tags::SOP_INSTANCE_UID, VR::UI, uids.sop_instance.clone()),
-        // Patient (C.7.1.1), type 2 — empty when unknown.
-        s(tags::PATIENT_NAME, VR::PN, study.patient_name.clone()),
-        s(tags::PATIENT_ID, VR::LO, study.patient_id.clone()),
-        s(
-            tags::PATIENT_BIRTH_DATE,
-            VR::DA,
-            study.patient_birth_date.clone(),
-        ),
-        s(tags::PATIENT_SEX, VR::CS, study.patient_sex.clone()),
-        // General Study (C.7.2.1).
-        s(tags::STUDY_INSTANCE_UID, VR::UI, study_uid),
-        s(tags::STUDY_DATE, VR::DA, study.study_date.clone()),
-        s(tags::STUDY_TIME, VR::TM, study.study_time.clone()),
-        s(
-            tags::REFERRING_PHYSICIAN_NAME,
-            VR::PN,
-            study.referring_physician_name.clone(),
-        ),
-        s(tags::STUDY_ID, VR::SH, study.study_id.clone()),
-        s(
-            tags::ACCESSION_NUMBER,
-            VR::SH,
-            study.accession_number.clone(),
-        ),
         // SR Document Series (C.17.1): our own series, described by the service name.
         s(tags::MODALITY, VR::CS, "SR"),
         s(tags::SERIES_INSTANCE_UID, VR::UI, uids.series.clone()),
@@ -596,8 +568,9 @@ fn put_header(
     for e in elems {
         obj.put(e);
     }
-    if !study.patient_age.is_empty() {
-        obj.put(s(tags::PATIENT_AGE, VR::AS, study.patient_age.clone()));
+    // Patient (C.7.1.1, type 2: empty when unknown), Patient Study, General Study (C.7.2.1).
+    for e in patient_study_module(study, study_uid) {
+        obj.put(e);
     }
     if !study.study_description.is_empty() {
         obj.put(s(

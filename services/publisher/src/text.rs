@@ -4,7 +4,8 @@
 
 use crate::config::Language;
 use spinescreen_proto::{
-    BoneDensity, GenantGrade, Reason, ReasonCode, StudyResult, StudyStatus, VertebraResult,
+    BoneDensity, GenantGrade, Reason, ReasonCode, StudyResult, StudyStatus, VertebraFlag,
+    VertebraLevel, VertebraResult,
 };
 
 /// The conclusion of a study, one paragraph.
@@ -115,15 +116,11 @@ fn fracture_sentence(vertebrae: &[VertebraResult], lang: Language) -> String {
 /// Where some levels could not be assessed, which ones were: a negative finding holds only for
 /// them. Consecutive levels are written as a range (`T1–T8, T10, L2`).
 fn assessed_sentence(vertebrae: &[VertebraResult], lang: Language) -> Option<String> {
-    let gradable = |v: &&VertebraResult| !v.flags.iter().any(|f| f == "not_gradable");
+    let gradable = |v: &&VertebraResult| !v.flags.contains(&VertebraFlag::NotGradable);
     if vertebrae.iter().all(|v| gradable(&v)) {
         return None;
     }
-    let labels: Vec<&str> = vertebrae
-        .iter()
-        .filter(gradable)
-        .map(|v| v.label.as_str())
-        .collect();
+    let labels: Vec<VertebraLevel> = vertebrae.iter().filter(gradable).map(|v| v.label).collect();
     if labels.is_empty() {
         return None;
     }
@@ -135,17 +132,12 @@ fn assessed_sentence(vertebrae: &[VertebraResult], lang: Language) -> Option<Str
 }
 
 /// Labels in spine order joined into ranges of consecutive levels.
-fn level_ranges(labels: &[&str]) -> Vec<String> {
+fn level_ranges(labels: &[VertebraLevel]) -> Vec<String> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < labels.len() {
         let mut j = i;
-        while j + 1 < labels.len()
-            && matches!(
-                (spinescreen_proto::vertebra_index(labels[j]), spinescreen_proto::vertebra_index(labels[j + 1])),
-                (Some(a), Some(b)) if b == a + 1
-            )
-        {
+        while j + 1 < labels.len() && labels[j].offset(1) == Some(labels[j + 1]) {
             j += 1;
         }
         out.push(if j > i + 1 {
@@ -178,11 +170,11 @@ fn mild_sentence(vertebrae: &[VertebraResult], lang: Language) -> Option<String>
 fn not_gradable_sentence(vertebrae: &[VertebraResult], lang: Language) -> Option<String> {
     let labels: Vec<String> = vertebrae
         .iter()
-        .filter(|v| v.flags.iter().any(|f| f == "not_gradable"))
+        .filter(|v| v.flags.contains(&VertebraFlag::NotGradable))
         .map(|v| {
-            let cut = v.flags.iter().any(|f| f == "truncated");
+            let cut = v.flags.contains(&VertebraFlag::Truncated);
             match (cut, lang) {
-                (false, _) => v.label.clone(),
+                (false, _) => v.label.to_string(),
                 (true, Language::En) => format!("{} (partially imaged)", v.label),
                 (true, Language::Ru) => format!("{} (частично в зоне сканирования)", v.label),
             }

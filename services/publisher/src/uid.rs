@@ -1,27 +1,17 @@
 //! Deterministic UIDs, so a redelivered or re-published study never creates a second SR.
 //!
-//! As per PS3.5 §B.2 a UID may be `2.25.` followed by the decimal value of a 128-bit UUID. We take
-//! the first 128 bits of SHA-256 over a name and stamp the version/variant bits of an RFC 9562
-//! UUIDv8 (name-based, custom hash), so the same name always gives the same UID and different
-//! names collide with negligible probability.
+//! Each is [`spinescreen_dicom::derived_uid`] (`2.25.` + a name-based UUIDv8, PS3.5 §B.2) of a
+//! name, so the same name always gives the same UID and different names collide with negligible
+//! probability.
 
 use sha2::{Digest, Sha256};
 use spinescreen_proto::StudyResult;
 
-/// `2.25.<uuid-as-decimal>` from a name; at most 44 characters.
+/// `2.25.<uuid-as-decimal>` from a name ([`spinescreen_dicom::derived_uid`] over its parts);
+/// at most 44 characters.
 pub fn uid_from_name(parts: &[&str]) -> String {
-    let mut h = Sha256::new();
-    for p in parts {
-        // Length-prefix every part so ("ab","c") and ("a","bc") differ.
-        h.update((p.len() as u64).to_le_bytes());
-        h.update(p.as_bytes());
-    }
-    let digest = h.finalize();
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&digest[..16]);
-    bytes[6] = (bytes[6] & 0x0f) | 0x80; // version 8
-    bytes[8] = (bytes[8] & 0x3f) | 0x80; // RFC 9562 variant
-    format!("2.25.{}", u128::from_be_bytes(bytes))
+    let parts: Vec<&[u8]> = parts.iter().map(|p| p.as_bytes()).collect();
+    spinescreen_dicom::derived_uid(&parts)
 }
 
 /// A short hash of the result's content without its timings: two results that say the same

@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use spinescreen_proto::{GenantGrade, Reason, ReasonCode, StudyResult, StudyStatus};
+use spinescreen_proto::{GenantGrade, Reason, ReasonCode, StudyResult, StudyStatus, VertebraFlag};
 use spinescreen_publisher::text::conclusion;
 use spinescreen_publisher::Language;
 
@@ -116,8 +116,8 @@ fn ok_study_without_measured_vertebrae_is_not_called_negative() {
 #[test]
 fn a_body_cut_by_the_scan_is_named_as_partially_imaged() {
     let mut r = negative_result();
-    r.vertebrae[0].flags = vec!["truncated".into(), "not_gradable".into()];
-    let label = r.vertebrae[0].label.clone();
+    r.vertebrae[0].flags = vec![VertebraFlag::Truncated, VertebraFlag::NotGradable];
+    let label = r.vertebrae[0].label;
     let en = conclusion(&r, Language::En);
     assert!(
         en.contains(&format!("Not assessable: {label} (partially imaged).")),
@@ -135,9 +135,9 @@ fn a_body_cut_by_the_scan_is_named_as_partially_imaged() {
 #[test]
 fn a_negative_finding_names_the_levels_it_holds_for_when_some_were_not_assessable() {
     let mut r = negative_result();
-    let labels: Vec<String> = r.vertebrae.iter().map(|v| v.label.clone()).collect();
+    let labels: Vec<String> = r.vertebrae.iter().map(|v| v.label.to_string()).collect();
     assert!(labels.len() >= 3, "fixture has {labels:?}");
-    r.vertebrae[1].flags = vec!["endplates_not_traced".into(), "not_gradable".into()];
+    r.vertebrae[1].flags = vec![VertebraFlag::EndplatesNotTraced, VertebraFlag::NotGradable];
     let en = conclusion(&r, Language::En);
     assert!(en.starts_with("Target pathology not detected."), "{en}");
     let rest: Vec<&str> = labels

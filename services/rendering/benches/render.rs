@@ -81,7 +81,7 @@ fn study() -> (HuVolume, Detection, StudyResult) {
             GenantGrade::Normal
         };
         vertebrae.push(VertebraResult {
-            label: label.to_string(),
+            label: label.parse().expect("a vertebra level"),
             center_mm: [0.0, y, bottom + 12.0],
             keypoints_mm: kp,
             heights_mm: Heights {

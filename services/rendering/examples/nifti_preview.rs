@@ -18,9 +18,32 @@ use std::collections::BTreeMap;
 use std::io::Read;
 
 /// TotalSegmentator v2 vertebra classes 26 (S1) … 50 (C1).
-const TS_LABELS: [&str; 25] = [
-    "S1", "L5", "L4", "L3", "L2", "L1", "T12", "T11", "T10", "T9", "T8", "T7", "T6", "T5", "T4",
-    "T3", "T2", "T1", "C7", "C6", "C5", "C4", "C3", "C2", "C1",
+const TS_LABELS: [VertebraLevel; 25] = [
+    VertebraLevel::S1,
+    VertebraLevel::L5,
+    VertebraLevel::L4,
+    VertebraLevel::L3,
+    VertebraLevel::L2,
+    VertebraLevel::L1,
+    VertebraLevel::T12,
+    VertebraLevel::T11,
+    VertebraLevel::T10,
+    VertebraLevel::T9,
+    VertebraLevel::T8,
+    VertebraLevel::T7,
+    VertebraLevel::T6,
+    VertebraLevel::T5,
+    VertebraLevel::T4,
+    VertebraLevel::T3,
+    VertebraLevel::T2,
+    VertebraLevel::T1,
+    VertebraLevel::C7,
+    VertebraLevel::C6,
+    VertebraLevel::C5,
+    VertebraLevel::C4,
+    VertebraLevel::C3,
+    VertebraLevel::C2,
+    VertebraLevel::C1,
 ];
 
 struct Nifti {
@@ -141,12 +164,12 @@ fn main() -> Result<(), String> {
         }
     }
     let half_voxel = h.spacing_mm[2] / 2.0;
-    let mut found: Vec<(String, [f64; 3], Keypoints)> = Vec::new();
+    let mut found: Vec<(VertebraLevel, [f64; 3], Keypoints)> = Vec::new();
     for (l, pts) in &masks {
         if pts.len() < 200 {
             continue;
         }
-        let label = TS_LABELS[l - 26].to_string();
+        let label = TS_LABELS[l - 26];
         let xc = pts.iter().map(|p| p[0]).sum::<f64>() / pts.len() as f64;
         let (ymin, ymax) = pts
             .iter()
@@ -251,7 +274,7 @@ fn main() -> Result<(), String> {
                 _ => GenantGrade::Normal,
             };
             VertebraResult {
-                label: label.clone(),
+                label: *label,
                 center_mm: *centre,
                 keypoints_mm: *kp,
                 heights_mm: Heights {

@@ -7,7 +7,7 @@ use crate::config::RenderingConfig;
 use crate::reformat::{Reformat, View};
 use crate::strings::Strings;
 use crate::text::{draw_text, line_height, text_width, wrap};
-use spinescreen_proto::{GenantGrade, StudyResult, VertebraResult};
+use spinescreen_proto::{GenantGrade, StudyResult, VertebraFlag, VertebraLevel, VertebraResult};
 
 /// Frame width, pixels.
 pub const FRAME_WIDTH: usize = 1024;
@@ -62,7 +62,7 @@ pub struct DrawnOutline {
     /// Frame index.
     pub frame: usize,
     /// Vertebra label.
-    pub label: String,
+    pub label: VertebraLevel,
     /// Colour used (by grade).
     pub colour: Rgb,
     /// Closed polygon (sagittal: the six keypoints) or two endplate ticks (coronal), `[x, y]`.
@@ -116,7 +116,7 @@ pub fn grade_colour(v: &VertebraResult) -> Rgb {
 }
 
 fn is_not_gradable(v: &VertebraResult) -> bool {
-    v.flags.iter().any(|f| f == "not_gradable")
+    v.flags.contains(&VertebraFlag::NotGradable)
 }
 
 /// Vertebrae graded 2 or 3 (and gradable), cranial first.
@@ -290,7 +290,7 @@ fn table(
             c,
         );
         let yi = y as i64;
-        p.text(&v.label, x0 + cols[0] as i64, yi, TABLE_PX, c);
+        p.text(v.label.as_str(), x0 + cols[0] as i64, yi, TABLE_PX, c);
         let grade = if is_not_gradable(v) {
             "—".to_string()
         } else {
@@ -347,7 +347,7 @@ pub fn reformat_frame(
         let severe = v.genant_grade >= GenantGrade::Moderate && !is_not_gradable(v);
         let label_px = if severe { LABEL_PX + 4.0 } else { LABEL_PX };
         let label_h = line_height(label_px) as f64;
-        let label_w = text_width(&v.label, label_px) as f64;
+        let label_w = text_width(v.label.as_str(), label_px) as f64;
         match r.plane.view {
             View::Sagittal => {
                 let poly: Option<Vec<[f64; 2]>> = [
@@ -371,7 +371,7 @@ pub fn reformat_frame(
                 let anterior_x = poly[0][0].min(poly[5][0]);
                 let x = (anterior_x - 8.0 - label_w).max(ox as f64 + 2.0);
                 let y = (poly[0][1] + poly[5][1]) / 2.0 - label_h / 2.0;
-                p.text(&v.label, x as i64, y as i64, label_px, c);
+                p.text(v.label.as_str(), x as i64, y as i64, label_px, c);
                 if severe {
                     // The height loss under the label, where the eye already is.
                     let loss = format!("{:.0} %", v.deformity * 100.0);
@@ -381,7 +381,7 @@ pub fn reformat_frame(
                 }
                 p.outlines.push(DrawnOutline {
                     frame: index,
-                    label: v.label.clone(),
+                    label: v.label,
                     colour: c,
                     points: poly,
                 });
@@ -403,7 +403,7 @@ pub fn reformat_frame(
                 p.image.line(ticks[2], ticks[3], 2.0, c);
                 let x = (centre[0] - half - 8.0 - label_w).max(ox as f64 + 2.0);
                 p.text(
-                    &v.label,
+                    v.label.as_str(),
                     x as i64,
                     (centre[1] - label_h / 2.0) as i64,
                     label_px,
@@ -411,7 +411,7 @@ pub fn reformat_frame(
                 );
                 p.outlines.push(DrawnOutline {
                     frame: index,
-                    label: v.label.clone(),
+                    label: v.label,
                     colour: c,
                     points: ticks,
                 });

@@ -62,13 +62,13 @@ fn detection_from_truth(truth: &Truth) -> Detection {
         vertebrae: v
             .iter()
             .map(|t| DetectedVertebra {
-                label: t.label.clone(),
+                label: t.label.parse().unwrap(),
                 center_mm: t.center_mm,
                 keypoints_mm: t.keypoints_mm,
                 anterior_dir: t.anterior_dir,
                 cranial_dir: t.cranial_dir,
                 confidence: 1.0,
-                flags: t.flags.clone(),
+                flags: t.flags.iter().map(|f| VertebraFlag::parse(f)).collect(),
             })
             .collect(),
         centreline,
@@ -89,7 +89,7 @@ fn result_from_truth(truth: &Truth, study_uid: &str) -> StudyResult {
             .vertebrae
             .iter()
             .map(|t| VertebraResult {
-                label: t.label.clone(),
+                label: t.label.parse().unwrap(),
                 center_mm: t.center_mm,
                 keypoints_mm: t.keypoints_mm,
                 heights_mm: t.heights_mm,
@@ -98,7 +98,7 @@ fn result_from_truth(truth: &Truth, study_uid: &str) -> StudyResult {
                 genant_grade: t.genant_grade,
                 trabecular_hu: None,
                 confidence: 1.0,
-                flags: t.flags.clone(),
+                flags: t.flags.iter().map(|f| VertebraFlag::parse(f)).collect(),
             })
             .collect(),
         bone_density: None,

@@ -12,18 +12,9 @@ pub use namespace::Namespaced;
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 
-/// Header carrying why a job was dead-lettered by a worker (decode failure, permanent error,
-/// transient error past the delivery limit).
-pub const ERROR_HEADER: &str = "x-spinescreen-error";
-/// Header carrying which attempt failed last when a worker dead-letters a job.
-pub const ATTEMPTS_HEADER: &str = "x-spinescreen-attempts";
-/// Header carrying the stage that dead-lettered a job.
-pub const STAGE_HEADER: &str = "x-spinescreen-stage";
-
-/// The dead-letter queue of a work queue: `<queue>.dlq`.
-pub fn dlq_name(queue: &str) -> String {
-    format!("{queue}.dlq")
-}
+/// The dead-letter headers and queue naming are part of the wire contract; they live in
+/// `spinescreen_proto::job` and are re-exported here for the workers.
+pub use spinescreen_proto::job::{dlq_name, ATTEMPTS_HEADER, ERROR_HEADER, STAGE_HEADER};
 
 /// Errors from a broker.
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +61,26 @@ pub trait Broker: Send + Sync + 'static {
             "this broker cannot report the depth of {queue:?}"
         )))
     }
+}
+
+/// Submit `job` to `stage`'s work queue, declaring the queue first (idempotent): how a new
+/// reception enters the pipeline, whoever makes it (a receiver, `analyze`, `studies retry`).
+pub async fn submit(
+    broker: &dyn Broker,
+    stage: spinescreen_proto::Stage,
+    job: &spinescreen_proto::Job,
+) -> Result<(), BrokerError> {
+    let queue = stage.queue();
+    broker.declare(queue).await?;
+    broker
+        .publish(
+            queue,
+            Message {
+                body: job.to_bytes(),
+                headers: BTreeMap::new(),
+            },
+        )
+        .await
 }
 
 /// A stream of deliveries from one queue. Dropping it without settling its deliveries returns

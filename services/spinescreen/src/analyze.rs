@@ -9,7 +9,7 @@ use crate::{config::AppConfig, fleet};
 use anyhow::{bail, Context};
 use spinescreen_proto::{job::DONE_QUEUE, Stage, StudyDone, StudyResult, StudyUid};
 use spinescreen_runtime::{
-    broker::memory::MemoryBroker, Broker, CancellationToken, Message, StoreConfig, StudyStore,
+    broker::memory::MemoryBroker, Broker, CancellationToken, StoreConfig, StudyStore,
 };
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -75,16 +75,7 @@ pub async fn analyze(config: &AppConfig, opts: &AnalyzeOptions) -> anyhow::Resul
             .await
             .with_context(|| format!("reading {}", opts.input.display()))?;
     let job_id = job.job_id.clone();
-    broker.declare(Stage::Ingest.queue()).await?;
-    broker
-        .publish(
-            Stage::Ingest.queue(),
-            Message {
-                body: job.to_bytes(),
-                headers: Default::default(),
-            },
-        )
-        .await?;
+    spinescreen_runtime::broker::submit(broker.as_ref(), Stage::Ingest, &job).await?;
 
     let finished = tokio::time::timeout(opts.timeout, async {
         loop {
@@ -188,7 +179,8 @@ pub fn summary(result: &StudyResult) -> String {
             if v.flags.is_empty() {
                 String::new()
             } else {
-                format!("  [{}]", v.flags.join(", "))
+                let flags: Vec<&str> = v.flags.iter().map(|f| f.as_str()).collect();
+                format!("  [{}]", flags.join(", "))
             }
         );
     }

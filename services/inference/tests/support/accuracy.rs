@@ -3,7 +3,7 @@
 
 use spinescreen_inference::{geom, Detector};
 use spinescreen_phantom::{generate, PhantomSpec};
-use spinescreen_proto::Keypoints;
+use spinescreen_proto::{Keypoints, VertebraFlag};
 
 /// Tallies over one or more phantoms.
 #[derive(Debug, Default, Clone)]
@@ -108,7 +108,7 @@ pub fn evaluate(detector: &dyn Detector, spec: &PhantomSpec, verbose: bool) -> T
         if v.label == tv.label {
             t.labelled += 1;
         }
-        if v.flags.iter().any(|f| f == "not_gradable") {
+        if v.flags.contains(&VertebraFlag::NotGradable) {
             t.not_gradable += 1;
             continue;
         }

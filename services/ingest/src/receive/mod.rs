@@ -29,7 +29,7 @@ use dicom_object::{file::ReadPreamble, OpenFileOptions};
 use sha2::{Digest, Sha256};
 use spinescreen_proto::uid::{incoming_batch_prefix, incoming_instance_key, validate_uid};
 use spinescreen_proto::{Job, Stage};
-use spinescreen_runtime::{Broker, Message, StudyStore};
+use spinescreen_runtime::{Broker, StudyStore};
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -84,17 +84,7 @@ pub(crate) fn instance_ids(bytes: &[u8], limits: &IngestLimits) -> InstanceIds {
             ..Default::default()
         };
     };
-    let text = |tag| {
-        obj.element_opt(tag)
-            .ok()
-            .flatten()
-            .and_then(|e| {
-                e.to_str()
-                    .ok()
-                    .map(|s| s.trim_end_matches(['\0', ' ']).to_string())
-            })
-            .filter(|s| validate_uid(s).is_ok())
-    };
+    let text = |tag| spinescreen_dicom::text_opt(&obj, tag).filter(|s| validate_uid(s).is_ok());
     let meta = |s: &str| {
         Some(s.trim_end_matches(['\0', ' ']).to_string()).filter(|s| validate_uid(s).is_ok())
     };
@@ -237,19 +227,7 @@ impl Receptions {
 
 /// Publish an ingest job (declaring the queue first; declaring is idempotent).
 pub async fn publish(broker: &dyn Broker, job: &Job) -> Result<(), IngestError> {
-    let queue = Stage::Ingest.queue();
-    broker
-        .declare(queue)
-        .await
-        .map_err(|e| IngestError::Broker(e.to_string()))?;
-    broker
-        .publish(
-            queue,
-            Message {
-                body: job.to_bytes(),
-                headers: Default::default(),
-            },
-        )
+    spinescreen_runtime::broker::submit(broker, Stage::Ingest, job)
         .await
         .map_err(|e| IngestError::Broker(e.to_string()))
 }

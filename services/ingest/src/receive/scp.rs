@@ -79,8 +79,6 @@ const STATUS_UNRECOGNIZED_OPERATION: u16 = 0x0211;
 const STATUS_CANNOT_UNDERSTAND: u16 = 0xC000;
 /// Largest DIMSE command accepted, bytes (a C-STORE-RQ is a few hundred bytes).
 const MAX_COMMAND_BYTES: usize = 64 * 1024;
-/// Our implementation class UID, written in the File Meta Information of received files.
-const IMPLEMENTATION_CLASS_UID: &str = "1.2.826.0.1.3680043.10.1381.1";
 
 /// Called AE title must match; calling AE title must be listed (when a list is configured).
 #[derive(Debug, Clone)]
@@ -195,17 +193,7 @@ fn parse_command(bytes: &[u8]) -> Result<Command, IngestError> {
             .flatten()
             .and_then(|e| e.to_int::<u16>().ok())
     };
-    let text = |tag| -> String {
-        obj.element_opt(tag)
-            .ok()
-            .flatten()
-            .and_then(|e| {
-                e.to_str()
-                    .ok()
-                    .map(|s| s.trim_end_matches(['\0', ' ']).to_string())
-            })
-            .unwrap_or_default()
-    };
+    let text = |tag| -> String { spinescreen_dicom::text_opt(&obj, tag).unwrap_or_default() };
     Ok(Command {
         field: int(tags::COMMAND_FIELD)
             .ok_or_else(|| IngestError::Receive("DIMSE command without Command Field".into()))?,
@@ -284,8 +272,8 @@ fn part10(
         .media_storage_sop_class_uid(command.sop_class.as_str())
         .media_storage_sop_instance_uid(command.sop_instance.as_str())
         .transfer_syntax(transfer_syntax)
-        .implementation_class_uid(IMPLEMENTATION_CLASS_UID)
-        .implementation_version_name("SPINESCREEN")
+        .implementation_class_uid(spinescreen_dicom::IMPLEMENTATION_CLASS_UID)
+        .implementation_version_name(spinescreen_dicom::implementation_version_name())
         .build()
         .map_err(|e| IngestError::Receive(format!("file meta: {e}")))?;
     let mut out = Vec::with_capacity(dataset.len() + 512);

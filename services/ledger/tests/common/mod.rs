@@ -118,7 +118,7 @@ pub fn pipeline_events(job: &Job, start_ms: u64) -> Vec<StudyEvent> {
 fn vertebra(label: &str, grade: GenantGrade, deformity: f64) -> VertebraResult {
     let p: Point3 = [0.0; 3];
     VertebraResult {
-        label: label.into(),
+        label: label.parse().unwrap(),
         center_mm: [0.0; 3],
         keypoints_mm: Keypoints {
             superior_anterior: p,
@@ -160,7 +160,7 @@ pub fn fracture_result(study: &str) -> StudyResult {
             vertebra("L1", GenantGrade::Moderate, 0.31),
         ],
         bone_density: Some(BoneDensity {
-            level: "L1".into(),
+            level: spinescreen_proto::VertebraLevel::L1,
             hu: 95.0,
             iscd_category: "osteoporosis_suggested".into(),
             pickhardt_category: "low".into(),

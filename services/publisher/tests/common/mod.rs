@@ -73,9 +73,10 @@ pub fn vertebra(
     let (a, m, p) = heights;
     let max = a.max(m).max(p);
     let min = a.min(m).min(p);
-    let z = -30.0 * spinescreen_proto::vertebra_index(label).unwrap_or(0) as f64;
+    let label: spinescreen_proto::VertebraLevel = label.parse().unwrap();
+    let z = -30.0 * label.index() as f64;
     VertebraResult {
-        label: label.into(),
+        label,
         center_mm: [0.0, 0.0, z],
         keypoints_mm: kp(z),
         heights_mm: Heights {
@@ -161,7 +162,7 @@ pub fn positive_result() -> StudyResult {
     r.fracture_probability = Some(0.97);
     r.max_deformity = Some(0.45);
     r.bone_density = Some(BoneDensity {
-        level: "L1".into(),
+        level: spinescreen_proto::VertebraLevel::L1,
         hu: 87.0,
         iscd_category: "osteoporosis_suggested".into(),
         pickhardt_category: "low".into(),
@@ -185,7 +186,7 @@ pub fn negative_result() -> StudyResult {
         })
         .collect();
     r.bone_density = Some(BoneDensity {
-        level: "L1".into(),
+        level: spinescreen_proto::VertebraLevel::L1,
         hu: 185.0,
         iscd_category: "not_suggested".into(),
         pickhardt_category: "normal".into(),

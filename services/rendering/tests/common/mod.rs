@@ -138,7 +138,7 @@ pub fn spine(anterior_heights: [f64; 5], grades: [u8; 5], scoliosis_mm: f64) -> 
             inferior_posterior: [x, yp, bottom],
         };
         det_vertebrae.push(DetectedVertebra {
-            label: LABELS[i].into(),
+            label: LABELS[i].parse().unwrap(),
             center_mm: [x, cy, zc],
             keypoints_mm: kp,
             anterior_dir: [0.0, -1.0, 0.0],
@@ -148,7 +148,7 @@ pub fn spine(anterior_heights: [f64; 5], grades: [u8; 5], scoliosis_mm: f64) -> 
         });
         let grade = GenantGrade::try_from(grades[i]).expect("grade 0-3");
         res_vertebrae.push(VertebraResult {
-            label: LABELS[i].into(),
+            label: LABELS[i].parse().unwrap(),
             center_mm: [x, cy, zc],
             keypoints_mm: kp,
             heights_mm: Heights {
@@ -193,7 +193,7 @@ pub fn spine(anterior_heights: [f64; 5], grades: [u8; 5], scoliosis_mm: f64) -> 
         ),
         vertebrae: res_vertebrae,
         bone_density: Some(BoneDensity {
-            level: "L1".into(),
+            level: VertebraLevel::L1,
             hu: 250.0,
             iscd_category: "not_suggested".into(),
             pickhardt_category: "normal".into(),
