@@ -10,6 +10,8 @@
 #     started if not answering, installed with apt-get if missing; each test works in a schema
 #     of its own and drops it;
 #   - the DICOM/imaging tools some tests call (dcmtk, dicom3tools, dcm2niix, cmake, DejaVu fonts);
+#   - headless Chromium and its WebDriver (chromium, chromium-driver) for the console's browser
+#     test;
 #   - ONNX Runtime for the ONNX detector's tests: when ORT_DYLIB_PATH is unset, the library from
 #     the PyPI onnxruntime wheel, unpacked under target/onnxruntime (pip, no Python import).
 # Services this script started are stopped on exit. The exit code is the test run's.
@@ -76,6 +78,8 @@ command -v dciodvfy >/dev/null 2>&1 || missing+=(dicom3tools)
 command -v dcm2niix >/dev/null 2>&1 || missing+=(dcm2niix)
 command -v cmake >/dev/null 2>&1 || missing+=(cmake)
 [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 
 # The chart test renders with Helm's own engine (from PyPI) and validates against Kubernetes schemas.
 if ! python3 -c "import helm_python, kubernetes_validate" >/dev/null 2>&1 && [ "${SPINESCREEN_SKIP_HELM:-0}" != 1 ]; then

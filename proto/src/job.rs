@@ -73,7 +73,8 @@ impl Stage {
     }
 }
 
-/// Queue on which the publisher announces each finished study ([`StudyDone`]).
+/// Queue on which the publisher announces each finished study ([`StudyDone`]), for tools and
+/// integrations (`spinescreen load`, a RIS bridge). Declared with [`DONE_QUEUE_MAX_LENGTH`].
 pub const DONE_QUEUE: &str = "spinescreen.done";
 
 /// AMQP header carrying why a job was dead-lettered by a worker (decode failure, permanent error,
@@ -87,6 +88,24 @@ pub const STAGE_HEADER: &str = "x-spinescreen-stage";
 /// The dead-letter queue of a work queue: `<queue>.dlq`.
 pub fn dlq_name(queue: &str) -> String {
     format!("{queue}.dlq")
+}
+
+/// The study ledger's own copy of every [`DONE_QUEUE`] announcement: each consumer has its own
+/// queue, so the ledger and a tool reading [`DONE_QUEUE`] never take each other's messages.
+/// Declared by the ledger; while nobody has declared it, the copies are dropped.
+pub const DONE_LEDGER_QUEUE: &str = "spinescreen.done.ledger";
+
+/// Length bound (`x-max-length`, oldest dropped first) of [`DONE_QUEUE`] and
+/// [`DONE_LEDGER_QUEUE`]: a safety net so that announcements nobody reads cannot fill the
+/// broker. About a week of a busy city service; at about 200 bytes each, 20 MB.
+pub const DONE_QUEUE_MAX_LENGTH: i64 = 100_000;
+
+/// Whether `queue` (possibly behind a namespace prefix) is one of the done queues, which carry
+/// [`DONE_QUEUE_MAX_LENGTH`].
+pub fn is_done_queue(queue: &str) -> bool {
+    [DONE_QUEUE, DONE_LEDGER_QUEUE]
+        .iter()
+        .any(|q| queue == *q || queue.strip_suffix(q).is_some_and(|p| p.ends_with('.')))
 }
 
 /// The message every stage consumes and produces.

@@ -809,6 +809,148 @@ fn chart_uses_an_existing_secret_instead_of_rendering_one() {
     }
 }
 
+/// Values that switch the study ledger and its console on.
+const LEDGER_VALUES: &str = r#"
+ledger:
+  enabled: true
+  databaseUrl: "postgres://spinescreen:pg-secret@postgres.db.svc:5432/spinescreen"
+  console:
+    token: "console-secret"
+"#;
+
+#[test]
+fn chart_runs_the_ledger_and_console_with_the_database_url_from_the_secret() {
+    let Some(helm) = helm() else { return };
+    // Off by default: nothing of the ledger in a plain release.
+    let plain = render(&helm, &[]);
+    assert!(find(
+        &plain,
+        "Deployment",
+        &format!("{RELEASE}-spinescreen-ledger")
+    )
+    .is_none());
+
+    let docs = render(&helm, &[LEDGER_VALUES]);
+    let secret = find(&docs, "Secret", &format!("{RELEASE}-spinescreen-secrets")).expect("Secret");
+    assert_eq!(
+        str_at(secret, &["stringData", "database-url"]),
+        Some("postgres://spinescreen:pg-secret@postgres.db.svc:5432/spinescreen")
+    );
+    assert_eq!(
+        str_at(secret, &["stringData", "console-token"]),
+        Some("console-secret")
+    );
+    let cm = find(&docs, "ConfigMap", &format!("{RELEASE}-spinescreen-config")).expect("ConfigMap");
+    assert!(
+        !str_at(cm, &["data", "config.toml"])
+            .unwrap_or_default()
+            .contains("pg-secret"),
+        "the database password stays in the Secret"
+    );
+    for (component, args) in [
+        ("ledger", vec!["worker", "ledger"]),
+        ("console", vec!["console", "--listen", "0.0.0.0:8090"]),
+    ] {
+        let name = format!("{RELEASE}-spinescreen-{component}");
+        let dep =
+            find(&docs, "Deployment", &name).unwrap_or_else(|| panic!("no Deployment {name}"));
+        let pod = at(dep, &["spec", "template"]);
+        assert!(labels_match(
+            at(dep, &["spec", "selector", "matchLabels"]),
+            at(pod, &["metadata", "labels"])
+        ));
+        let c = &seq(at(pod, &["spec", "containers"]))[0];
+        let got: Vec<&str> = seq(&c["args"]).iter().filter_map(Value::as_str).collect();
+        assert_eq!(got, args, "{name}");
+        let env = container_env(c, secret);
+        let var = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(
+            var("DATABASE_URL"),
+            Some("postgres://spinescreen:pg-secret@postgres.db.svc:5432/spinescreen"),
+            "{name}: DATABASE_URL from the Secret"
+        );
+        let from_secret = seq(&c["env"])
+            .iter()
+            .find(|e| str_at(e, &["name"]) == Some("DATABASE_URL"))
+            .and_then(|e| str_at(e, &["valueFrom", "secretKeyRef", "key"]));
+        assert_eq!(
+            from_secret,
+            Some("database-url"),
+            "{name}: a secretKeyRef, not a value"
+        );
+        assert!(
+            c["readinessProbe"]["httpGet"]["path"].as_str().is_some(),
+            "{name}: probed"
+        );
+        assert!(
+            c["resources"]["limits"]["memory"].as_str().is_some(),
+            "{name}: limited"
+        );
+        let svc = find(&docs, "Service", &name).unwrap_or_else(|| panic!("no Service {name}"));
+        assert!(labels_match(
+            at(svc, &["spec", "selector"]),
+            at(pod, &["metadata", "labels"])
+        ));
+        // The whole config (file + environment) loads as the binary reads it.
+        let config = app_config(&load_config(
+            str_at(cm, &["data", "config.toml"]).unwrap(),
+            env.clone(),
+        ));
+        if component == "console" {
+            assert_eq!(var("SPINESCREEN_CONSOLE_TOKEN"), Some("console-secret"));
+        } else {
+            assert_eq!(
+                at(svc, &["metadata", "labels", "prometheus-job"]).as_str(),
+                Some("spinescreen-ledger")
+            );
+            let url = config
+                .ledger
+                .database_url_with(var("DATABASE_URL").map(str::to_string));
+            assert!(url.is_ok());
+        }
+    }
+    // Without a database URL the chart refuses to render.
+    let err = template(
+        &helm,
+        &[
+            BASE_VALUES,
+            "ledger: {enabled: true, console: {token: t}}\n",
+        ],
+    )
+    .expect_err("ledger without databaseUrl");
+    assert!(err.contains("ledger.databaseUrl is required"), "{err}");
+    let err = template(
+        &helm,
+        &[
+            BASE_VALUES,
+            "ledger: {enabled: true, databaseUrl: \"postgres://a/b\"}\n",
+        ],
+    )
+    .expect_err("console without a token");
+    assert!(err.contains("ledger.console.token is required"), "{err}");
+
+    // The Kubernetes schemas accept the ledger's objects too.
+    if command_works("kubernetes-validate", &["--version"]) {
+        let out = template(&helm, &[BASE_VALUES, LEDGER_VALUES]).unwrap();
+        let mut file = tempfile::Builder::new()
+            .suffix(".yaml")
+            .tempfile()
+            .expect("temp");
+        file.write_all(out.as_bytes()).expect("write");
+        let res = Command::new("kubernetes-validate")
+            .args(["-k", "1.30.0", "--strict", "--quiet", "--no-warn"])
+            .arg(file.path())
+            .output()
+            .expect("kubernetes-validate runs");
+        assert!(
+            res.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&res.stdout),
+            String::from_utf8_lossy(&res.stderr)
+        );
+    }
+}
+
 #[test]
 fn chart_without_keda_keeps_fixed_replicas() {
     let Some(helm) = helm() else { return };
@@ -1287,6 +1429,163 @@ fn dashboard_shows_sla_share_latency_stages_queues_outcomes_and_throughput() {
         serde_json::from_str(&read("deploy/grafana/spinescreen-dashboard.json")).expect("JSON");
     let uid = dash["uid"].as_str().unwrap_or_default();
     assert!(!uid.is_empty() && uid.len() <= 40, "dashboard uid");
+}
+
+/// `(title, rawSql)` of every dashboard query on the ledger's PostgreSQL datasource.
+fn dashboard_ledger_queries() -> Vec<(String, String)> {
+    let dash: serde_json::Value =
+        serde_json::from_str(&read("deploy/grafana/spinescreen-dashboard.json")).expect("JSON");
+    let mut out = vec![];
+    for panel in dash["panels"].as_array().expect("panels") {
+        for t in panel["targets"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
+            if let Some(sql) = t["rawSql"].as_str() {
+                assert_eq!(
+                    t["datasource"]["uid"].as_str(),
+                    Some("ledger"),
+                    "{}: SQL goes to the ledger datasource",
+                    panel["title"]
+                );
+                out.push((
+                    panel["title"].as_str().unwrap_or("").to_string(),
+                    sql.to_string(),
+                ));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn dashboard_ledger_panels_use_the_provisioned_postgres_datasource() {
+    let ds = yaml("deploy/grafana/provisioning/datasources/ledger.yml");
+    let ledger = &seq(&ds["datasources"])[0];
+    assert_eq!(str_at(ledger, &["uid"]), Some("ledger"));
+    assert_eq!(
+        str_at(ledger, &["type"]),
+        Some("grafana-postgresql-datasource")
+    );
+    assert_eq!(str_at(ledger, &["url"]), Some("postgres:5432"));
+    assert_eq!(
+        str_at(ledger, &["jsonData", "database"]),
+        Some("spinescreen")
+    );
+    assert_eq!(
+        str_at(ledger, &["secureJsonData", "password"]),
+        Some("$POSTGRES_PASSWORD"),
+        "the password comes from the environment, never the file"
+    );
+    let queries = dashboard_ledger_queries();
+    let titles: Vec<&str> = queries.iter().map(|(t, _)| t.as_str()).collect();
+    for want in ["per station", "by station and reason", "Monthly agreement"] {
+        assert!(
+            titles.iter().any(|t| t.contains(want)),
+            "{want}: {titles:?}"
+        );
+    }
+}
+
+/// Every ledger panel's SQL runs on a migrated ledger (Grafana's time macros replaced by the
+/// numbers Grafana puts there) and returns the rows its panel shows.
+#[test]
+fn dashboard_ledger_panels_query_the_ledger_schema() {
+    if std::env::var("SPINESCREEN_SKIP_SERVICES").as_deref() == Ok("1") {
+        eprintln!("SPINESCREEN_SKIP_SERVICES=1: skipping a PostgreSQL test");
+        return;
+    }
+    let url = std::env::var("SPINESCREEN_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let schema = format!("ledger_dash_{}", std::process::id());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let ledger = spinescreen_ledger::Ledger::connect(&url, &schema)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL at {url} is needed: {e:#}"));
+        let now_ms = spinescreen_runtime::events::now_unix_ms() as i64;
+        let c = ledger.client();
+        let result = async {
+            for (uid, station, status, reason) in [
+                (
+                    "1.2.3.1",
+                    "CT-3",
+                    "technical_defect",
+                    Some("RING_ARTIFACTS"),
+                ),
+                ("1.2.3.2", "CT-3", "ok", None),
+                ("1.2.3.3", "", "ok", None),
+            ] {
+                c.execute(
+                    "INSERT INTO studies (study_uid, station_name, received_at_ms, state, status,
+                                          reason_code)
+                     VALUES ($1, $2, $3, 'done', $4, $5)",
+                    &[&uid, &station, &(now_ms - 60_000), &status, &reason],
+                )
+                .await?;
+                c.execute(
+                    "INSERT INTO reviews (study_uid, station_name, reviewed_at_ms, agree_conclusion,
+                                          agree_localisation)
+                     VALUES ($1, $2, $3, $4, true)",
+                    &[&uid, &station, &(now_ms - 60_000), &(uid != "1.2.3.1")],
+                )
+                .await?;
+            }
+            let mut rows_by_title = BTreeMap::new();
+            for (title, sql) in dashboard_ledger_queries() {
+                let sql = sql
+                    .replace(
+                        "$__unixEpochFrom()",
+                        &((now_ms / 1000) - 30 * 86_400).to_string(),
+                    )
+                    .replace("$__unixEpochTo()", &((now_ms / 1000) + 60).to_string());
+                assert!(
+                    !sql.contains("$__"),
+                    "{title}: a macro this test does not know: {sql}"
+                );
+                let rows = c
+                    .query(sql.as_str(), &[])
+                    .await
+                    .unwrap_or_else(|e| panic!("{title}: {e}\n{sql}"));
+                rows_by_title.insert(title, rows);
+            }
+            let by = |part: &str| {
+                rows_by_title
+                    .iter()
+                    .find(|(t, _)| t.contains(part))
+                    .map(|(_, r)| r)
+                    .unwrap()
+            };
+            let stations = by("Studies and defects per station");
+            let ct3 = stations
+                .iter()
+                .find(|r| r.get::<_, String>("station") == "CT-3")
+                .expect("CT-3 row");
+            assert_eq!(ct3.get::<_, i64>("studies"), 2);
+            assert_eq!(ct3.get::<_, i64>("not_analysed"), 1);
+            assert_eq!(ct3.get::<_, i64>("ring_artefacts"), 1);
+            assert!(stations
+                .iter()
+                .any(|r| r.get::<_, String>("station") == "unknown"));
+            let reasons = by("by station and reason");
+            assert_eq!(reasons.len(), 1);
+            assert_eq!(reasons[0].get::<_, String>("reason"), "RING_ARTIFACTS");
+            let monthly = by("Monthly agreement");
+            assert_eq!(monthly.len(), 1);
+            let agree: f64 = monthly[0].get("conclusion");
+            assert!((agree - 2.0 / 3.0).abs() < 1e-9, "{agree}");
+            Ok::<(), tokio_postgres::Error>(())
+        }
+        .await;
+        let _ = c
+            .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            .await;
+        result.unwrap();
+    });
 }
 
 #[test]

@@ -202,6 +202,7 @@ fn kill_9_of_each_worker_type_mid_job_loses_and_duplicates_nothing() {
     let fleet = Fleet::start(FleetOptions {
         delivery_limit: 5,
         webhook_port: Some(webhook),
+        ledger: None,
     });
     let seeds: Vec<(u64, Option<&str>)> = (201..208)
         .map(|s| (s, None))
@@ -292,6 +293,7 @@ fn thirty_seconds_without_s3_delays_but_loses_nothing() {
     let mut fleet = Fleet::start(FleetOptions {
         delivery_limit: 100,
         webhook_port: None,
+        ledger: None,
     });
     let sent = studies(
         &fleet,

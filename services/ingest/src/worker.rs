@@ -21,7 +21,7 @@ use crate::uidgen::derived_uid;
 use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
-use spinescreen_proto::job::{StudyDone, DONE_QUEUE};
+use spinescreen_proto::job::StudyDone;
 use spinescreen_proto::{
     Job, Reason, ReasonCode, Stage, StudyResult, StudyStatus, StudyUid, SCHEMA_VERSION,
 };
@@ -102,17 +102,15 @@ async fn announce_unchanged(
         end_to_end_ms: now_ms().saturating_sub(job.received_at_unix_ms),
     };
     let body = serde_json::to_vec(&done).map_err(transient)?;
-    ctx.broker.declare(DONE_QUEUE).await.map_err(transient)?;
-    ctx.broker
-        .publish(
-            DONE_QUEUE,
-            Message {
-                body,
-                headers: job.trace_context.clone(),
-            },
-        )
-        .await
-        .map_err(transient)
+    spinescreen_runtime::events::announce_done(
+        &*ctx.broker,
+        Message {
+            body,
+            headers: job.trace_context.clone(),
+        },
+    )
+    .await
+    .map_err(transient)
 }
 
 /// Fetch files by key; keys that are gone (deleted by retention) are skipped.

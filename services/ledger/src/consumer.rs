@@ -1,5 +1,6 @@
-//! `spinescreen worker ledger`: consumes `spinescreen.done` and the events feed and writes the
-//! ledger.
+//! `spinescreen worker ledger`: consumes its own copy of the done announcements
+//! (`spinescreen.done.ledger`, so it never takes `spinescreen.done` messages from another reader)
+//! and the events feed, and writes the ledger.
 //!
 //! Each delivery is acknowledged only after its write committed, so a crash leads to a
 //! redelivery, and the writes are idempotent ([`crate::db`]), so a redelivery adds nothing. A
@@ -10,7 +11,7 @@ use crate::config::LedgerConfig;
 use crate::db::Ledger;
 use crate::metrics::refresh_station_metrics;
 use anyhow::Context;
-use spinescreen_proto::job::DONE_QUEUE;
+use spinescreen_proto::job::DONE_LEDGER_QUEUE as DONE_QUEUE;
 use spinescreen_proto::{
     EventKind, SourceInfo, StudyDone, StudyEvent, StudyResult, StudyUid, EVENTS_QUEUE,
     SCHEMA_VERSION,

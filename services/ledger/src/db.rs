@@ -80,6 +80,11 @@ impl Ledger {
         &self.client
     }
 
+    /// The database client, for writes in a transaction.
+    pub fn client_mut(&mut self) -> &mut Client {
+        &mut self.client
+    }
+
     /// Whether the connection has been lost (the caller should connect again).
     pub fn is_closed(&self) -> bool {
         self.client.is_closed()

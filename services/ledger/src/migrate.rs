@@ -5,8 +5,10 @@
 use tokio_postgres::Client;
 
 /// Every migration, in order. Append only: an applied migration is never edited.
-pub const MIGRATIONS: [(i32, &str, &str); 1] =
-    [(1, "ledger", include_str!("../migrations/0001_ledger.sql"))];
+pub const MIGRATIONS: [(i32, &str, &str); 2] = [
+    (1, "ledger", include_str!("../migrations/0001_ledger.sql")),
+    (2, "reviews", include_str!("../migrations/0002_reviews.sql")),
+];
 
 /// Advisory lock key that serialises migrations ("spinescr" in ASCII).
 const LOCK_KEY: i64 = 0x7370_696e_6573_6372;

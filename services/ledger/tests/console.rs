@@ -1,5 +1,6 @@
-//! The operator console over HTTP: the list with its filters, a study's page by accession
-//! number, 404 for an unknown study, JSON, and markup in DICOM text escaped.
+//! The operator console over HTTP: the token login, the list with its filters, a study's page by
+//! accession number with its preview and SR from the store, 404 for an unknown study, JSON, the
+//! stations page, and markup in DICOM text escaped.
 
 mod common;
 
@@ -9,24 +10,81 @@ use spinescreen_proto::{EventKind, SourceInfo, Stage, StudyEvent, StudyStatus};
 use spinescreen_runtime::CancellationToken;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+const TOKEN: &str = "console-test-token";
+
+/// One HTTP/1.0 exchange: `(status, head, body)` (the body as lossy text).
+async fn exchange(addr: std::net::SocketAddr, request: String) -> (u16, String, Vec<u8>) {
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: console\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).await.unwrap();
-    let status = text
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = vec![];
+    s.read_to_end(&mut raw).await.unwrap();
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(raw.len());
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let body = raw.get(split + 4..).unwrap_or_default().to_vec();
+    let status = head
         .split(' ')
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
+    (status, head, body)
 }
+
+/// Log in with `token`: `(status, head)`.
+async fn login(addr: std::net::SocketAddr, token: &str) -> (u16, String) {
+    let body = format!("token={token}");
+    let (status, head, _) = exchange(
+        addr,
+        format!(
+            "POST /login HTTP/1.0\r\nHost: console\r\nContent-Type: \
+             application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+    .await;
+    (status, head)
+}
+
+/// The session cookie a successful login sets.
+async fn session(addr: std::net::SocketAddr) -> String {
+    let (status, head) = login(addr, TOKEN).await;
+    assert_eq!(status, 303, "{head}");
+    assert!(head.lines().any(|l| l == "location: /"), "{head}");
+    let cookie = head
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .unwrap_or_else(|| panic!("no cookie: {head}"));
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
+    assert!(
+        !cookie.contains(TOKEN),
+        "the cookie never carries the token"
+    );
+    cookie.split(';').next().unwrap().to_string()
+}
+
+/// GET `path` with the session `cookie` (empty: none): `(status, head, body bytes)`.
+async fn get_raw(addr: std::net::SocketAddr, path: &str, cookie: &str) -> (u16, String, Vec<u8>) {
+    let cookie = if cookie.is_empty() {
+        String::new()
+    } else {
+        format!("Cookie: {cookie}\r\n")
+    };
+    exchange(
+        addr,
+        format!("GET {path} HTTP/1.0\r\nHost: console\r\n{cookie}\r\n"),
+    )
+    .await
+}
+
+async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    let cookie = SESSION.get().cloned().unwrap_or_default();
+    let (status, _, body) = get_raw(addr, path, &cookie).await;
+    (status, String::from_utf8_lossy(&body).to_string())
+}
+
+static SESSION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_lists_studies_and_shows_a_timeline_by_accession() {
@@ -65,14 +123,52 @@ async fn the_console_lists_studies_and_shows_a_timeline_by_accession() {
             .await
             .unwrap();
     }
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        spinescreen_runtime::StudyStore::from_config(&spinescreen_runtime::StoreConfig::Local {
+            root: dir.path().to_path_buf(),
+        })
+        .unwrap();
+    let keys = uid("1.2.5.1").keys();
+    store
+        .put(&keys.preview_png(), b"\x89PNG fake".to_vec())
+        .await
+        .unwrap();
+    store
+        .put(&keys.structured_report(), b"DICM sr".to_vec())
+        .await
+        .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let stop = CancellationToken::new();
     let server = tokio::spawn(serve(
         listener,
-        Console::new(database_url(), db.schema.clone()),
+        Console::new(database_url(), db.schema.clone(), Some(store), TOKEN),
         stop.clone(),
     ));
+
+    // Nothing without the token: pages send to the login, the API answers 401.
+    let (status, head, _) = get_raw(addr, "/", "").await;
+    assert_eq!(status, 303, "{head}");
+    assert!(head.contains("location: /login"), "{head}");
+    let (status, _, _) = get_raw(addr, "/api/studies", "").await;
+    assert_eq!(status, 401);
+    let (status, _, _) = get_raw(addr, "/studies/1.2.5.1/preview.png", "").await;
+    assert_eq!(status, 303);
+    let (status, _, _) = get_raw(addr, "/", "spinescreen_console=forged").await;
+    assert_eq!(status, 303);
+    let (status, _) = login(addr, "wrong").await;
+    assert_eq!(status, 401);
+    let (status, _, login_page) = get_raw(addr, "/login", "").await;
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&login_page).contains("name=\"token\""));
+    let (status, _, json) = exchange(
+        addr,
+        format!("GET /api/studies HTTP/1.0\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"),
+    )
+    .await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&json));
+    SESSION.set(session(addr).await).unwrap();
 
     let (status, page) = get(addr, "/").await;
     assert_eq!(status, 200);
@@ -92,6 +188,39 @@ async fn the_console_lists_studies_and_shows_a_timeline_by_accession() {
     assert!(study.contains("Study 1.2.5.1"), "{study}");
     assert!(study.contains("fracture L1:2"), "{study}");
     assert!(study.contains("<td>finished</td>"), "{study}");
+    assert!(
+        study.contains("<img id=\"preview\" src=\"/studies/1.2.5.1/preview.png\""),
+        "{study}"
+    );
+    assert!(
+        study.contains("href=\"/studies/1.2.5.1/sr.dcm\""),
+        "{study}"
+    );
+    let cookie = SESSION.get().unwrap().clone();
+    let (status, head, png) = get_raw(addr, "/studies/1.2.5.1/preview.png", &cookie).await;
+    assert_eq!(status, 200);
+    assert!(head.contains("content-type: image/png"), "{head}");
+    assert_eq!(png, b"\x89PNG fake");
+    let (status, head, sr) = get_raw(addr, "/studies/1.2.5.1/sr.dcm", &cookie).await;
+    assert_eq!(status, 200);
+    assert!(head.contains("content-type: application/dicom"), "{head}");
+    assert_eq!(sr, b"DICM sr");
+    let (status, _) = get(addr, "/studies/1.2.5.2/preview.png").await;
+    assert_eq!(status, 404, "no preview of the defect study in the store");
+    let (status, _) = get(addr, "/studies/..%2F..%2Fetc/preview.png").await;
+    assert_eq!(status, 404, "only Study Instance UIDs name objects");
+
+    let (status, stations) = get(addr, "/stations").await;
+    assert_eq!(status, 200);
+    if spinescreen_ledger::metrics::utc_midnight(t0)
+        == spinescreen_ledger::metrics::utc_midnight(t0 + 3_600_000)
+    {
+        // (received an hour ago: still today, unless the test runs just after midnight)
+        assert!(
+            stations.contains(">CT-3</a></td><td>1</td><td>0</td>"),
+            "{stations}"
+        );
+    }
 
     // `studies retry` ran it again and the new run failed once: the page says so.
     let j = job("job-retry", "1.2.5.1", t0 + 60_000);

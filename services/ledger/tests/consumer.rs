@@ -9,10 +9,11 @@ use common::*;
 use spinescreen_ledger::metrics::refresh_station_metrics;
 use spinescreen_ledger::query::find;
 use spinescreen_ledger::{run_ledger, LedgerConfig};
-use spinescreen_proto::job::DONE_QUEUE;
+use spinescreen_proto::job::DONE_LEDGER_QUEUE;
+use spinescreen_proto::EVENTS_QUEUE;
 use spinescreen_proto::{EventKind, SourceInfo, Stage, StudyEvent, StudyStatus};
 use spinescreen_runtime::broker::MemoryBroker;
-use spinescreen_runtime::events::{now_unix_ms, publish_event};
+use spinescreen_runtime::events::{announce_done, now_unix_ms, publish_event};
 use spinescreen_runtime::metrics::STATION_DEFECTS_TODAY;
 use spinescreen_runtime::{Broker, CancellationToken, Message, StoreConfig, StudyStore};
 use std::sync::Arc;
@@ -40,7 +41,8 @@ async fn the_worker_records_studies_once_even_when_the_feed_is_replayed() {
         root: dir.path().into(),
     })
     .unwrap();
-    let broker: Arc<dyn Broker> = Arc::new(MemoryBroker::new());
+    let memory = MemoryBroker::new();
+    let broker: Arc<dyn Broker> = Arc::new(memory.clone());
     let config = LedgerConfig {
         url: Some(database_url()),
         schema: db.schema.clone(),
@@ -77,20 +79,16 @@ async fn the_worker_records_studies_once_even_when_the_feed_is_replayed() {
         body: serde_json::to_vec(&done(&j, StudyStatus::TechnicalDefect, 70_000)).unwrap(),
         headers: Default::default(),
     };
-    // Until the ledger has declared the feed, events are dropped (no ledger, no growth).
-    let mut first = false;
-    for _ in 0..200 {
-        first = publish_event(&*broker, &events[0]).await;
-        if first {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(first, "the ledger declares spinescreen.events");
-    for e in &events[1..] {
+    // Until the ledger has declared its queues, events and its done copies are dropped (no
+    // ledger, no growth).
+    wait_for("the ledger to consume its queues", || async {
+        memory.consumer_count(EVENTS_QUEUE) == 1 && memory.consumer_count(DONE_LEDGER_QUEUE) == 1
+    })
+    .await;
+    for e in &events {
         assert!(publish_event(&*broker, e).await);
     }
-    broker.publish(DONE_QUEUE, announce.clone()).await.unwrap();
+    announce_done(&*broker, announce.clone()).await.unwrap();
     wait_for("the study and all its events to be recorded", || async {
         find(&db.ledger, "ACC-55")
             .await
@@ -106,23 +104,22 @@ async fn the_worker_records_studies_once_even_when_the_feed_is_replayed() {
     for e in &events {
         assert!(publish_event(&*broker, e).await);
     }
-    broker.publish(DONE_QUEUE, announce.clone()).await.unwrap();
+    announce_done(&*broker, announce.clone()).await.unwrap();
     let mut other = job("job-56", "1.2.840.56", now);
     let sentinel_done = done(&other, StudyStatus::Ok, 1_000);
     other.study_uid = None;
     let sentinel = StudyEvent::new(&other, Stage::Ingest, EventKind::Started, 1, now);
     assert!(publish_event(&*broker, &sentinel).await);
     let body = serde_json::to_vec(&sentinel_done).unwrap();
-    broker
-        .publish(
-            DONE_QUEUE,
-            Message {
-                body,
-                headers: Default::default(),
-            },
-        )
-        .await
-        .unwrap();
+    announce_done(
+        &*broker,
+        Message {
+            body,
+            headers: Default::default(),
+        },
+    )
+    .await
+    .unwrap();
     wait_for("the sentinels", || async {
         !find(&db.ledger, "1.2.840.56").await.unwrap().is_empty()
             && count(&db, "events").await > events.len() as i64
@@ -142,11 +139,15 @@ async fn the_worker_records_studies_once_even_when_the_feed_is_replayed() {
         .get();
     assert_eq!(ring, 1);
 
+    // Each consumer has its own queue: the announcements are still on spinescreen.done for
+    // another reader (`spinescreen load`), the ledger took only its copies.
+    assert_eq!(memory.queue_len(spinescreen_proto::job::DONE_QUEUE), 3);
+    assert_eq!(memory.queue_len(DONE_LEDGER_QUEUE), 0);
+
     // A malformed message is dead-lettered, and the feed keeps flowing.
-    broker.declare(DONE_QUEUE).await.unwrap();
     broker
         .publish(
-            DONE_QUEUE,
+            DONE_LEDGER_QUEUE,
             Message {
                 body: b"{not json".to_vec(),
                 headers: Default::default(),
@@ -157,7 +158,7 @@ async fn the_worker_records_studies_once_even_when_the_feed_is_replayed() {
     wait_for("the bad message to be dead-lettered", || {
         let b = broker.clone();
         async move {
-            b.queue_depth(&format!("{DONE_QUEUE}.dlq"))
+            b.queue_depth(&format!("{DONE_LEDGER_QUEUE}.dlq"))
                 .await
                 .unwrap_or(0)
                 == 1

@@ -310,13 +310,16 @@ async fn migrations_are_applied_once_per_schema() {
         .unwrap();
     let versions: Vec<i32> = again
         .client()
-        .query("SELECT version FROM ledger_migrations", &[])
+        .query(
+            "SELECT version FROM ledger_migrations ORDER BY version",
+            &[],
+        )
         .await
         .unwrap()
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(versions, [1]);
+    assert_eq!(versions, [1, 2]);
     assert!(
         spinescreen_ledger::Ledger::connect(&database_url(), "Bad-Schema")
             .await

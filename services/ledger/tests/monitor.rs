@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use spinescreen_ledger::monitor::report::review_report;
+use spinescreen_ledger::monitor::report::{record_reviews, review_report, study_reviews};
 use spinescreen_ledger::monitor::sample::{sample, SampleOptions};
 use spinescreen_ledger::monitor::worksheet::{header, parse_csv};
 use spinescreen_proto::{EventKind, SourceInfo, Stage, StudyEvent, StudyStatus};
@@ -142,4 +142,32 @@ async fn the_sample_is_reproducible_and_its_worksheet_round_trips_into_the_repor
         .count();
     assert_eq!(report.not_analysed.successes, defects);
     assert_eq!(report.processing_n, 20);
+
+    // `--record`: the reviews go into the ledger, where Grafana's monthly panel reads them; a
+    // second recording of the same sheet replaces, never adds.
+    let reviews = study_reviews(&csv).unwrap();
+    assert_eq!(reviews.len(), 20);
+    for _ in 0..2 {
+        let n = record_reviews(&mut db.ledger, &reviews, T0 + 40 * 86_400_000)
+            .await
+            .unwrap();
+        assert_eq!(n, 20);
+    }
+    assert_eq!(count(&db, "reviews").await, 20);
+    let month: Vec<(f64, i64)> = db
+        .ledger
+        .client()
+        .query(
+            "SELECT avg(agree_conclusion::int)::float8, count(*) FROM reviews
+             GROUP BY date_trunc('month', to_timestamp(reviewed_at_ms / 1000.0))",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(month, vec![(0.9, 20)]);
+    let unreviewed = study_reviews(&text).unwrap();
+    assert!(unreviewed.is_empty(), "an empty sheet has no reviews");
 }

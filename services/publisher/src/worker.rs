@@ -21,7 +21,7 @@ use spinescreen_proto::{
     EventKind, Job, Reason, ReasonCode, Stage, StudyEvent, StudyInfo, StudyKeys, StudyResult,
     StudyStatus, StudyUid, VolumeHeader, SCHEMA_VERSION,
 };
-use spinescreen_runtime::events::publish_event;
+use spinescreen_runtime::events::{announce_done, publish_event};
 use spinescreen_runtime::storage::StorageError;
 use spinescreen_runtime::{metrics, Message, StageContext, StageError, StageWorker, StudyStore};
 use std::time::Instant;
@@ -315,20 +315,15 @@ impl StageWorker for PublisherWorker {
             result_key: keys.result(),
             end_to_end_ms,
         };
-        ctx.broker
-            .declare(DONE_QUEUE)
-            .await
-            .map_err(|e| transient(format!("declaring {DONE_QUEUE}: {e}")))?;
-        ctx.broker
-            .publish(
-                DONE_QUEUE,
-                Message {
-                    body: serde_json::to_vec(&done).map_err(permanent)?,
-                    headers: job.trace_context.clone(),
-                },
-            )
-            .await
-            .map_err(|e| transient(format!("announcing on {DONE_QUEUE}: {e}")))?;
+        announce_done(
+            &*ctx.broker,
+            Message {
+                body: serde_json::to_vec(&done).map_err(permanent)?,
+                headers: job.trace_context.clone(),
+            },
+        )
+        .await
+        .map_err(|e| transient(format!("announcing on {DONE_QUEUE}: {e}")))?;
         tracing::info!(
             study = %study_uid,
             status = result.status.as_str(),

@@ -5,7 +5,9 @@ use crate::config::AppConfig;
 use crate::fleet;
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use spinescreen_ledger::monitor::report::{render_markdown, review_report};
+use spinescreen_ledger::monitor::report::{
+    record_reviews, render_markdown, review_report, study_reviews,
+};
 use spinescreen_ledger::monitor::sample::{sample, SampleOptions};
 use spinescreen_ledger::query::{find, list, timeline, ListFilter};
 use spinescreen_ledger::studies::{render_list, render_timeline, retry};
@@ -87,6 +89,10 @@ pub enum MonitorCommand {
         /// Print JSON instead of Markdown.
         #[arg(long)]
         json: bool,
+        /// Also store the reviewed rows in the ledger (table `reviews`: Grafana's monthly
+        /// agreement panel).
+        #[arg(long)]
+        record: bool,
     },
 }
 
@@ -201,10 +207,20 @@ pub async fn monitor(config: &AppConfig, command: &MonitorCommand) -> anyhow::Re
                 drawn.html.display()
             );
         }
-        MonitorCommand::Report { reviews, json } => {
+        MonitorCommand::Report {
+            reviews,
+            json,
+            record,
+        } => {
             let text = std::fs::read_to_string(reviews)
                 .with_context(|| format!("reading {}", reviews.display()))?;
             let report = review_report(&text)?;
+            if *record {
+                let mut ledger = connect(config).await?;
+                let rows = study_reviews(&text)?;
+                let n = record_reviews(&mut ledger, &rows, now_unix_ms()).await?;
+                eprintln!("{n} reviews recorded in the ledger");
+            }
             if *json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
@@ -215,14 +231,33 @@ pub async fn monitor(config: &AppConfig, command: &MonitorCommand) -> anyhow::Re
     Ok(())
 }
 
-/// `console`: the read-only operator console on `listen` until SIGTERM/SIGINT.
+/// `console`: the read-only operator console on `listen` until SIGTERM/SIGINT. The login token
+/// comes from `SPINESCREEN_CONSOLE_TOKEN`; without it one is drawn and printed.
 pub async fn console(config: &AppConfig, listen: std::net::SocketAddr) -> anyhow::Result<()> {
+    use spinescreen_ledger::console::{Console, TOKEN_ENV};
     let shutdown = spinescreen_runtime::shutdown::cancel_on_signal();
     let url = config.ledger.database_url()?;
+    let store = StudyStore::from_config(&config.runtime.store).context("opening the store")?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding the console to {listen}"))?;
-    println!("operator console on http://{}", listener.local_addr()?);
-    let console = spinescreen_ledger::console::Console::new(url, config.ledger.schema.clone());
+    let token = match std::env::var(TOKEN_ENV) {
+        Ok(t) if !t.trim().is_empty() => {
+            println!(
+                "operator console on http://{} (token from {TOKEN_ENV})",
+                listener.local_addr()?
+            );
+            t.trim().to_string()
+        }
+        _ => {
+            let t = uuid::Uuid::new_v4().simple().to_string();
+            println!(
+                "operator console on http://{} — log in with the token {t} (set {TOKEN_ENV} to choose one)",
+                listener.local_addr()?
+            );
+            t
+        }
+    };
+    let console = Console::new(url, config.ledger.schema.clone(), Some(store), &token);
     spinescreen_ledger::console::serve(listener, console, shutdown).await
 }

@@ -469,6 +469,9 @@ pub struct FleetOptions {
     pub delivery_limit: u32,
     /// Also deliver every study to this slow webhook (port), after the PACS.
     pub webhook_port: Option<u16>,
+    /// Also run `worker ledger` (the last of [`Fleet::workers`]) on this PostgreSQL URL and
+    /// schema.
+    pub ledger: Option<(String, String)>,
 }
 
 impl Default for FleetOptions {
@@ -476,14 +479,18 @@ impl Default for FleetOptions {
         Self {
             delivery_limit: 5,
             webhook_port: None,
+            ledger: None,
         }
     }
 }
 
 /// The fleet: vhost, s3s-fs, storescp and one process per stage (two for inference).
 pub struct Fleet {
-    /// Workers: ingest, inference ×2, morphometry, rendering, publisher. Dropped first.
+    /// Workers: ingest, inference ×2, morphometry, rendering, publisher (then the ledger, when
+    /// asked for). Dropped first.
     pub workers: Vec<Arc<Mutex<Worker>>>,
+    /// Each worker's stage and log file, in the order of `workers`.
+    pub worker_logs: Vec<(&'static str, PathBuf)>,
     /// The PACS.
     pacs: Proc,
     /// Where the PACS writes (`<dir>/st_<StudyInstanceUID>/…`).
@@ -501,6 +508,9 @@ pub struct Fleet {
     /// Config, logs, data.
     pub dir: tempfile::TempDir,
 }
+
+/// The `worker` argument of the study ledger, after [`WORKER_STAGES`] when asked for.
+pub const LEDGER_WORKER: &str = "ledger";
 
 /// Stages in the order of [`Fleet::workers`].
 pub const WORKER_STAGES: [&str; 6] = [
@@ -599,12 +609,21 @@ calling_ae = "SPINESCREEN"
         let config_path = dir.path().join("spinescreen.toml");
         std::fs::write(&config_path, config).unwrap();
         let mut workers = vec![];
-        for (i, stage) in WORKER_STAGES.into_iter().enumerate() {
+        let ledger = opts.ledger.as_ref().map(|_| LEDGER_WORKER);
+        for (i, stage) in WORKER_STAGES.into_iter().chain(ledger).enumerate() {
             let metrics_port = free_port();
             let mut env = vec![(
                 "SPINESCREEN__METRICS_ADDR".to_string(),
                 format!("127.0.0.1:{metrics_port}"),
             )];
+            if let (Some((url, schema)), LEDGER_WORKER) = (&opts.ledger, stage) {
+                env.push(("DATABASE_URL".to_string(), url.clone()));
+                env.push(("SPINESCREEN__LEDGER__SCHEMA".to_string(), schema.clone()));
+                env.push((
+                    "SPINESCREEN__LEDGER__METRICS_REFRESH_SECS".to_string(),
+                    "1".to_string(),
+                ));
+            }
             if stage == "ingest" {
                 env.push((
                     "SPINESCREEN__INGEST__SCP__ENABLED".to_string(),
@@ -627,6 +646,7 @@ calling_ae = "SPINESCREEN"
         }
         wait_port(scp_port, "ingest SCP", Duration::from_secs(10));
         Self {
+            worker_logs: workers.iter().map(|w| (w.stage, w.log.clone())).collect(),
             workers: workers
                 .into_iter()
                 .map(|w| Arc::new(Mutex::new(w)))
@@ -743,9 +763,8 @@ calling_ae = "SPINESCREEN"
     /// Tail of every worker's log, for failure messages.
     pub fn logs(&self) -> String {
         let mut s = String::new();
-        for (i, stage) in WORKER_STAGES.iter().enumerate() {
-            let log = self.dir.path().join(format!("{i}-{stage}.log"));
-            s.push_str(&format!("--- {stage} #{i}\n{}\n", tail(&log, 8)));
+        for (i, (stage, log)) in self.worker_logs.iter().enumerate() {
+            s.push_str(&format!("--- {stage} #{i}\n{}\n", tail(log, 8)));
         }
         s
     }
@@ -829,7 +848,18 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
 /// A small phantom study written as DICOM into `dir/study-<seed>` (ground truth removed, so only
 /// the CT series is sent); returns the folder and its Study Instance UID.
 pub fn phantom_study(dir: &Path, seed: u64, fracture: Option<&str>) -> (PathBuf, String) {
-    let spec = spinescreen_phantom::PhantomSpec {
+    phantom_study_with(dir, seed, fracture, |_| {})
+}
+
+/// [`phantom_study`] with the phantom's specification changed by `adjust` first (e.g. a
+/// confounder added).
+pub fn phantom_study_with(
+    dir: &Path,
+    seed: u64,
+    fracture: Option<&str>,
+    adjust: impl FnOnce(&mut spinescreen_phantom::PhantomSpec),
+) -> (PathBuf, String) {
+    let mut spec = spinescreen_phantom::PhantomSpec {
         seed,
         fractures: fracture
             .map(|f| vec![f.parse().unwrap()])
@@ -840,6 +870,7 @@ pub fn phantom_study(dir: &Path, seed: u64, fracture: Option<&str>) -> (PathBuf,
         slice_thickness_mm: 2.0,
         ..Default::default()
     };
+    adjust(&mut spec);
     let phantom = spinescreen_phantom::generate(&spec).expect("phantom");
     let out = dir.join(format!("study-{seed}"));
     spinescreen_phantom::write_dicom_series(&phantom, &out).expect("write phantom");

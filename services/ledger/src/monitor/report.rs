@@ -322,3 +322,84 @@ mod tests {
         assert!(render_markdown(&empty).contains("n/a"));
     }
 }
+
+/// One study's review, as `monitor report --record` stores it in the ledger.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StudyReview {
+    pub study_uid: String,
+    pub station_name: String,
+    pub agree_conclusion: Option<bool>,
+    pub agree_localisation: Option<bool>,
+    pub interpretation: String,
+}
+
+/// The reviewed rows of a filled worksheet (a row with neither agreement filled in is not
+/// reviewed and left out). `study_uid` and `agree_with_conclusion` columns are required.
+pub fn study_reviews(text: &str) -> anyhow::Result<Vec<StudyReview>> {
+    let rows = parse_csv(text).map_err(|e| anyhow::anyhow!("reviews: {e}"))?;
+    let (head, body) = rows
+        .split_first()
+        .ok_or_else(|| anyhow::anyhow!("reviews: the file is empty"))?;
+    let col = |name: &str| head.iter().position(|h| h.trim() == name);
+    let need = |name: &str| col(name).ok_or_else(|| anyhow::anyhow!("reviews: no {name:?} column"));
+    let (uid, agree) = (need("study_uid")?, need("agree_with_conclusion")?);
+    let (local, interp, station) = (
+        col("agree_with_localisation"),
+        col("interpretation"),
+        col("station_name"),
+    );
+    let cell = |row: &Vec<String>, i: Option<usize>| -> String {
+        i.and_then(|i| row.get(i))
+            .map(|c| c.trim().to_string())
+            .unwrap_or_default()
+    };
+    Ok(body
+        .iter()
+        .filter_map(|row| {
+            let review = StudyReview {
+                study_uid: cell(row, Some(uid)),
+                station_name: cell(row, station),
+                agree_conclusion: parse_yes_no(&cell(row, Some(agree))),
+                agree_localisation: parse_yes_no(&cell(row, local)),
+                interpretation: cell(row, interp).to_lowercase(),
+            };
+            let reviewed = review.agree_conclusion.is_some() || review.agree_localisation.is_some();
+            (reviewed && !review.study_uid.is_empty()).then_some(review)
+        })
+        .collect())
+}
+
+/// Store `reviews` in the ledger as reviewed at `now_unix_ms` (a study reviewed again keeps the
+/// latest review); returns how many were stored.
+pub async fn record_reviews(
+    ledger: &mut crate::Ledger,
+    reviews: &[StudyReview],
+    now_unix_ms: u64,
+) -> anyhow::Result<usize> {
+    let at = crate::db::ms(now_unix_ms);
+    let tx = ledger.client_mut().transaction().await?;
+    for r in reviews {
+        tx.execute(
+            "INSERT INTO reviews (study_uid, station_name, reviewed_at_ms, agree_conclusion,
+                                  agree_localisation, interpretation)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (study_uid) DO UPDATE SET
+                 station_name = EXCLUDED.station_name,
+                 reviewed_at_ms = EXCLUDED.reviewed_at_ms,
+                 agree_conclusion = EXCLUDED.agree_conclusion,
+                 agree_localisation = EXCLUDED.agree_localisation,
+                 interpretation = EXCLUDED.interpretation",
+            &[
+                &r.study_uid,
+                &r.station_name,
+                &at,
+                &r.agree_conclusion,
+                &r.agree_localisation,
+                &r.interpretation,
+            ],
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(reviews.len())
+}

@@ -196,6 +196,13 @@ impl AmqpBroker {
         );
         args.insert(short("x-dead-letter-exchange"), lstr(dlx));
         args.insert(short("x-dead-letter-routing-key"), lstr(&dlq));
+        if spinescreen_proto::job::is_done_queue(queue) {
+            // Nobody may be reading the done queue: bound it (oldest dropped first).
+            args.insert(
+                short("x-max-length"),
+                AMQPValue::LongLongInt(spinescreen_proto::job::DONE_QUEUE_MAX_LENGTH),
+            );
+        }
         ch.queue_declare(short(queue), QueueDeclareOptions::durable(), args)
             .await?;
         Ok(())

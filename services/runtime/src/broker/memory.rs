@@ -90,6 +90,15 @@ impl MemoryBroker {
             .map_or(0, |q| q.ready.len())
     }
 
+    /// Consumers attached to `queue` (0 for an undeclared queue).
+    pub fn consumer_count(&self, queue: &str) -> usize {
+        self.inner
+            .lock()
+            .queues
+            .get(queue)
+            .map_or(0, |q| q.consumers.len())
+    }
+
     /// Deliveries of `queue` handed out and not yet settled.
     pub fn unacked_len(&self, queue: &str) -> usize {
         self.inner
@@ -158,6 +167,14 @@ impl Broker for MemoryBroker {
         });
         q.notify.notify_waiters();
         Ok(())
+    }
+
+    async fn publish_optional(&self, queue: &str, message: Message) -> Result<(), BrokerError> {
+        if !self.inner.lock().queues.contains_key(queue) {
+            // Like RabbitMQ with a non-mandatory publish: nobody takes it, it is dropped.
+            return Ok(());
+        }
+        self.publish(queue, message).await
     }
 
     async fn consume(&self, queue: &str, prefetch: u16) -> Result<Box<dyn Consumer>, BrokerError> {
