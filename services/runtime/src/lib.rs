@@ -10,6 +10,7 @@
 //! - [`broker`]: the `Broker` trait, `Message`/`Delivery`, and its AMQP ([`broker::AmqpBroker`])
 //!   and in-memory ([`broker::MemoryBroker`]) implementations.
 //! - [`storage`]: `StudyStore`, object storage (local directory or S3) with validated keys.
+//! - [`volumes`]: HU volumes streamed to and from the store (zstd frames along z).
 //! - [`config`]: one TOML file plus `SPINESCREEN__…` environment overrides, laptop defaults.
 //! - [`metrics`]: Prometheus metrics in the default registry, incl. the 390 s SLA bucket.
 //! - [`http`]: `/metrics`, `/healthz`, `/readyz` (axum).
@@ -62,6 +63,7 @@ pub mod privacy;
 pub mod shutdown;
 pub mod storage;
 pub mod telemetry;
+pub mod volumes;
 pub mod worker;
 
 pub use broker::{Broker, Delivery, Message};
