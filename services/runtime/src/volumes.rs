@@ -155,19 +155,23 @@ async fn read_frames(
     nz: usize,
 ) -> Result<Vec<i16>, VolumeReadError> {
     let mut data = vec![0i16; plane * nz];
-    let mut fetched = futures::stream::iter(layout.chunks.iter().enumerate())
-        .map(|(i, [offset, len])| async move {
-            let bytes = store
-                .get_range(key, *offset..offset + len)
-                .await
-                .map_err(|e| store_error(e, key))?;
-            if bytes.len() as u64 != *len {
-                return Err(VolumeReadError::Unreadable(VolumeError::Size {
-                    expected: *len as usize,
-                    actual: bytes.len(),
-                }));
+    // Owned captures: the future must be Send for every lifetime (async_trait workers).
+    let mut fetched = futures::stream::iter(layout.chunks.clone().into_iter().enumerate())
+        .map(|(i, [offset, len])| {
+            let (store, key) = (store.clone(), key.to_string());
+            async move {
+                let bytes = store
+                    .get_range(&key, offset..offset + len)
+                    .await
+                    .map_err(|e| store_error(e, &key))?;
+                if bytes.len() as u64 != len {
+                    return Err(VolumeReadError::Unreadable(VolumeError::Size {
+                        expected: len as usize,
+                        actual: bytes.len(),
+                    }));
+                }
+                Ok((i, bytes))
             }
-            Ok((i, bytes))
         })
         .buffered(FRAMES_IN_FLIGHT);
     while let Some((i, frame)) = fetched.try_next().await? {
