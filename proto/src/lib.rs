@@ -10,6 +10,7 @@
 //! - [`job`]: the [`Job`] envelope, the [`Stage`] order of the pipeline, queue names.
 //! - [`language`]: the [`Language`] of text written for people (images, reports).
 //! - [`volume`]: [`HuVolume`], the i16 Hounsfield volume with its geometry, and its byte format.
+//! - [`voxels`]: how the volume's voxels are stored: format 2, zstd frames along z.
 //! - [`study`]: the patient/study module copied from the source series into derived objects.
 //! - [`vertebra`]: [`VertebraLevel`] (`C1` … `S1`) and [`VertebraFlag`], the vertebra vocabulary.
 //! - [`detection`]: what inference hands to morphometry: vertebrae with labels and keypoints.
@@ -28,6 +29,7 @@ pub mod uid;
 pub mod vec3;
 pub mod vertebra;
 pub mod volume;
+pub mod voxels;
 
 pub use detection::{DetectedVertebra, Detection, Keypoints, Point3};
 pub use event::{EventKind, StudyEvent, EVENTS_QUEUE};
@@ -42,6 +44,7 @@ pub use study::StudyInfo;
 pub use uid::{InvalidUid, StudyKeys, StudyUid};
 pub use vertebra::{UnknownLevel, VertebraFlag, VertebraLevel};
 pub use volume::{HuVolume, VolumeError, VolumeHeader};
+pub use voxels::{StoredHeader, VoxelLayout, VOLUME_FORMAT};
 
 /// Version of every message and stored document in this crate. Bump on any incompatible change;
 /// consumers reject jobs whose version they do not know (they go to the dead-letter queue).

@@ -85,9 +85,13 @@ impl StudyKeys {
     pub fn volume_header(&self) -> String {
         format!("{}/volume.json", self.prefix)
     }
-    /// The HU volume's voxels: little-endian i16, x fastest, then y, then z.
+    /// The HU volume's voxels in volume format 1: little-endian i16, x fastest, then y, then z.
     pub fn volume_voxels(&self) -> String {
         format!("{}/volume.i16", self.prefix)
+    }
+    /// The HU volume's voxels in volume format 2: zstd frames along z ([`crate::voxels`]).
+    pub fn volume_frames(&self) -> String {
+        format!("{}/volume.zst", self.prefix)
     }
     /// Inference output ([`crate::Detection`]).
     pub fn detection(&self) -> String {

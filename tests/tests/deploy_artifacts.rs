@@ -1248,32 +1248,33 @@ fn check_queries(source: &str, exprs: &[(String, String)]) {
         );
         let mut known_labels: BTreeSet<String> = BTreeSet::from(["le".into()]);
         for r in &refs {
-            let labels: BTreeSet<String> = if r.name.starts_with("spinescreen_") {
-                exported
-                    .get(&r.name)
-                    .unwrap_or_else(|| {
-                        panic!(
+            let labels: BTreeSet<String> =
+                if r.name.starts_with("spinescreen_") || r.name.starts_with("process_") {
+                    exported
+                        .get(&r.name)
+                        .unwrap_or_else(|| {
+                            panic!(
                             "{source} {title:?} queries {} which no worker exports; exported: {:?}",
                             r.name,
                             exported.keys().collect::<Vec<_>>()
                         )
-                    })
-                    .clone()
-            } else if r.name.starts_with("rabbitmq_") {
-                assert!(
-                    RABBITMQ_QUEUE_METRICS.contains(&r.name.as_str()),
-                    "{source} {title:?}: {} is not a rabbitmq_prometheus queue metric",
-                    r.name
-                );
-                ["queue", "vhost"].map(String::from).into()
-            } else if r.name == "up" {
-                ["job", "instance"].map(String::from).into()
-            } else {
-                panic!(
-                    "{source} {title:?}: unexpected metric {} in {expr:?}",
-                    r.name
-                );
-            };
+                        })
+                        .clone()
+                } else if r.name.starts_with("rabbitmq_") {
+                    assert!(
+                        RABBITMQ_QUEUE_METRICS.contains(&r.name.as_str()),
+                        "{source} {title:?}: {} is not a rabbitmq_prometheus queue metric",
+                        r.name
+                    );
+                    ["queue", "vhost"].map(String::from).into()
+                } else if r.name == "up" {
+                    ["job", "instance"].map(String::from).into()
+                } else {
+                    panic!(
+                        "{source} {title:?}: unexpected metric {} in {expr:?}",
+                        r.name
+                    );
+                };
             for (label, _) in &r.labels {
                 assert!(
                     labels.contains(label) || (label == "job" || label == "instance"),

@@ -4,7 +4,8 @@
 use crate::{ClassicalDetector, Detector, InferenceConfig};
 use anyhow::{anyhow, Context};
 use async_trait::async_trait;
-use spinescreen_proto::{HuVolume, Job, Stage, StudyStatus};
+use spinescreen_proto::{Job, Stage, StudyStatus};
+use spinescreen_runtime::volumes::read_volume;
 use spinescreen_runtime::{storage::StorageError, StageContext, StageError, StageWorker};
 use std::sync::Arc;
 
@@ -63,24 +64,11 @@ impl StageWorker for InferenceWorker {
             .clone()
             .ok_or_else(|| StageError::Permanent(anyhow!("inference job without a study UID")))?;
         let keys = uid.keys();
-        let header = ctx
-            .store
-            .get(&keys.volume_header())
-            .await
-            .map_err(storage)?;
-        let voxels = ctx
-            .store
-            .get(&keys.volume_voxels())
-            .await
-            .map_err(storage)?;
+        let volume = read_volume(&ctx.store, &keys).await?;
         let detector = self.detector.clone();
-        let detection = tokio::task::spawn_blocking(move || {
-            let volume = HuVolume::from_bytes(&header, &voxels)?;
-            Ok::<_, spinescreen_proto::VolumeError>(detector.detect(&volume))
-        })
-        .await
-        .map_err(|e| StageError::Transient(anyhow!("detector task failed: {e}")))?
-        .map_err(|e| StageError::Permanent(anyhow!("stored volume unreadable: {e}")))?;
+        let detection = tokio::task::spawn_blocking(move || detector.detect(&volume))
+            .await
+            .map_err(|e| StageError::Transient(anyhow!("detector task failed: {e}")))?;
         let bytes = serde_json::to_vec_pretty(&detection)
             .map_err(|e| StageError::Permanent(anyhow!("serializing detection: {e}")))?;
         ctx.store

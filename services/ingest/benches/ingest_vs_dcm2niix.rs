@@ -1,7 +1,8 @@
 //! Ingest wall time against dcm2niix on the same 512 × 512 × 400 phantom CT series.
 //!
 //! Both start from the files on disk (page cache warm) and end with the volume on disk: ours
-//! reads the files, builds and validates the HU volume and writes `volume.i16` + `volume.json`;
+//! reads the files, builds and validates the HU volume and writes it as the worker does
+//! (`volume.zst` + `volume.json`, volume format 2, into a local store);
 //! dcm2niix runs `dcm2niix -z n -o OUT DIR` (uncompressed NIfTI). The two are run alternately five
 //! times; the fastest wall times are compared (`ratio = ingest / dcm2niix`, goal ≤ 1.0), and so
 //! are the CPU seconds (user + system, from `/proc/self/stat`), which a busy machine disturbs
@@ -10,10 +11,14 @@
 //! Run: `cargo bench -p spinescreen-ingest --bench ingest_vs_dcm2niix`.
 //! `SPINESCREEN_BENCH_SLICES` overrides the slice count (default 400).
 
-use spinescreen_ingest::{build_volume, voxel_bytes, IngestLimits, SourceFile};
+use spinescreen_ingest::{build_volume, IngestLimits, SourceFile};
 use spinescreen_phantom::{generate, write_dicom_series, PhantomSpec};
+use spinescreen_proto::StudyUid;
+use spinescreen_runtime::volumes::write_volume;
+use spinescreen_runtime::{StoreConfig, StudyStore};
 use std::path::Path;
 use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// CPU seconds used so far by this process and by its waited-for children (Linux only).
@@ -32,12 +37,16 @@ fn cpu_seconds() -> (f64, f64) {
     (get(14) + get(15), get(16) + get(17))
 }
 
-fn ours(dir: &Path, out: &Path) -> Duration {
+fn ours(rt: &tokio::runtime::Runtime, dir: &Path, out: &StudyStore) -> Duration {
     let start = Instant::now();
     let files = SourceFile::read_dir(dir).expect("read series");
     let volume = build_volume(&files, &IngestLimits::default()).expect("volume");
-    std::fs::write(out.join("volume.i16"), voxel_bytes(&volume)).expect("write voxels");
-    std::fs::write(out.join("volume.json"), volume.header_bytes()).expect("write header");
+    drop(files);
+    let keys = StudyUid::new(&volume.header.study.study_instance_uid)
+        .expect("uid")
+        .keys();
+    rt.block_on(write_volume(out, &keys, Arc::new(volume)))
+        .expect("write volume");
     start.elapsed()
 }
 
@@ -71,9 +80,12 @@ fn main() {
     write_dicom_series(&phantom, &series).expect("write series");
     // truth.json is not part of the series: keep the two inputs identical.
     let _ = std::fs::remove_file(series.join("truth.json"));
-    let out_ours = tmp.path().join("ours");
+    let out_ours = StudyStore::from_config(&StoreConfig::Local {
+        root: tmp.path().join("ours"),
+    })
+    .expect("store");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
     let out_ref = tmp.path().join("dcm2niix");
-    std::fs::create_dir_all(&out_ours).expect("mkdir");
     std::fs::create_dir_all(&out_ref).expect("mkdir");
     // Warm the page cache for both.
     let _ = SourceFile::read_dir(&series);
@@ -83,7 +95,7 @@ fn main() {
     let (mut cpu_ours, mut cpu_ref) = (f64::INFINITY, f64::INFINITY);
     for _ in 0..5 {
         let (own0, _) = cpu_seconds();
-        t_ours.push(ours(&series, &out_ours));
+        t_ours.push(ours(&rt, &series, &out_ours));
         let (own1, child0) = cpu_seconds();
         cpu_ours = cpu_ours.min(own1 - own0);
         if let Some(t) = dcm2niix(&series, &out_ref) {

@@ -2,8 +2,8 @@
 //!
 //! **Takes** DICOM instances as a PACS sends them — over a C-STORE SCP (PS3.4 Annex B, PS3.7
 //! §9.1.1, PS3.8 upper layer), DICOMweb STOW-RS (PS3.18 §10.5) or from a directory — or a NIfTI
-//! file. **Gives** one validated Hounsfield-unit volume per study (`volume.json` + `volume.i16`
-//! in object storage, see `proto`) and the job for inference; or, when the input cannot be
+//! file. **Gives** one validated Hounsfield-unit volume per study (`volume.json` + `volume.zst`
+//! in object storage, volume format 2, see `proto`) and the job for inference; or, when the input cannot be
 //! analysed, a `result.json` with status `technical_defect` and a coded reason, which still flows
 //! to the publisher so the PACS receives an SR saying why. **Why**: the later stages should see
 //! one clean axial stack in patient coordinates, never raw files, and a broken study must never

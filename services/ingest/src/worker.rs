@@ -1,7 +1,7 @@
 //! [`IngestWorker`]: the ingest stage as a pipeline worker.
 //!
 //! Consumes a job naming a reception (`incoming/<batch>/`), builds the volume with
-//! [`crate::build_volume_with_report`], stores `volume.json` + `volume.i16` and passes the job on
+//! [`crate::build_volume_with_report`], stores `volume.json` + `volume.zst` (volume format 2) and passes the job on
 //! with its `study_uid`. A study that cannot be analysed gets a `result.json` with status
 //! `technical_defect` and the coded reason instead, and its job flows on with that status so the
 //! publisher still sends an SR. Storage failures are transient (the runtime retries); nothing
@@ -13,7 +13,7 @@
 //! together with the earlier ones still stored; and a reception that would turn a finished
 //! analysis into a technical defect is recorded but does not replace it.
 
-use crate::build::{build_volume_with_report, voxel_bytes, SourceFile};
+use crate::build::{build_volume_with_report, SourceFile};
 use crate::config::{IngestConfig, IngestLimits};
 use crate::receive::{instance_ids, now_ms};
 use crate::source::read_source;
@@ -26,6 +26,7 @@ use spinescreen_proto::{
     Job, Reason, ReasonCode, Stage, StudyResult, StudyStatus, StudyUid, SCHEMA_VERSION,
 };
 use spinescreen_runtime::storage::StorageError;
+use spinescreen_runtime::volumes::write_volume;
 use spinescreen_runtime::{Message, StageContext, StageError, StageWorker, StudyStore};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -280,17 +281,8 @@ impl StageWorker for IngestWorker {
                 let uid = StudyUid::new(&volume.header.study.study_instance_uid)
                     .map_err(|e| StageError::Permanent(anyhow::anyhow!("{e}")))?;
                 let keys = uid.keys();
-                let header = volume.header_bytes();
-                let voxels = tokio::task::spawn_blocking(move || voxel_bytes(&volume))
-                    .await
-                    .map_err(transient)?;
-                // Voxels first: a reader that finds the header finds the voxels too.
-                ctx.store
-                    .put(&keys.volume_voxels(), voxels)
-                    .await
-                    .map_err(transient)?;
-                ctx.store
-                    .put(&keys.volume_header(), header)
+                // Frames first, header last: a reader that finds the header finds the voxels.
+                write_volume(&ctx.store, &keys, std::sync::Arc::new(volume))
                     .await
                     .map_err(transient)?;
                 tracing::info!(job_id = %job.job_id, study_uid = %uid, files = report.files, "volume stored");

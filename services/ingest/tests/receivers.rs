@@ -52,9 +52,12 @@ async fn ingest(ctx: &StageContext, job: Job) -> (Job, Option<HuVolume>) {
     if job.status != StudyStatus::Ok {
         return (job, None);
     }
-    let header = ctx.store.get(&keys.volume_header()).await.unwrap();
-    let voxels = ctx.store.get(&keys.volume_voxels()).await.unwrap();
-    (job, Some(HuVolume::from_bytes(&header, &voxels).unwrap()))
+    // Ingest writes volume format 2 (zstd frames), never the raw format-1 object.
+    assert!(!ctx.store.exists(&keys.volume_voxels()).await.unwrap());
+    let volume = spinescreen_runtime::volumes::read_volume(&ctx.store, &keys)
+        .await
+        .unwrap();
+    (job, Some(volume))
 }
 
 /// The next ingest job on the broker, within `timeout`.

@@ -6,9 +6,7 @@ mod common;
 use common::*;
 use spinescreen_ingest::{IngestConfig, IngestWorker, SourceFile};
 use spinescreen_proto::job::DONE_QUEUE;
-use spinescreen_proto::{
-    HuVolume, Job, Reason, ReasonCode, ServiceInfo, StudyResult, StudyStatus, StudyUid,
-};
+use spinescreen_proto::{Job, Reason, ReasonCode, ServiceInfo, StudyResult, StudyStatus, StudyUid};
 use spinescreen_runtime::broker::MemoryBroker;
 use spinescreen_runtime::{StageContext, StageWorker, StudyStore};
 use std::sync::Arc;
@@ -62,9 +60,11 @@ async fn finish(ctx: &StageContext, uid: &StudyUid) -> Vec<u8> {
 }
 
 async fn slices(ctx: &StageContext, uid: &StudyUid) -> usize {
-    let header = ctx.store.get(&uid.keys().volume_header()).await.unwrap();
-    let voxels = ctx.store.get(&uid.keys().volume_voxels()).await.unwrap();
-    HuVolume::from_bytes(&header, &voxels).unwrap().header.dims[2]
+    spinescreen_runtime::volumes::read_volume(&ctx.store, &uid.keys())
+        .await
+        .unwrap()
+        .header
+        .dims[2]
 }
 
 #[tokio::test]

@@ -6,10 +6,10 @@
 use crate::measure::measure;
 use async_trait::async_trait;
 use spinescreen_proto::{
-    Detection, HuVolume, Job, Reason, ReasonCode, Stage, StudyResult, StudyStatus, StudyUid,
-    SCHEMA_VERSION,
+    Detection, Job, Reason, ReasonCode, Stage, StudyResult, StudyStatus, StudyUid, SCHEMA_VERSION,
 };
 use spinescreen_runtime::storage::StorageError;
+use spinescreen_runtime::volumes::read_volume;
 use spinescreen_runtime::{StageContext, StageError, StageWorker};
 
 /// The morphometry stage.
@@ -43,12 +43,6 @@ async fn get_optional(ctx: &StageContext, key: &str) -> Result<Option<Vec<u8>>, 
         ))),
         Err(e) => Err(transient(e)),
     }
-}
-
-async fn get_required(ctx: &StageContext, key: &str) -> Result<Vec<u8>, StageError> {
-    get_optional(ctx, key)
-        .await?
-        .ok_or_else(|| StageError::Permanent(anyhow::anyhow!("missing object {key}")))
 }
 
 async fn store_result(
@@ -135,17 +129,15 @@ impl StageWorker for MorphometryWorker {
         let detection = detection.ok_or_else(|| {
             StageError::Permanent(anyhow::anyhow!("missing object {}", keys.detection()))
         })?;
-        let header = get_required(ctx, &keys.volume_header()).await?;
-        let voxels = get_required(ctx, &keys.volume_voxels()).await?;
+        let volume = read_volume(&ctx.store, &keys).await?;
         let service = ctx.service.clone();
-        // Decoding a 300 MB volume and sampling ROIs is CPU work: keep it off the async threads.
-        let mut result = tokio::task::spawn_blocking(move || {
-            let volume = HuVolume::from_bytes(&header, &voxels)
-                .map_err(|e| StageError::Permanent(anyhow::anyhow!("stored volume: {e}")))?;
-            Ok::<_, StageError>(measure(&detection, &volume, &service))
-        })
-        .await
-        .map_err(|e| StageError::Transient(anyhow::anyhow!("measurement task failed: {e}")))??;
+        // Sampling ROIs is CPU work: keep it off the async threads.
+        let mut result =
+            tokio::task::spawn_blocking(move || measure(&detection, &volume, &service))
+                .await
+                .map_err(|e| {
+                    StageError::Transient(anyhow::anyhow!("measurement task failed: {e}"))
+                })?;
         result.study_instance_uid = uid.to_string();
         result.timings_ms = job.timings_ms.clone();
         if result.status != StudyStatus::Ok {

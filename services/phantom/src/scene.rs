@@ -158,9 +158,10 @@ impl Scene {
         let nz = spec.slices;
         let extent = (nz - 1) as f64 * dz;
         let (hi, lo) = spine.reported_z_range();
-        let need_hi = hi + 25.0;
-        let need_lo = lo - 12.0;
-        if need_hi - need_lo > extent {
+        let (top, bottom) = scan_margins(hi - lo, extent);
+        let need_hi = hi + top;
+        let need_lo = lo - bottom;
+        if need_hi - need_lo > extent + 1e-9 {
             return Err(PhantomError::FieldOfView(format!(
                 "T1..{} spans {:.0} mm with margins but {} slices of {} mm cover only {:.0} mm; \
                  use more slices or a thicker slice",
@@ -171,7 +172,7 @@ impl Scene {
                 extent
             )));
         }
-        let spare = extent - (need_hi - need_lo);
+        let spare = (extent - (need_hi - need_lo)).max(0.0);
         // Patient position: T7 at y ≈ +38 (posterior of the isocentre), table height varies a bit.
         let mut trng = rng(spec.seed, stream::TORSO);
         let y_apex = 36.0 + 6.0 * gauss(&mut trng).clamp(-1.5, 1.5);
@@ -578,4 +579,49 @@ pub fn body_z_extent(v: &crate::vertebra::Vertebra) -> (f64, f64) {
 pub fn cement_centre(v: &crate::vertebra::Vertebra) -> V3 {
     let w = (v.w_top(0.0, 0.0) + v.w_bot(0.0, 0.0)) / 2.0;
     [0.0, 0.1 * v.b, w]
+}
+
+/// Scan margins above the first and below the last reported vertebra, mm: 25 and 12 as a chest
+/// CT has, shrunk in proportion (to no less than 10 and 5) when a tall spine would not fit
+/// `extent` with them, so a scan of the default 400 × 1 mm fits every drawn patient.
+fn scan_margins(span: f64, extent: f64) -> (f64, f64) {
+    const TOP: f64 = 25.0;
+    const BOTTOM: f64 = 12.0;
+    const MIN_SCALE: f64 = 0.4;
+    let room = extent - span;
+    if room >= TOP + BOTTOM {
+        return (TOP, BOTTOM);
+    }
+    let scale = (room / (TOP + BOTTOM)).max(MIN_SCALE);
+    (TOP * scale, BOTTOM * scale)
+}
+
+#[cfg(test)]
+mod margin_tests {
+    use super::*;
+
+    #[test]
+    fn margins_shrink_only_for_a_tall_spine() {
+        assert_eq!(scan_margins(300.0, 399.0), (25.0, 12.0));
+        let (t, b) = scan_margins(380.0, 399.0);
+        assert!((t + b - 19.0).abs() < 1e-9 && t > b, "{t} {b}");
+        // Too tall even with the smallest margins: the caller reports it.
+        let (t, b) = scan_margins(395.0, 399.0);
+        assert!(395.0 + t + b > 399.0);
+    }
+
+    /// The load generator's spec (512² × 400 × 1 mm, T1–L2) fits every seed, including 1007 and
+    /// 1013, which did not fit with the fixed margins.
+    #[test]
+    fn default_spec_fits_every_seed() {
+        for seed in (0..400u64).chain(1000..1200) {
+            let spec = PhantomSpec {
+                seed,
+                ..Default::default()
+            };
+            if let Err(e) = Scene::build(&spec) {
+                panic!("seed {seed}: {e}");
+            }
+        }
+    }
 }

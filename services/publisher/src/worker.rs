@@ -52,6 +52,7 @@ impl PublisherWorker {
         }
         if self.cfg.retention.delete_intermediates {
             doomed.push(("intermediate", keys.volume_voxels()));
+            doomed.push(("intermediate", keys.volume_frames()));
             doomed.push(("intermediate", keys.detection()));
         }
         for (kind, key) in doomed {

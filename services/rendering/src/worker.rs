@@ -13,6 +13,7 @@ use anyhow::anyhow;
 use async_trait::async_trait;
 use spinescreen_proto::{Detection, HuVolume, Job, Stage, StudyResult, VolumeHeader};
 use spinescreen_runtime::storage::StorageError;
+use spinescreen_runtime::volumes::{read_volume, VolumeReadError};
 use spinescreen_runtime::{StageContext, StageError, StageWorker, StudyStore};
 
 /// The rendering stage.
@@ -83,28 +84,25 @@ impl StageWorker for RenderingWorker {
             .map_err(|e| StageError::Permanent(anyhow!("result.json: {e}")))?;
         // The series description and burned-in name are the configured service's.
         result.service = ctx.service.clone();
-        let header_bytes = get_optional(&ctx.store, &keys.volume_header()).await?;
-        let voxel_bytes = match header_bytes {
-            Some(_) => get_optional(&ctx.store, &keys.volume_voxels()).await?,
-            None => None,
+        let (header, volume, volume_problem) = match read_volume(&ctx.store, &keys).await {
+            Ok(v) => (Some(v.header.clone()), Some(v), None),
+            Err(VolumeReadError::NoHeader(_)) => (None, None, None),
+            Err(e) if e.is_transient() => return Err(e.into()),
+            Err(e) => {
+                // A volume whose voxels are missing or damaged still yields its header.
+                let header = get_optional(&ctx.store, &keys.volume_header())
+                    .await?
+                    .and_then(|b| serde_json::from_slice::<VolumeHeader>(&b).ok());
+                let problem = match e {
+                    VolumeReadError::NoVoxels(_) => "The CT volume voxels are missing.".to_string(),
+                    e => format!("The stored CT volume cannot be read: {e}."),
+                };
+                (header, None, Some(problem))
+            }
         };
         let detection_bytes = get_optional(&ctx.store, &keys.detection()).await?;
         let cfg = self.cfg.clone();
         let (rendered, files) = tokio::task::spawn_blocking(move || {
-            let header: Option<VolumeHeader> = header_bytes
-                .as_ref()
-                .and_then(|b| serde_json::from_slice(b).ok());
-            let (volume, volume_problem) = match (&header_bytes, &voxel_bytes) {
-                (Some(h), Some(v)) => match HuVolume::from_bytes(h, v) {
-                    Ok(vol) => (Some(vol), None),
-                    Err(e) => (
-                        None,
-                        Some(format!("The stored CT volume cannot be read: {e}.")),
-                    ),
-                },
-                (Some(_), None) => (None, Some("The CT volume voxels are missing.".to_string())),
-                _ => (None, None),
-            };
             // A detection that does not parse is treated as missing (the frame says so).
             let detection = detection_bytes
                 .as_ref()

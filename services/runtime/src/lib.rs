@@ -10,8 +10,10 @@
 //! - [`broker`]: the `Broker` trait, `Message`/`Delivery`, and its AMQP ([`broker::AmqpBroker`])
 //!   and in-memory ([`broker::MemoryBroker`]) implementations.
 //! - [`storage`]: `StudyStore`, object storage (local directory or S3) with validated keys.
+//! - [`volumes`]: HU volumes streamed to and from the store (zstd frames along z).
 //! - [`config`]: one TOML file plus `SPINESCREEN__…` environment overrides, laptop defaults.
 //! - [`metrics`]: Prometheus metrics in the default registry, incl. the 390 s SLA bucket.
+//! - [`process_memory`]: `process_resident_memory_bytes` and the peak, from `/proc/self/status`.
 //! - [`http`]: `/metrics`, `/healthz`, `/readyz` (axum).
 //! - [`telemetry`]: logs (text or JSON) and OpenTelemetry traces, exported over OTLP/HTTP when
 //!   configured; W3C trace context in job and headers.
@@ -59,9 +61,11 @@ pub mod events;
 pub mod http;
 pub mod metrics;
 pub mod privacy;
+pub mod process_memory;
 pub mod shutdown;
 pub mod storage;
 pub mod telemetry;
+pub mod volumes;
 pub mod worker;
 
 pub use broker::{Broker, Delivery, Message};

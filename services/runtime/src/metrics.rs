@@ -167,6 +167,7 @@ pub fn register_all() {
 pub fn render() -> String {
     use prometheus::Encoder;
     register_all();
+    crate::process_memory::refresh();
     let mut buf = Vec::new();
     prometheus::TextEncoder::new()
         .encode(&prometheus::gather(), &mut buf)

@@ -167,6 +167,49 @@ impl StudyStore {
         }
     }
 
+    /// Bytes `range` of the object under `key` (one ranged read).
+    pub async fn get_range(
+        &self,
+        key: &str,
+        range: std::ops::Range<u64>,
+    ) -> Result<Bytes, StorageError> {
+        let path = Self::path(key)?;
+        match self.inner.get_range(&path, range).await {
+            Ok(b) => Ok(b),
+            Err(object_store::Error::NotFound { .. }) => Err(StorageError::NotFound(key.into())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The object under `key` as a stream of byte pieces, as they arrive.
+    pub async fn get_stream(
+        &self,
+        key: &str,
+    ) -> Result<futures::stream::BoxStream<'static, Result<Bytes, StorageError>>, StorageError>
+    {
+        use futures::StreamExt;
+        let path = Self::path(key)?;
+        match self.inner.get(&path).await {
+            Ok(r) => Ok(r
+                .into_stream()
+                .map(|p| p.map_err(StorageError::from))
+                .boxed()),
+            Err(object_store::Error::NotFound { .. }) => Err(StorageError::NotFound(key.into())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Start writing the object under `key` piece by piece (multipart upload on S3); it appears
+    /// only when [`object_store::WriteMultipart::finish`] succeeds.
+    pub async fn put_multipart(
+        &self,
+        key: &str,
+    ) -> Result<object_store::WriteMultipart, StorageError> {
+        let path = Self::path(key)?;
+        let upload = self.inner.put_multipart(&path).await?;
+        Ok(object_store::WriteMultipart::new(upload))
+    }
+
     /// Whether an object exists under `key`.
     pub async fn exists(&self, key: &str) -> Result<bool, StorageError> {
         let path = Self::path(key)?;

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# The fleet measurement of issue 20, reproducible: RabbitMQ (a vhost of its own) + s3s-fs + a
+# dcmtk storescp standing in for the PACS + the five workers as separate processes, then
+# `spinescreen load`; afterwards counts the SRs each study left at the PACS (exactly once) and,
+# with --baseline, times `spinescreen analyze` of the first study (one process, best of 3).
+#
+# Usage: scripts/fleet-measure.sh BIN OUT_DIR [--baseline] [load args…]
+#   e.g. scripts/fleet-measure.sh target/release/spinescreen /tmp/fleet \
+#          --count 12 --seed 1000 --concurrency 2 --send cstore
+# Needs RabbitMQ on 127.0.0.1:5672 (guest/guest, rabbitmqctl), s3s-fs and dcmtk on PATH.
+# Ports and vhost: FLEET_VHOST, FLEET_S3_PORT (8015), FLEET_PACS_PORT (11215),
+# FLEET_SCP_PORT (11216), FLEET_METRICS_BASE (9470 … 9474).
+set -euo pipefail
+
+BIN=$(realpath "$1")
+OUT=$(realpath -m "$2")
+shift 2
+BASELINE=0
+if [[ "${1:-}" == "--baseline" ]]; then
+  BASELINE=1
+  shift
+fi
+VHOST=${FLEET_VHOST:-spinescreen-fleet-measure}
+S3_PORT=${FLEET_S3_PORT:-8015}
+PACS_PORT=${FLEET_PACS_PORT:-11215}
+SCP_PORT=${FLEET_SCP_PORT:-11216}
+METRICS_BASE=${FLEET_METRICS_BASE:-9470}
+STAGES=(ingest inference morphometry rendering publisher)
+
+rm -rf "$OUT"
+mkdir -p "$OUT/s3/spinescreen" "$OUT/pacs"
+rabbitmqctl delete_vhost "$VHOST" >/dev/null 2>&1 || true
+rabbitmqctl add_vhost "$VHOST" >/dev/null
+rabbitmqctl set_permissions -p "$VHOST" guest '.*' '.*' '.*' >/dev/null
+
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  rabbitmqctl delete_vhost "$VHOST" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+s3s-fs --host 127.0.0.1 --port "$S3_PORT" --access-key K --secret-key S "$OUT/s3" \
+  >"$OUT/s3s-fs.log" 2>&1 &
+PIDS+=($!)
+storescp -aet PACS -od "$OUT/pacs" -su st "$PACS_PORT" >"$OUT/storescp.log" 2>&1 &
+PIDS+=($!)
+
+cat >"$OUT/spinescreen.toml" <<EOF
+service_name = "spinescreen"
+shutdown_grace_secs = 5
+
+[broker]
+kind = "amqp"
+url = "amqp://guest:guest@127.0.0.1:5672/$VHOST"
+prefetch = 1
+delivery_limit = 3
+
+[store]
+kind = "s3"
+endpoint = "http://127.0.0.1:$S3_PORT"
+bucket = "spinescreen"
+access_key = "K"
+secret_key = "S"
+allow_http = true
+
+[ingest.scp]
+enabled = false
+ae_title = "SPINESCREEN"
+port = $SCP_PORT
+
+[ingest.stow]
+enabled = false
+
+[[publisher.destinations]]
+kind = "cstore"
+host = "127.0.0.1"
+port = $PACS_PORT
+called_ae = "PACS"
+calling_ae = "SPINESCREEN"
+EOF
+
+WORKER_PIDS=()
+for i in "${!STAGES[@]}"; do
+  stage=${STAGES[$i]}
+  scp=false
+  [[ "$stage" == ingest ]] && scp=true
+  SPINESCREEN__METRICS_ADDR="127.0.0.1:$((METRICS_BASE + i))" \
+    SPINESCREEN__INGEST__SCP__ENABLED=$scp RUST_LOG=info \
+    "$BIN" --config "$OUT/spinescreen.toml" worker "$stage" >"$OUT/$stage.log" 2>&1 &
+  PIDS+=($!)
+  WORKER_PIDS+=($!)
+done
+for i in "${!STAGES[@]}"; do
+  for _ in $(seq 120); do
+    curl -sf "http://127.0.0.1:$((METRICS_BASE + i))/readyz" >/dev/null && break
+    sleep 0.5
+  done
+  curl -sf "http://127.0.0.1:$((METRICS_BASE + i))/readyz" >/dev/null \
+    || { echo "worker ${STAGES[$i]} not ready; log:"; tail -20 "$OUT/${STAGES[$i]}.log"; exit 1; }
+done
+
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$OUT/loadavg.txt"
+"$BIN" --config "$OUT/spinescreen.toml" load --send cstore --port "$SCP_PORT" \
+  --worker-pids "$(IFS=,; echo "${WORKER_PIDS[*]}")" --json "$OUT/load.json" \
+  --work-dir "$OUT/studies" "$@" | tee "$OUT/load.txt"
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/loadavg.txt"
+
+# Exactly once at the PACS: storescp sorts by study (-su st); one SR file per study directory.
+sleep 2
+studies=0
+bad=0
+for d in "$OUT"/pacs/*/; do
+  [[ -d "$d" ]] || continue
+  studies=$((studies + 1))
+  n=$(find "$d" -maxdepth 1 -name 'SR*' | wc -l)
+  [[ "$n" == 1 ]] || { echo "study dir $d holds $n SRs"; bad=$((bad + 1)); }
+done
+echo "PACS: $studies studies, $bad without exactly one SR" | tee "$OUT/pacs.txt"
+
+if [[ "$BASELINE" == 1 ]]; then
+  first=$(find "$OUT/studies" -mindepth 1 -maxdepth 1 -type d | sort | head -1)
+  for run in 1 2 3; do
+    s=$(date +%s.%N)
+    "$BIN" analyze "$first" --out "$OUT/analyze-$run" >/dev/null
+    e=$(date +%s.%N)
+    echo "analyze run $run: $(awk "BEGIN{printf \"%.2f\", $e - $s}") s (load $(cut -d' ' -f1 /proc/loadavg))" \
+      | tee -a "$OUT/analyze.txt"
+  done
+fi
