@@ -44,6 +44,22 @@ pub struct Grid {
 }
 
 impl Grid {
+    /// A square `n` × `n` in-plane grid of `px` mm pixels centred on the z axis, `nz` slices
+    /// `dz` apart from `z0`.
+    pub fn centred(n: usize, px: f64, nz: usize, dz: f64, z0: f64) -> Self {
+        let half = (n as f64 - 1.0) / 2.0 * px;
+        Self {
+            nx: n,
+            ny: n,
+            nz,
+            px,
+            dz,
+            x0: -half,
+            y0: -half,
+            z0,
+        }
+    }
+
     pub fn x(&self, i: usize) -> f64 {
         self.x0 + i as f64 * self.px
     }
@@ -181,18 +197,7 @@ impl Scene {
         let shift_z = z_top - spare * 0.6 - need_hi;
         spine.shift([0.0, y_apex, shift_z]);
         let z0 = z_top - extent;
-        let n = spec.matrix;
-        let half = (n as f64 - 1.0) / 2.0 * px;
-        let grid = Grid {
-            nx: n,
-            ny: n,
-            nz,
-            px,
-            dz,
-            x0: -half,
-            y0: -half,
-            z0,
-        };
+        let grid = Grid::centred(spec.matrix, px, nz, dz, z0);
         let torso = Torso::build(&spine, &mut trng, size, None);
         let mut scene = Scene {
             spec: spec.clone(),
@@ -315,18 +320,7 @@ impl Scene {
             ));
         }
         let px = spec.pixel_spacing();
-        let n = spec.matrix;
-        let half = (n as f64 - 1.0) / 2.0 * px;
-        let grid = Grid {
-            nx: n,
-            ny: n,
-            nz,
-            px,
-            dz,
-            x0: -half,
-            y0: -half,
-            z0,
-        };
+        let grid = Grid::centred(spec.matrix, px, nz, dz, z0);
         let torso = Torso::build(&spine, &mut trng, pop.size * pop.habitus, Some(&pop));
         let mut scene = Scene {
             spec,
