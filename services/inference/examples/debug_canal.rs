@@ -1,7 +1,6 @@
 //! Developer aid: per-slice canal candidates, the linked track, the centreline and the ribs of a
 //! NIfTI CT.
-#[path = "../tests/support/nifti.rs"]
-mod nifti;
+use spinescreen_ingest::read_nifti;
 
 use spinescreen_inference::{canal, centreline, grid, labels, ClassicalConfig};
 
@@ -9,7 +8,7 @@ fn main() -> anyhow::Result<()> {
     let path = std::env::args()
         .nth(1)
         .ok_or_else(|| anyhow::anyhow!("usage: debug_canal CT"))?;
-    let v = nifti::read(std::path::Path::new(&path))?;
+    let v = read_nifti(std::path::Path::new(&path))?;
     // Tunables may be overridden for experiments: CLASSICAL_CONFIG='{"rib_cut_mm": 50}'.
     let cfg: ClassicalConfig = match std::env::var("CLASSICAL_CONFIG") {
         Ok(json) => serde_json::from_str(&json)?,

@@ -1,7 +1,6 @@
 //! Developer aid: write the straightened image of a NIfTI CT to /tmp/straight.pgm and print the
 //! discs and per-body measurements.
-#[path = "../tests/support/nifti.rs"]
-mod nifti;
+use spinescreen_ingest::read_nifti;
 
 use spinescreen_inference::{classical, endplates, ClassicalConfig};
 
@@ -9,7 +8,7 @@ fn main() -> anyhow::Result<()> {
     let path = std::env::args()
         .nth(1)
         .ok_or_else(|| anyhow::anyhow!("usage: debug_straight CT"))?;
-    let v = nifti::read(std::path::Path::new(&path))?;
+    let v = read_nifti(std::path::Path::new(&path))?;
     let cfg = ClassicalConfig::default();
     let t = classical::trace(&v, &cfg).ok_or_else(|| anyhow::anyhow!("no trace"))?;
     let img = &t.image;

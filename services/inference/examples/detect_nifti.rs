@@ -3,8 +3,7 @@
 //! `cargo run --release -p spinescreen-inference --example detect_nifti -- ct.nii.gz [labels.nii.gz]`
 //! (`DETECTION_JSON=det.json` also writes the detection).
 
-#[path = "../tests/support/nifti.rs"]
-mod nifti;
+use spinescreen_ingest::read_nifti;
 
 use spinescreen_inference::{geom, ClassicalConfig, ClassicalDetector, Detector};
 use std::path::PathBuf;
@@ -19,8 +18,8 @@ fn main() -> anyhow::Result<()> {
     let ct = args
         .first()
         .ok_or_else(|| anyhow::anyhow!("usage: detect_nifti CT [LABELS]"))?;
-    let volume = nifti::read(ct)?;
-    let labels = args.get(1).map(|p| nifti::read(p)).transpose()?;
+    let volume = read_nifti(ct)?;
+    let labels = args.get(1).map(|p| read_nifti(p)).transpose()?;
     let t = std::time::Instant::now();
     // Tunables may be overridden for experiments: CLASSICAL_CONFIG='{"rib_cut_mm": 50}'.
     let cfg: ClassicalConfig = match std::env::var("CLASSICAL_CONFIG") {

@@ -42,8 +42,8 @@ fn chest_2_5mm() -> Option<Chest> {
         eprintln!("skipped: {} not present", dir.display());
         return None;
     }
-    let volume = support::nifti::read(&ct).expect("CT reads");
-    let map = support::nifti::read(&labels).expect("labels read");
+    let volume = spinescreen_ingest::read_nifti(&ct).expect("CT reads");
+    let map = spinescreen_ingest::read_nifti(&labels).expect("labels read");
     let reference: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).expect("json reads"))
             .expect("json parses");
@@ -155,7 +155,7 @@ fn the_5_mm_chest_ct_is_declined_as_too_thick_to_grade() {
         eprintln!("skipped: {} not present", dir.display());
         return;
     }
-    let volume = support::nifti::read(&ct).expect("CT reads");
+    let volume = spinescreen_ingest::read_nifti(&ct).expect("CT reads");
     let det = ClassicalDetector::default().detect(&volume);
     assert_eq!(det.status, StudyStatus::Abstained);
     let reason = det.reason.expect("a reason");

@@ -21,8 +21,8 @@ fn load() -> Option<(spinescreen_proto::HuVolume, spinescreen_proto::HuVolume)> 
         return None;
     }
     Some((
-        support::nifti::read(&ct).expect("CT reads"),
-        support::nifti::read(&labels).expect("labels read"),
+        spinescreen_ingest::read_nifti(&ct).expect("CT reads"),
+        spinescreen_ingest::read_nifti(&labels).expect("labels read"),
     ))
 }
 
@@ -70,8 +70,8 @@ fn lumbar_bodies_are_found_and_labelled_as_the_reference_map() {
         eprintln!("skipped: {} not present", dir.display());
         return;
     }
-    let volume = support::nifti::read(&ct).expect("CT reads");
-    let map = support::nifti::read(&labels).expect("labels read");
+    let volume = spinescreen_ingest::read_nifti(&ct).expect("CT reads");
+    let map = spinescreen_ingest::read_nifti(&labels).expect("labels read");
     let det = ClassicalDetector::default().detect(&volume);
     // Reference map values: 27 = L5 … 31 = L1, 32 = T12.
     let code = |l: &str| match l {

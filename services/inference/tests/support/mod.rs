@@ -1,4 +1,3 @@
 //! Shared test helpers.
 #![allow(dead_code)]
 pub mod accuracy;
-pub mod nifti;
