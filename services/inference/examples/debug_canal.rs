@@ -63,9 +63,14 @@ fn main() -> anyhow::Result<()> {
                 );
                 s += 5.0;
             }
-            for r in labels::find_ribs(&g, &t, &cl, &cfg) {
+            let found = labels::find_ribs(&g, &t, &cl, &cfg);
+            for r in found.ribs {
                 println!("rib {r:?}");
             }
+            println!(
+                "unresolved bone beyond the rib cut at {:?}",
+                found.unresolved
+            );
         }
     }
     Ok(())

@@ -259,11 +259,12 @@ pub fn measure_and_name(
         .last()
         .map(|b| b.s_center + b.height)
         .unwrap_or(f64::INFINITY);
-    let (ribs, stubs): (Vec<labels::Rib>, Vec<labels::Rib>) =
-        labels::find_ribs(grid, track, cl, cfg)
-            .into_iter()
-            .filter(|r| r.s <= last)
-            .partition(|r| r.length >= cfg.rib_min_length_mm);
+    let rib_search = labels::find_ribs(grid, track, cl, cfg);
+    let (ribs, stubs): (Vec<labels::Rib>, Vec<labels::Rib>) = rib_search
+        .ribs
+        .into_iter()
+        .filter(|r| r.s <= last)
+        .partition(|r| r.length >= cfg.rib_min_length_mm);
     // Bodies carrying cement or metal, from the disc above to their bottom: their streaks are
     // not ribs.
     let dense: Vec<(f64, f64)> = bodies
@@ -292,7 +293,7 @@ pub fn measure_and_name(
             None => false,
         },
     };
-    let naming = labels::name(&spans, &ribs, sacrum, beyond, cfg);
+    let naming = labels::name(&spans, &ribs, &rib_search.unresolved, sacrum, beyond, cfg);
     notes.extend(naming.notes.iter().cloned());
     // Build vertebrae with flags.
     let t1 = VertebraLevel::T1.index() as isize;

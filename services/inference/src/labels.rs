@@ -89,9 +89,25 @@ pub struct Naming {
     pub notes: Vec<String>,
 }
 
+/// What [`find_ribs`] saw beyond the rib cut.
+#[derive(Debug, Clone, Default)]
+pub struct RibSearch {
+    /// Ribs and rib stubs.
+    pub ribs: Vec<Rib>,
+    /// Arc-length spans where bone of a joined component (ribs with the clavicle, scapula or
+    /// sternum) crosses the shell beyond the cut but could not be resolved into ribs: a rib may
+    /// leave the spine there unseen.
+    pub unresolved: Vec<(f64, f64)>,
+}
+
 /// Ribs: thin elongated bone beyond `rib_cut_mm` of the canal, 26-connected on the coarse grid,
 /// down to [`RIB_STUB_MIN_MM`] long (callers take the long ones as ribs).
-pub fn find_ribs(g: &Grid, track: &CanalTrack, cl: &Centreline, cfg: &ClassicalConfig) -> Vec<Rib> {
+pub fn find_ribs(
+    g: &Grid,
+    track: &CanalTrack,
+    cl: &Centreline,
+    cfg: &ClassicalConfig,
+) -> RibSearch {
     let [nx, ny, _] = g.dims;
     let s = g.spacing;
     let k0 = track.k_start;
@@ -115,7 +131,7 @@ pub fn find_ribs(g: &Grid, track: &CanalTrack, cl: &Centreline, cfg: &ClassicalC
     }
     let nz = k1 - k0;
     let mut seen = vec![false; mask.len()];
-    let mut ribs = Vec::new();
+    let mut found = RibSearch::default();
     let mut stack = Vec::new();
     for start in 0..mask.len() {
         if !mask[start] || seen[start] {
@@ -175,14 +191,17 @@ pub fn find_ribs(g: &Grid, track: &CanalTrack, cl: &Centreline, cfg: &ClassicalC
         if section > 180.0 {
             // Several ribs joined far from the spine (by the scapula lying on them, calcified
             // costal cartilage and the sternum): each still leaves the spine on its own.
-            let roots = rib_roots(cl, &shell);
+            let (roots, unresolved) = rib_roots(cl, &shell);
+            found.unresolved.extend(unresolved);
             // One root alone is no series of ribs: some other bone or organ touching the shell.
             let roots = if roots.len() >= 2 { roots } else { Vec::new() };
             tracing::trace!(
                 "joined ribs (diag {diag:.0}, section {section:.0}): roots at {:?}",
                 roots.iter().map(|r| r.s.round()).collect::<Vec<_>>()
             );
-            ribs.extend(roots.into_iter().map(|r| Rib { length: diag, ..r }));
+            found
+                .ribs
+                .extend(roots.into_iter().map(|r| Rib { length: diag, ..r }));
             continue;
         }
         let sp = level_of(cl, nearest.1);
@@ -198,13 +217,13 @@ pub fn find_ribs(g: &Grid, track: &CanalTrack, cl: &Centreline, cfg: &ClassicalC
         } else {
             -1
         };
-        ribs.push(Rib {
+        found.ribs.push(Rib {
             s: sp,
             length: diag,
             side,
         });
     }
-    ribs
+    found
 }
 
 /// Thickness (mm) of the shell beyond the rib cut in which a component's voxels count as the
@@ -226,7 +245,8 @@ const RIB_ROOT_MAX_EXTENT_MM: f64 = 25.0;
 /// The ribs of a component that joins several (`shell`: its voxels near the rib cut, with their
 /// distance to the canal): its shell voxels grouped by side and by level, each group one rib
 /// leaving the spine at the level of its voxel nearest the canal. Lengths are left to the caller.
-fn rib_roots(cl: &Centreline, shell: &[(f64, [f64; 3])]) -> Vec<Rib> {
+/// Also returns the arc-length spans of the groups too broad or too tall to be one rib's root.
+fn rib_roots(cl: &Centreline, shell: &[(f64, [f64; 3])]) -> (Vec<Rib>, Vec<(f64, f64)>) {
     // (side, level, distance to the canal, position)
     type Placed = (i8, f64, f64, [f64; 3]);
     let mut placed: Vec<Placed> = shell
@@ -243,8 +263,9 @@ fn rib_roots(cl: &Centreline, shell: &[(f64, [f64; 3])]) -> Vec<Rib> {
         .collect();
     placed.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
     let mut roots = Vec::new();
+    let mut unresolved = Vec::new();
     let mut group: Vec<Placed> = Vec::new();
-    let flush = |group: &mut Vec<Placed>, roots: &mut Vec<Rib>| {
+    let mut flush = |group: &mut Vec<Placed>, roots: &mut Vec<Rib>| {
         if let (Some(first), Some(last)) = (group.first(), group.last()) {
             let (lo, hi) = group.iter().fold(
                 ([f64::INFINITY; 3], [f64::NEG_INFINITY; 3]),
@@ -256,6 +277,13 @@ fn rib_roots(cl: &Centreline, shell: &[(f64, [f64; 3])]) -> Vec<Rib> {
                 },
             );
             let extent = geom::dist(lo, hi);
+            tracing::trace!(
+                "root group side {} s {:.0}..{:.0} extent {extent:.0} n {}",
+                first.0,
+                first.1,
+                last.1,
+                group.len()
+            );
             if last.1 - first.1 <= RIB_ROOT_MAX_SPAN_MM && extent <= RIB_ROOT_MAX_EXTENT_MM {
                 let nearest = group
                     .iter()
@@ -266,6 +294,8 @@ fn rib_roots(cl: &Centreline, shell: &[(f64, [f64; 3])]) -> Vec<Rib> {
                     length: 0.0,
                     side: first.0,
                 });
+            } else {
+                unresolved.push((first.1, last.1));
             }
         }
         group.clear();
@@ -280,7 +310,7 @@ fn rib_roots(cl: &Centreline, shell: &[(f64, [f64; 3])]) -> Vec<Rib> {
         group.push(v);
     }
     flush(&mut group, &mut roots);
-    roots
+    (roots, unresolved)
 }
 
 /// Arc length of the centreline's normal plane through `p`: the level of a point far from the
@@ -351,6 +381,124 @@ fn normal_height(idx: usize) -> Option<f64> {
     Some(15.0 + 12.0 * k as f64 / (l3 - t1) as f64)
 }
 
+/// Largest distance (mm) between where a rib level leaves the spine and where its body's rib
+/// is expected to (0.4 heights above the centre) for the rib to be that body's.
+const RIB_MISFIT_MAX_MM: f64 = 30.0;
+
+/// Cost (mm of misfit) of a body without a rib between two rib-bearing ones. Ribs come on
+/// consecutive levels, T1 to T12; a rib level not seen costs this much, so the ribs are placed
+/// on the bodies as a series, not one by one: the lowest rib of the real 2.5 mm chest CT leaves
+/// the spine below its body's bottom (the 11th and 12th ribs slope down from heads on their own
+/// bodies) and, placed alone, went to L1 while T12 was left without one.
+const RIB_LEVEL_SKIPPED_MM: f64 = 25.0;
+
+/// Cost (mm) of leaving a rib level on no body (a stray piece of bone beyond the cut).
+const RIB_LEVEL_DROPPED_MM: f64 = RIB_MISFIT_MAX_MM;
+
+/// One level of ribs: a rib, or a left and a right one leaving the spine together.
+#[derive(Debug, Clone, Copy)]
+struct RibLevel {
+    /// Arc length where the level's ribs leave the spine (the mean of a pair), mm.
+    s: f64,
+    /// Bit 1: a left rib, bit 2: a right rib.
+    sides: u8,
+}
+
+/// The long ribs grouped into levels, cranial → caudal: a left and a right rib whose arc
+/// lengths are within [`RIB_PAIR_MM`] are one level at their mean (one side may run lower).
+fn rib_levels(ribs: &[Rib], cfg: &ClassicalConfig) -> Vec<RibLevel> {
+    let long: Vec<&Rib> = ribs
+        .iter()
+        .filter(|r| r.length >= cfg.rib_min_length_mm)
+        .collect();
+    let mut levels: Vec<RibLevel> = Vec::new();
+    for r in &long {
+        let partner = long
+            .iter()
+            .filter(|o| o.side != r.side && (o.s - r.s).abs() < RIB_PAIR_MM)
+            .min_by(|a, b| (a.s - r.s).abs().total_cmp(&(b.s - r.s).abs()));
+        let s = partner.map_or(r.s, |o| 0.5 * (o.s + r.s));
+        let side = if r.side > 0 { 1 } else { 2 };
+        match levels.iter_mut().find(|l| (l.s - s).abs() < 1.0) {
+            Some(level) => level.sides |= side,
+            None => levels.push(RibLevel { s, sides: side }),
+        }
+    }
+    levels.sort_by(|a, b| a.s.total_cmp(&b.s));
+    levels
+}
+
+/// Place the rib levels (cranial → caudal) on the bodies `all` as one ordered series: each level
+/// on a body at or below the previous level's, minimising the summed `misfit` plus
+/// [`RIB_LEVEL_SKIPPED_MM`] for each body passed over between two rib-bearing ones and
+/// [`RIB_LEVEL_DROPPED_MM`] for a level left out. Returns each level's body index.
+fn align_ribs(
+    levels: &[RibLevel],
+    all: &[BodySpan],
+    misfit: impl Fn(&RibLevel, &BodySpan) -> Option<f64>,
+) -> Vec<Option<usize>> {
+    let m = all.len();
+    if levels.is_empty() || m == 0 {
+        return vec![None; levels.len()];
+    }
+    // cost[i][j]: best cost of levels 0..=i with the last placed level on body j (j = m: none
+    // placed yet); from[i][j]: the state before level i and whether level i was placed on j.
+    let none = m;
+    let mut cost = vec![vec![f64::INFINITY; m + 1]; levels.len()];
+    let mut from = vec![vec![(none, false); m + 1]; levels.len()];
+    for (i, level) in levels.iter().enumerate() {
+        let prev: Vec<f64> = if i == 0 {
+            (0..=m)
+                .map(|j| if j == none { 0.0 } else { f64::INFINITY })
+                .collect()
+        } else {
+            cost[i - 1].clone()
+        };
+        for (p, &c_prev) in prev.iter().enumerate() {
+            if !c_prev.is_finite() {
+                continue;
+            }
+            // Level i left out: the state stays.
+            let dropped = c_prev + RIB_LEVEL_DROPPED_MM;
+            if dropped < cost[i][p] {
+                cost[i][p] = dropped;
+                from[i][p] = (p, false);
+            }
+            // Level i on body j at or below the previous one (two levels on one body: a pair
+            // whose sides ran too far apart to be matched).
+            let start = if p == none { 0 } else { p };
+            for (j, body) in all.iter().enumerate().skip(start) {
+                let Some(d) = misfit(level, body) else {
+                    continue;
+                };
+                let skipped = if p == none {
+                    0
+                } else {
+                    j.saturating_sub(p + 1)
+                };
+                let c = c_prev + d + RIB_LEVEL_SKIPPED_MM * skipped as f64;
+                if c < cost[i][j] {
+                    cost[i][j] = c;
+                    from[i][j] = (p, true);
+                }
+            }
+        }
+    }
+    let last = levels.len() - 1;
+    let mut state = (0..=m)
+        .min_by(|&a, &b| cost[last][a].total_cmp(&cost[last][b]))
+        .unwrap_or(none);
+    let mut placed = vec![None; levels.len()];
+    for i in (0..levels.len()).rev() {
+        let (before, on_body) = from[i][state];
+        if on_body {
+            placed[i] = Some(state);
+        }
+        state = before;
+    }
+    placed
+}
+
 /// Whether the level beyond each end of the named bodies is in view far enough to show a rib
 /// (a body beyond the chain's end, measured or cut by the scan's edge): then a rib-free level
 /// there confirms the first or last rib.
@@ -362,10 +510,11 @@ pub struct SeenBeyond {
     pub below: bool,
 }
 
-/// Name the bodies (cranial → caudal).
+/// Name the bodies (cranial → caudal). `unresolved_bone`: see [`RibSearch::unresolved`].
 pub fn name(
     bodies: &[BodySpan],
     ribs: &[Rib],
+    unresolved_bone: &[(f64, f64)],
     sacrum: Option<usize>,
     beyond: SeenBeyond,
     cfg: &ClassicalConfig,
@@ -381,43 +530,31 @@ pub fn name(
     // for vertebrae in view but not measured (a body cut by the edge of the scan), so their ribs
     // are not given to a neighbour.
     let mut rib_bodies = vec![0u8; n + 2];
-    if n > 0 {
-        let first = bodies[0];
-        let last = bodies[n - 1];
+    let mut all = Vec::with_capacity(n + 2);
+    if let (Some(&first), Some(&last)) = (bodies.first(), bodies.last()) {
         let pitch = |b: &BodySpan| b.height * 1.25;
         let virtual_at = |b: &BodySpan, s_center: f64| BodySpan {
             s_center,
             height: b.height,
             s_top: s_center - 0.5 * b.height,
         };
-        let mut all = vec![virtual_at(&first, first.s_center - pitch(&first))];
+        all.push(virtual_at(&first, first.s_center - pitch(&first)));
         all.extend_from_slice(bodies);
         all.push(virtual_at(&last, last.s_center + pitch(&last)));
-        let long: Vec<&Rib> = ribs
-            .iter()
-            .filter(|r| r.length >= cfg.rib_min_length_mm)
-            .collect();
-        for r in &long {
-            // A left and right rib of one level: use their mean (one side may run lower).
-            let partner = long
-                .iter()
-                .filter(|o| o.side != r.side && (o.s - r.s).abs() < RIB_PAIR_MM)
-                .min_by(|a, b| (a.s - r.s).abs().total_cmp(&(b.s - r.s).abs()));
-            let s_r = partner.map_or(r.s, |o| 0.5 * (o.s + r.s));
-            let mut best = (f64::INFINITY, usize::MAX);
-            for (j, b) in all.iter().enumerate() {
-                // A rib leaving the spine above a body's top (in the disc above or higher) is
-                // not that body's.
-                if s_r < b.s_top - RIB_ABOVE_TOP_MM {
-                    continue;
-                }
-                let d = (b.s_center - s_r - 0.4 * b.height).abs();
-                if d < best.0 {
-                    best = (d, j);
-                }
+        let levels = rib_levels(ribs, cfg);
+        // How far each rib level lies from where a body's rib leaves the spine (near its top).
+        let misfit = |level: &RibLevel, b: &BodySpan| -> Option<f64> {
+            // A rib leaving the spine above a body's top (in the disc above or higher) is not
+            // that body's.
+            if level.s < b.s_top - RIB_ABOVE_TOP_MM {
+                return None;
             }
-            if best.1 != usize::MAX && best.0 < 30.0 {
-                rib_bodies[best.1] |= if r.side > 0 { 1 } else { 2 };
+            let d = (b.s_center - level.s - 0.4 * b.height).abs();
+            (d < RIB_MISFIT_MAX_MM).then_some(d)
+        };
+        for (level, j) in levels.iter().zip(align_ribs(&levels, &all, misfit)) {
+            if let Some(j) = j {
+                rib_bodies[j] |= level.sides;
             }
         }
     }
@@ -463,11 +600,21 @@ pub fn name(
     let first_rib_anchor = highest_rib
         .filter(|&j| (j >= 1 || (j == 0 && beyond.above)) && j < n as isize)
         .map(|j| t1 - ordinal_of(j));
+    // Bone crossing the rib shell at the level above the first rib, not resolved into ribs (the
+    // first rib joined to the clavicle or scapula): the first rib seen may be the second.
+    let first_rib_doubtful = highest_rib
+        .and_then(|j| usize::try_from(j).ok())
+        .and_then(|j| all.get(j))
+        .is_some_and(|above| {
+            let (lo, hi) = (above.s_top, above.s_top + above.height);
+            unresolved_bone.iter().any(|&(a, b)| a <= hi && b >= lo)
+        });
     let sac_anchor = sacrum.map(|j| s1 - ordinal_of(j as isize));
     let ribbed: Vec<bool> = rib_bodies[1..=n].iter().map(|&b| b != 0).collect();
     let (offset, confidence, uncertain) = match vote(
         Anchors {
             first_rib: first_rib_anchor,
+            first_rib_doubtful,
             last_rib: rib_anchor,
             sacrum: sac_anchor,
         },
@@ -495,6 +642,8 @@ pub fn name(
 struct Anchors {
     /// The highest rib-bearing vertebra with a rib-free one above it is T1.
     first_rib: Option<isize>,
+    /// Unresolved bone beside the level above the first rib: the first rib ranks last.
+    first_rib_doubtful: bool,
     /// The lowest rib-bearing vertebra with a rib-free one below it is T12.
     last_rib: Option<isize>,
     /// The body with sacral alae is S1.
@@ -507,14 +656,18 @@ struct Anchors {
 /// thoracic levels down from T1, then the lumbosacral junction, and the labels are flagged
 /// uncertain rather than silently shifted. `None` when no anchor is seen.
 fn vote(a: Anchors, notes: &mut Vec<String>) -> Option<(isize, f64, bool)> {
-    let seen: Vec<(&str, isize)> = [
+    let mut ranked = vec![
         ("first rib (T1)", a.first_rib),
         ("lumbosacral junction (S1)", a.sacrum),
         ("lowest rib-bearing vertebra (T12)", a.last_rib),
-    ]
-    .into_iter()
-    .filter_map(|(name, o)| o.map(|o| (name, o)))
-    .collect();
+    ];
+    if a.first_rib_doubtful {
+        ranked.rotate_left(1);
+    }
+    let seen: Vec<(&str, isize)> = ranked
+        .into_iter()
+        .filter_map(|(name, o)| o.map(|o| (name, o)))
+        .collect();
     let (&(first_name, first), rest) = seen.split_first()?;
     let names = |v: &[(&str, isize)]| v.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(" and ");
     // An offset two anchors agree on outranks a lone one, whatever its rank.
@@ -653,6 +806,7 @@ mod tests {
         let naming = name(
             &bodies,
             &[rib(1), rib(-1)],
+            &[],
             None,
             SeenBeyond::default(),
             &ClassicalConfig::default(),
@@ -693,13 +847,13 @@ mod tests {
         // Six bodies, all rib-bearing; below the last one the scan cuts a rib-free body.
         let (bodies, ribs) = ribbed_spine(6, &[0, 1, 2, 3, 4, 5]);
         let cfg = ClassicalConfig::default();
-        let unseen = name(&bodies, &ribs, None, SeenBeyond::default(), &cfg);
+        let unseen = name(&bodies, &ribs, &[], None, SeenBeyond::default(), &cfg);
         assert!(unseen.uncertain, "no anchor without the level below");
         let below = SeenBeyond {
             above: false,
             below: true,
         };
-        let seen = name(&bodies, &ribs, None, below, &cfg);
+        let seen = name(&bodies, &ribs, &[], None, below, &cfg);
         assert!(!seen.uncertain, "{:?}", seen.notes);
         assert_eq!(seen.label_index[5], VertebraLevel::T12.index() as isize);
     }
@@ -713,6 +867,7 @@ mod tests {
         let naming = name(
             &bodies,
             &ribs,
+            &[],
             None,
             SeenBeyond::default(),
             &ClassicalConfig::default(),
@@ -725,6 +880,73 @@ mod tests {
         );
         assert!(naming.uncertain);
         assert!(naming.notes.iter().any(|n| n.contains("disagree by 1")));
+    }
+
+    #[test]
+    fn a_first_rib_with_unresolved_bone_above_it_yields_to_the_last_rib() {
+        // The same spine, but bone joined to the clavicle crosses the rib shell beside the
+        // rib-free body above the first rib seen: that rib may be the second, so the last rib
+        // names the levels.
+        let (bodies, ribs) = ribbed_spine(14, &(1..12).collect::<Vec<_>>());
+        let beside_body_0 = [(bodies[0].s_top + 2.0, bodies[0].s_top + 8.0)];
+        let naming = name(
+            &bodies,
+            &ribs,
+            &beside_body_0,
+            None,
+            SeenBeyond::default(),
+            &ClassicalConfig::default(),
+        );
+        assert_eq!(
+            naming.label_index[11],
+            VertebraLevel::T12.index() as isize,
+            "{:?}",
+            naming.notes
+        );
+        assert!(naming.uncertain);
+        // Bone elsewhere (a kidney beside L2) leaves the first rib its rank.
+        let beside_l2 = [(bodies[13].s_top, bodies[13].s_top + 5.0)];
+        let naming = name(
+            &bodies,
+            &ribs,
+            &beside_l2,
+            None,
+            SeenBeyond::default(),
+            &ClassicalConfig::default(),
+        );
+        assert_eq!(naming.label_index[1], VertebraLevel::T1.index() as isize);
+    }
+
+    #[test]
+    fn ribs_are_placed_as_a_series_so_a_low_last_rib_stays_on_its_body() {
+        // Ribs leave the spine near their bodies' tops, except the last, which slopes down from
+        // a head on its own body and leaves the spine 11 mm below its centre, near the top of
+        // the rib-free body below (as on the real 2.5 mm chest CT's T12).
+        let (bodies, mut ribs) = ribbed_spine(6, &[0, 1, 2]);
+        for side in [1, -1] {
+            ribs.push(Rib {
+                s: bodies[3].s_center + 11.0,
+                length: 90.0,
+                side,
+            });
+        }
+        let cfg = ClassicalConfig::default();
+        let levels = rib_levels(&ribs, &cfg);
+        assert_eq!(levels.len(), 4);
+        let all: Vec<BodySpan> = bodies.clone();
+        let misfit = |l: &RibLevel, b: &BodySpan| {
+            let d = (b.s_center - l.s - 0.4 * b.height).abs();
+            (l.s >= b.s_top - RIB_ABOVE_TOP_MM && d < RIB_MISFIT_MAX_MM).then_some(d)
+        };
+        assert_eq!(
+            align_ribs(&levels, &all, misfit),
+            vec![Some(0), Some(1), Some(2), Some(3)]
+        );
+        let naming = name(&bodies, &ribs, &[], None, SeenBeyond::default(), &cfg);
+        assert_eq!(naming.label_index[3], VertebraLevel::T12.index() as isize);
+        // A stray level far from every body is left out, not forced onto one.
+        let stray = [RibLevel { s: 500.0, sides: 1 }];
+        assert_eq!(align_ribs(&stray, &all, misfit), vec![None]);
     }
 
     #[test]
@@ -798,7 +1020,8 @@ mod tests {
                 shell.push(at(z, dx, dz));
             }
         }
-        let roots = rib_roots(&cl, &shell);
+        let (roots, unresolved) = rib_roots(&cl, &shell);
+        assert!(unresolved.is_empty());
         let mut levels: Vec<f64> = roots.iter().map(|r| r.s).collect();
         levels.sort_by(f64::total_cmp);
         assert_eq!(levels, vec![20.0, 45.0], "{roots:?}");
@@ -810,7 +1033,9 @@ mod tests {
                 (56.0, p)
             })
             .collect();
-        assert!(rib_roots(&cl, &patch).is_empty());
+        let (roots, unresolved) = rib_roots(&cl, &patch);
+        assert!(roots.is_empty());
+        assert_eq!(unresolved.len(), 1, "the patch is bone no rib accounts for");
     }
 
     #[test]
