@@ -395,38 +395,51 @@ const RIB_LEVEL_SKIPPED_MM: f64 = 25.0;
 /// Cost (mm) of leaving a rib level on no body (a stray piece of bone beyond the cut).
 const RIB_LEVEL_DROPPED_MM: f64 = RIB_MISFIT_MAX_MM;
 
-/// One level of ribs: a rib, or a left and a right one leaving the spine together.
+/// One rib as a level of its side's series.
 #[derive(Debug, Clone, Copy)]
 struct RibLevel {
-    /// Arc length where the level's ribs leave the spine (the mean of a pair), mm.
+    /// Arc length where the rib leaves the spine, mm.
     s: f64,
     /// Bit 1: a left rib, bit 2: a right rib.
     sides: u8,
 }
 
-/// The long ribs grouped into levels, cranial → caudal: a left and a right rib whose arc
-/// lengths are within [`RIB_PAIR_MM`] are one level at their mean (one side may run lower).
-fn rib_levels(ribs: &[Rib], cfg: &ClassicalConfig) -> Vec<RibLevel> {
-    let long: Vec<&Rib> = ribs
+/// The long ribs of one side (+1 left, −1 right) as levels, cranial → caudal. Each side is a
+/// series of its own: pairing a left with a right rib by arc length went wrong both ways (a
+/// left rib of one level and a right rib of the next, each partner unseen, averaged between two
+/// bodies; a pair 13 mm apart on the real chest CT's T12 split when the limit was tightened).
+/// Pieces of one rib (a rib broken into components on the coarse grid, or two roots of one)
+/// within [`RIB_SAME_LEVEL_MM`] are one level at their mean.
+fn rib_levels(ribs: &[Rib], side: i8, cfg: &ClassicalConfig) -> Vec<RibLevel> {
+    let mut s: Vec<f64> = ribs
         .iter()
-        .filter(|r| r.length >= cfg.rib_min_length_mm)
+        .filter(|r| r.length >= cfg.rib_min_length_mm && r.side == side)
+        .map(|r| r.s)
         .collect();
-    let mut levels: Vec<RibLevel> = Vec::new();
-    for r in &long {
-        let partner = long
-            .iter()
-            .filter(|o| o.side != r.side && (o.s - r.s).abs() < RIB_PAIR_MM)
-            .min_by(|a, b| (a.s - r.s).abs().total_cmp(&(b.s - r.s).abs()));
-        let s = partner.map_or(r.s, |o| 0.5 * (o.s + r.s));
-        let side = if r.side > 0 { 1 } else { 2 };
-        match levels.iter_mut().find(|l| (l.s - s).abs() < 1.0) {
-            Some(level) => level.sides |= side,
-            None => levels.push(RibLevel { s, sides: side }),
+    s.sort_by(f64::total_cmp);
+    let sides = if side > 0 { 1 } else { 2 };
+    let mut levels: Vec<(f64, usize)> = Vec::new();
+    for x in s {
+        match levels.last_mut() {
+            Some((sum, n)) if x - *sum / *n as f64 <= RIB_SAME_LEVEL_MM => {
+                *sum += x;
+                *n += 1;
+            }
+            _ => levels.push((x, 1)),
         }
     }
-    levels.sort_by(|a, b| a.s.total_cmp(&b.s));
     levels
+        .into_iter()
+        .map(|(sum, n)| RibLevel {
+            s: sum / n as f64,
+            sides,
+        })
+        .collect()
 }
+
+/// Ribs of one side this close (mm along the spine) are pieces of one rib: consecutive ribs of
+/// one side leave the spine a body's pitch (15–30 mm) apart.
+const RIB_SAME_LEVEL_MM: f64 = 6.0;
 
 /// Place the rib levels (cranial → caudal) on the bodies `all` as one ordered series: each level
 /// on a body at or below the previous level's, minimising the summed `misfit` plus
@@ -435,7 +448,7 @@ fn rib_levels(ribs: &[Rib], cfg: &ClassicalConfig) -> Vec<RibLevel> {
 fn align_ribs(
     levels: &[RibLevel],
     all: &[BodySpan],
-    misfit: impl Fn(&RibLevel, &BodySpan) -> Option<f64>,
+    misfit: &impl Fn(&RibLevel, &BodySpan) -> Option<f64>,
 ) -> Vec<Option<usize>> {
     let m = all.len();
     if levels.is_empty() || m == 0 {
@@ -541,7 +554,6 @@ pub fn name(
         all.push(virtual_at(&first, first.s_center - pitch(&first)));
         all.extend_from_slice(bodies);
         all.push(virtual_at(&last, last.s_center + pitch(&last)));
-        let levels = rib_levels(ribs, cfg);
         // How far each rib level lies from where a body's rib leaves the spine (near its top).
         let misfit = |level: &RibLevel, b: &BodySpan| -> Option<f64> {
             // A rib leaving the spine above a body's top (in the disc above or higher) is not
@@ -552,9 +564,12 @@ pub fn name(
             let d = (b.s_center - level.s - 0.4 * b.height).abs();
             (d < RIB_MISFIT_MAX_MM).then_some(d)
         };
-        for (level, j) in levels.iter().zip(align_ribs(&levels, &all, misfit)) {
-            if let Some(j) = j {
-                rib_bodies[j] |= level.sides;
+        for side in [1, -1] {
+            let levels = rib_levels(ribs, side, cfg);
+            for (level, j) in levels.iter().zip(align_ribs(&levels, &all, &misfit)) {
+                if let Some(j) = j {
+                    rib_bodies[j] |= level.sides;
+                }
             }
         }
     }
@@ -588,6 +603,7 @@ pub fn name(
                 .map(|r| format!("{:.0}:{:.0}:{}", r.s, r.length, r.side))
                 .collect::<Vec<_>>()
         );
+        tracing::debug!("DBG rib sides per body (virtual above first, below last) {rib_bodies:?}");
     }
     // The lowest rib is only an anchor when a rib-free body is seen below it; the highest only
     // when a rib-free body is seen above it (the first rib → T1).
@@ -931,7 +947,7 @@ mod tests {
             });
         }
         let cfg = ClassicalConfig::default();
-        let levels = rib_levels(&ribs, &cfg);
+        let levels = rib_levels(&ribs, 1, &cfg);
         assert_eq!(levels.len(), 4);
         let all: Vec<BodySpan> = bodies.clone();
         let misfit = |l: &RibLevel, b: &BodySpan| {
@@ -939,14 +955,14 @@ mod tests {
             (l.s >= b.s_top - RIB_ABOVE_TOP_MM && d < RIB_MISFIT_MAX_MM).then_some(d)
         };
         assert_eq!(
-            align_ribs(&levels, &all, misfit),
+            align_ribs(&levels, &all, &misfit),
             vec![Some(0), Some(1), Some(2), Some(3)]
         );
         let naming = name(&bodies, &ribs, &[], None, SeenBeyond::default(), &cfg);
         assert_eq!(naming.label_index[3], VertebraLevel::T12.index() as isize);
         // A stray level far from every body is left out, not forced onto one.
         let stray = [RibLevel { s: 500.0, sides: 1 }];
-        assert_eq!(align_ribs(&stray, &all, misfit), vec![None]);
+        assert_eq!(align_ribs(&stray, &all, &misfit), vec![None]);
     }
 
     #[test]
