@@ -400,41 +400,69 @@ const RIB_LEVEL_DROPPED_MM: f64 = RIB_MISFIT_MAX_MM;
 struct RibLevel {
     /// Arc length where the rib leaves the spine, mm.
     s: f64,
+    /// Length beyond the exclusion radius, mm (the longest piece).
+    length: f64,
     /// Bit 1: a left rib, bit 2: a right rib.
     sides: u8,
 }
 
-/// The long ribs of one side (+1 left, −1 right) as levels, cranial → caudal. Each side is a
-/// series of its own: pairing a left with a right rib by arc length went wrong both ways (a
-/// left rib of one level and a right rib of the next, each partner unseen, averaged between two
-/// bodies; a pair 13 mm apart on the real chest CT's T12 split when the limit was tightened).
-/// Pieces of one rib (a rib broken into components on the coarse grid, or two roots of one)
-/// within [`RIB_SAME_LEVEL_MM`] are one level at their mean.
-fn rib_levels(ribs: &[Rib], side: i8, cfg: &ClassicalConfig) -> Vec<RibLevel> {
-    let mut s: Vec<f64> = ribs
-        .iter()
-        .filter(|r| r.length >= cfg.rib_min_length_mm && r.side == side)
-        .map(|r| r.s)
-        .collect();
-    s.sort_by(f64::total_cmp);
-    let sides = if side > 0 { 1 } else { 2 };
-    let mut levels: Vec<(f64, usize)> = Vec::new();
-    for x in s {
-        match levels.last_mut() {
-            Some((sum, n)) if x - *sum / *n as f64 <= RIB_SAME_LEVEL_MM => {
-                *sum += x;
-                *n += 1;
+/// The long ribs of each side (left, right) as levels, cranial → caudal. Each side is a series
+/// of its own: pairing a left with a right rib by arc length went wrong both ways (a left rib of
+/// one level and a right rib of the next, each partner unseen, averaged between two bodies; a
+/// pair 13 mm apart on the real chest CT's T12 split when the limit was tightened). Pieces of
+/// one rib (a rib broken into components on the coarse grid, or two roots of one) within
+/// [`RIB_SAME_LEVEL_MM`] are one level at their mean. A level under half as long as the one
+/// above it on its side, without a partner on the other side (each the other's nearest, within
+/// [`RIB_PAIR_MM`]), is left out: a stray piece of bone or an artefact below the last rib.
+fn rib_series(ribs: &[Rib], cfg: &ClassicalConfig) -> [Vec<RibLevel>; 2] {
+    let side_levels = |side: i8| -> Vec<RibLevel> {
+        let mut pieces: Vec<&Rib> = ribs
+            .iter()
+            .filter(|r| r.length >= cfg.rib_min_length_mm && r.side == side)
+            .collect();
+        pieces.sort_by(|a, b| a.s.total_cmp(&b.s));
+        let mut levels: Vec<(f64, usize, f64)> = Vec::new();
+        for r in pieces {
+            match levels.last_mut() {
+                Some((sum, n, len)) if r.s - *sum / *n as f64 <= RIB_SAME_LEVEL_MM => {
+                    *sum += r.s;
+                    *n += 1;
+                    *len = len.max(r.length);
+                }
+                _ => levels.push((r.s, 1, r.length)),
             }
-            _ => levels.push((x, 1)),
         }
-    }
-    levels
-        .into_iter()
-        .map(|(sum, n)| RibLevel {
-            s: sum / n as f64,
-            sides,
-        })
-        .collect()
+        levels
+            .into_iter()
+            .map(|(sum, n, length)| RibLevel {
+                s: sum / n as f64,
+                length,
+                sides: if side > 0 { 1 } else { 2 },
+            })
+            .collect()
+    };
+    let (left, right) = (side_levels(1), side_levels(-1));
+    let nearest = |l: &RibLevel, other: &[RibLevel]| -> Option<RibLevel> {
+        other
+            .iter()
+            .copied()
+            .min_by(|a, b| (a.s - l.s).abs().total_cmp(&(b.s - l.s).abs()))
+    };
+    let keep = |mine: &[RibLevel], other: &[RibLevel]| -> Vec<RibLevel> {
+        mine.iter()
+            .enumerate()
+            .filter(|&(i, l)| {
+                let short = i > 0 && l.length < 0.5 * mine[i - 1].length;
+                let paired = nearest(l, other).is_some_and(|o| {
+                    (o.s - l.s).abs() < RIB_PAIR_MM
+                        && nearest(&o, mine).is_some_and(|back| (back.s - l.s).abs() < 1e-9)
+                });
+                !short || paired
+            })
+            .map(|(_, l)| *l)
+            .collect()
+    };
+    [keep(&left, &right), keep(&right, &left)]
 }
 
 /// Ribs of one side this close (mm along the spine) are pieces of one rib: consecutive ribs of
@@ -564,8 +592,7 @@ pub fn name(
             let d = (b.s_center - level.s - 0.4 * b.height).abs();
             (d < RIB_MISFIT_MAX_MM).then_some(d)
         };
-        for side in [1, -1] {
-            let levels = rib_levels(ribs, side, cfg);
+        for levels in rib_series(ribs, cfg) {
             for (level, j) in levels.iter().zip(align_ribs(&levels, &all, &misfit)) {
                 if let Some(j) = j {
                     rib_bodies[j] |= level.sides;
@@ -934,6 +961,27 @@ mod tests {
     }
 
     #[test]
+    fn a_short_unpaired_piece_below_the_last_rib_is_no_rib() {
+        // T12's pair on body 3, and on one side only a 44 mm piece of bone (an artefact) near
+        // the top of the rib-free body below: body 3 stays the last rib-bearing one.
+        let (bodies, mut ribs) = ribbed_spine(6, &[0, 1, 2, 3]);
+        ribs.push(Rib {
+            s: bodies[4].s_top - 2.0,
+            length: 44.0,
+            side: -1,
+        });
+        let cfg = ClassicalConfig::default();
+        let [left, right] = rib_series(&ribs, &cfg);
+        assert_eq!((left.len(), right.len()), (4, 4));
+        let below = SeenBeyond {
+            above: false,
+            below: true,
+        };
+        let naming = name(&bodies, &ribs, &[], None, below, &cfg);
+        assert_eq!(naming.label_index[3], VertebraLevel::T12.index() as isize);
+    }
+
+    #[test]
     fn ribs_are_placed_as_a_series_so_a_low_last_rib_stays_on_its_body() {
         // Ribs leave the spine near their bodies' tops, except the last, which slopes down from
         // a head on its own body and leaves the spine 11 mm below its centre, near the top of
@@ -947,8 +995,9 @@ mod tests {
             });
         }
         let cfg = ClassicalConfig::default();
-        let levels = rib_levels(&ribs, 1, &cfg);
+        let [levels, right] = rib_series(&ribs, &cfg);
         assert_eq!(levels.len(), 4);
+        assert_eq!(right.len(), 4);
         let all: Vec<BodySpan> = bodies.clone();
         let misfit = |l: &RibLevel, b: &BodySpan| {
             let d = (b.s_center - l.s - 0.4 * b.height).abs();
@@ -961,7 +1010,11 @@ mod tests {
         let naming = name(&bodies, &ribs, &[], None, SeenBeyond::default(), &cfg);
         assert_eq!(naming.label_index[3], VertebraLevel::T12.index() as isize);
         // A stray level far from every body is left out, not forced onto one.
-        let stray = [RibLevel { s: 500.0, sides: 1 }];
+        let stray = [RibLevel {
+            s: 500.0,
+            length: 90.0,
+            sides: 1,
+        }];
         assert_eq!(align_ribs(&stray, &all, &misfit), vec![None]);
     }
 
