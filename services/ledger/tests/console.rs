@@ -1,11 +1,13 @@
 //! The operator console over HTTP: the token login, the list with its filters, a study's page by
 //! accession number with its preview and SR from the store, 404 for an unknown study, JSON, the
-//! stations page, and markup in DICOM text escaped.
+//! stations page, markup in DICOM text escaped, the monitoring page from stored review reports.
 
 mod common;
 
 use common::*;
 use spinescreen_ledger::console::{serve, Console};
+use spinescreen_ledger::monitor::report::review_report;
+use spinescreen_ledger::monitor::stored::{latest_reports, record_report};
 use spinescreen_proto::{EventKind, SourceInfo, Stage, StudyEvent, StudyStatus};
 use spinescreen_runtime::CancellationToken;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -189,6 +191,10 @@ async fn the_console_lists_studies_and_shows_a_timeline_by_accession() {
     assert!(study.contains("fracture L1:2"), "{study}");
     assert!(study.contains("<td>finished</td>"), "{study}");
     assert!(
+        study.contains("href=\"/monitor\" id=\"nav-monitor\""),
+        "the monitoring page is in the nav: {study}"
+    );
+    assert!(
         study.contains("<img id=\"preview\" src=\"/studies/1.2.5.1/preview.png\""),
         "{study}"
     );
@@ -210,8 +216,19 @@ async fn the_console_lists_studies_and_shows_a_timeline_by_accession() {
     let (status, _) = get(addr, "/studies/..%2F..%2Fetc/preview.png").await;
     assert_eq!(status, 404, "only Study Instance UIDs name objects");
 
+    let (status, study) = get(addr, "/studies/ACC-2").await;
+    assert_eq!(status, 200);
+    assert!(
+        !study.contains("<script>x") && study.contains("&lt;script&gt;x"),
+        "the station name is escaped on the study page: {study}"
+    );
+
     let (status, stations) = get(addr, "/stations").await;
     assert_eq!(status, 200);
+    assert!(
+        !stations.contains("<script>x") && stations.contains("station=%3Cscript%3Ex"),
+        "escaped on the stations page: {stations}"
+    );
     if spinescreen_ledger::metrics::utc_midnight(t0)
         == spinescreen_ledger::metrics::utc_midnight(t0 + 3_600_000)
     {
@@ -252,6 +269,140 @@ async fn the_console_lists_studies_and_shows_a_timeline_by_accession() {
     let (_, json) = get(addr, "/api/studies/1.2.5.2").await;
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v[0]["study"]["reason_code"], "NON_UNIFORM_SPACING");
+
+    stop.cancel();
+    server.await.unwrap().unwrap();
+}
+
+/// A filled worksheet: `agree` of the 4 studies agree with the conclusion; one ring artefact
+/// at a station named in markup.
+fn worksheet(agree: usize) -> String {
+    let mut csv = String::from(
+        "study_uid,station_name,received_at_utc,status,reason_code,processing_s,sla_met,\
+         agree_with_conclusion,agree_with_localisation\n",
+    );
+    for i in 0..4 {
+        let (station, status, reason) = if i == 3 {
+            (
+                "<script>alert(1)</script>",
+                "technical_defect",
+                "RING_ARTIFACTS",
+            )
+        } else {
+            ("CT-1", "ok", "")
+        };
+        let yes = if i < agree { "yes" } else { "no" };
+        csv.push_str(&format!(
+            "1.2.9.{i},\"{station}\",2026-11-0{} 09:00:00,{status},{reason},{},yes,{yes},yes\n",
+            i + 1,
+            30 + 10 * i
+        ));
+    }
+    csv
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_monitoring_page_shows_the_figures_of_the_stored_reports() {
+    let Some(db) = test_db().await else {
+        return;
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stop = CancellationToken::new();
+    let server = tokio::spawn(serve(
+        listener,
+        Console::new(database_url(), db.schema.clone(), None, TOKEN),
+        stop.clone(),
+    ));
+    let (status, _, _) = get_raw(addr, "/monitor", "").await;
+    assert_eq!(status, 303, "behind the login");
+    let cookie = session(addr).await;
+    let page = |path: String| {
+        let cookie = cookie.clone();
+        async move {
+            let (status, _, body) = get_raw(addr, &path, &cookie).await;
+            (status, String::from_utf8_lossy(&body).to_string())
+        }
+    };
+
+    let (status, empty) = page("/monitor".into()).await;
+    assert_eq!(status, 200);
+    assert!(empty.contains("id=\"no-report\""), "{empty}");
+
+    // Two reviews recorded (`monitor report --record`), the second one later; the first
+    // recorded twice stays one row.
+    let t0 = 1_765_000_000_000;
+    let first = worksheet(2);
+    let id1 = record_report(
+        &db.ledger,
+        &review_report(&first).unwrap(),
+        "/home/someone/november.csv",
+        &first,
+        t0,
+    )
+    .await
+    .unwrap();
+    let again = record_report(
+        &db.ledger,
+        &review_report(&first).unwrap(),
+        "november.csv",
+        &first,
+        t0 + 1,
+    )
+    .await
+    .unwrap();
+    assert_eq!(again, id1, "the same worksheet replaces its row");
+    let second = worksheet(3);
+    let id2 = record_report(
+        &db.ledger,
+        &review_report(&second).unwrap(),
+        "december.csv",
+        &second,
+        t0 + 86_400_000,
+    )
+    .await
+    .unwrap();
+    assert_eq!(count(&db, "monitor_reports").await, 2);
+    let stored = latest_reports(&db.ledger, 10).await.unwrap();
+    assert_eq!(stored[0].id, id2);
+    assert_eq!(
+        stored[1].source, "november.csv",
+        "the file name, no directory"
+    );
+    assert_eq!(stored[0].report, review_report(&second).unwrap());
+
+    // The latest in full: 3 of 4 agree (0.75, Wilson 0.30–0.95, needs work), one ring
+    // artefact, 30–60 s, every study within the SLA.
+    let (status, latest) = page("/monitor".into()).await;
+    assert_eq!(status, 200);
+    for expected in [
+        &format!("Review {id2}: recorded 2025-12-07 05:46:40 (UTC)"),
+        "4 studies from december.csv, received 2026-11-01 09:00:00 – 2026-11-04 09:00:00 (UTC)",
+        "<th>agreement with the conclusion</th><td>0.75</td><td>3 of 4</td><td>0.30–0.95</td>\
+         <td class=\"verdict-needs_work\">needs work (0.61–0.80)</td>",
+        "<th>agreement with the localisation</th><td>1.00</td><td>4 of 4</td>",
+        "<th>within the 390 s SLA</th><td>1.00</td><td>4 of 4</td>",
+        "45.0 ± 12.9 s (n = 4)",
+        "<td>RING_ARTIFACTS</td><td>1</td><td>25.0 %</td>",
+        "<td>CT-1</td><td>3</td><td>0</td><td>0.0 %</td>",
+        &format!("<a href=\"/monitor/{id1}\">{id1}</a>"),
+    ] {
+        assert!(latest.contains(expected), "{expected:?} in {latest}");
+    }
+    assert!(
+        !latest.contains("<script>") && latest.contains("&lt;script&gt;alert(1)"),
+        "the station name from DICOM is escaped: {latest}"
+    );
+
+    // An earlier one by its number.
+    let (status, earlier) = page(format!("/monitor/{id1}")).await;
+    assert_eq!(status, 200);
+    assert!(
+        earlier.contains("<td>0.50</td><td>2 of 4</td>") && earlier.contains("november.csv"),
+        "{earlier}"
+    );
+    assert_eq!(page("/monitor/999999".into()).await.0, 404);
+    assert_eq!(page("/monitor/x".into()).await.0, 404);
 
     stop.cancel();
     server.await.unwrap().unwrap();

@@ -8,18 +8,23 @@
 //!   image, SR download and timeline;
 //! - `GET /studies/{uid}/preview.png`, `GET /studies/{uid}/sr.dcm` — from the object store;
 //! - `GET /stations` — studies, defects and scanner faults per station today;
+//! - `GET /monitor`, `GET /monitor/{id}` — the latest recorded review report (or one by number)
+//!   and the list of recorded ones (`monitor report --record`);
 //! - `GET /api/studies`, `GET /api/studies/{key}` — the same as JSON (cookie or
 //!   `Authorization: Bearer <token>`).
 //!
 //! Every page but the login needs the token. It only reads; nothing on it changes a study.
-//! Serve it inside the hospital network only: it shows accession numbers (never patient names,
-//! IDs or birth dates, which the ledger does not hold).
+//! Pages are minijinja templates with every value escaped (`pages.rs`). Serve it inside the
+//! hospital network only: it shows accession numbers (never patient names, IDs or birth dates,
+//! which the ledger does not hold).
+
+mod pages;
 
 use crate::db::Ledger;
-use crate::metrics::{is_scanner_fault, station_day, station_label};
+use crate::metrics::station_day;
+use crate::monitor::stored::{latest_reports, report_by_id};
 use crate::query::{find, list, timeline, ListFilter, StudyRow, Timeline};
-use crate::studies::{conclusion, fracture_levels};
-use crate::when::{parse_time, utc_text};
+use crate::when::parse_time;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -27,6 +32,7 @@ use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use pages::{render, ListView, LoginView, MonitorView, StationsView, StudyView};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use spinescreen_proto::StudyUid;
@@ -38,6 +44,8 @@ use tokio::sync::Mutex;
 
 /// Rows on one page of the list.
 const PAGE: i64 = 200;
+/// Recorded review reports listed on the monitoring page.
+const REPORTS: i64 = 24;
 /// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "spinescreen_console";
 /// Environment variable holding the console's login token.
@@ -123,6 +131,8 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/studies/{key}/preview.png", get(preview))
         .route("/studies/{key}/sr.dcm", get(structured_report))
         .route("/stations", get(page_stations))
+        .route("/monitor", get(page_monitor))
+        .route("/monitor/{id}", get(page_monitor_report))
         .route("/api/studies", get(api_list))
         .route("/api/studies/{key}", get(api_study))
         .route_layer(axum::middleware::from_fn_with_state(
@@ -154,19 +164,26 @@ async fn require_login(
     Redirect::to("/login").into_response()
 }
 
-fn login_form(message: &str) -> Html<String> {
-    page(
-        "spinescreen console: log in",
-        &format!(
-            "<h1>spinescreen console</h1>\n{message}<form method=\"post\" action=\"/login\">\
-             <label>token <input type=\"password\" name=\"token\" id=\"token\" \
-             autocomplete=\"current-password\" autofocus></label> \
-             <button id=\"login\">log in</button></form>\n"
-        ),
-    )
+fn html(name: &str, title: &str, view: &impl serde::Serialize) -> Result<Html<String>, Failure> {
+    render(name, title, view).map(Html).map_err(|e| {
+        tracing::error!(error = %e, "console: a page failed to render");
+        Failure(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the page could not be rendered".into(),
+        )
+    })
 }
 
-async fn page_login() -> Html<String> {
+fn login_form(message: &str) -> Response {
+    html(
+        "login.html",
+        "spinescreen console: log in",
+        &LoginView { message },
+    )
+    .into_response()
+}
+
+async fn page_login() -> Response {
     login_form("")
 }
 
@@ -211,11 +228,9 @@ async fn login(State(console): State<Arc<Console>>, body: Bytes) -> Response {
     let given = form_field(&body, "token").unwrap_or_default();
     if !console.token_ok(&given) {
         tracing::warn!("console: a login with a wrong token");
-        return (
-            StatusCode::UNAUTHORIZED,
-            login_form("<p class=\"bad\" id=\"error\">wrong token</p>\n"),
-        )
-            .into_response();
+        let mut r = login_form("wrong token");
+        *r.status_mut() = StatusCode::UNAUTHORIZED;
+        return r;
     }
     let mut response = Redirect::to("/").into_response();
     let cookie = format!(
@@ -316,90 +331,23 @@ async fn api_study(
     Ok(Json(timelines(&console, &key).await?))
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
+/// The list's filter value `v`, or empty.
+fn filter_text(v: &Option<String>) -> &str {
+    v.as_deref().unwrap_or("")
 }
-
-/// A path segment, percent-encoded except for unreserved characters.
-fn encode_segment(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-fn page(title: &str, body: &str) -> Html<String> {
-    Html(format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>\
-         <style>body{{font-family:sans-serif;margin:1.5em}}table{{border-collapse:collapse}}\
-         td,th{{padding:2px 8px;border-bottom:1px solid #ddd;text-align:left}}\
-         .bad{{color:#b00}}tr.sla-met{{background:#e8f5e9}}tr.sla-missed{{background:#ffebee}}\
-         tr.defect{{background:#fff8e1}}nav form{{display:inline}}\
-         img#preview{{max-width:100%;border:1px solid #ccc}}</style></head><body>\n{body}\
-         </body></html>\n",
-        escape(title)
-    ))
-}
-
-/// Links on every page behind the login.
-const NAV: &str = "<nav><a href=\"/\">studies</a> · <a href=\"/stations\">stations</a> · \
-    <form method=\"post\" action=\"/logout\"><button>log out</button></form></nav>\n";
 
 async fn page_list(
     State(console): State<Arc<Console>>,
     Query(q): Query<ListQuery>,
 ) -> Result<Html<String>, Failure> {
     let rows = rows(&console, &q).await?;
-    let v = |o: &Option<String>| escape(o.as_deref().unwrap_or(""));
-    let mut body = format!(
-        "{NAV}<h1>Studies</h1>\n<form method=\"get\" action=\"/\" id=\"filter\">since \
-         <input name=\"since\" value=\"{}\" placeholder=\"24h\"> status <input name=\"status\" \
-         value=\"{}\" placeholder=\"technical_defect\"> station <input name=\"station\" \
-         value=\"{}\"> <button>filter</button></form>\n<p id=\"count\">{} studies</p>\n\
-         <table id=\"studies\">\
-         <tr><th>received (UTC)</th><th>accession</th><th>station</th><th>status</th>\
-         <th>conclusion</th><th>time, s</th><th>SLA</th><th>study</th></tr>\n",
-        v(&q.since),
-        v(&q.status),
-        v(&q.station),
-        rows.len()
+    let view = ListView::new(
+        filter_text(&q.since),
+        filter_text(&q.status),
+        filter_text(&q.station),
+        &rows,
     );
-    for r in &rows {
-        let (sla, class) = match r.sla_met {
-            Some(true) => ("met", "sla-met"),
-            Some(false) => ("<span class=\"bad\">missed</span>", "sla-missed"),
-            None => ("", ""),
-        };
-        let class = match r.status.as_deref() {
-            Some("technical_defect" | "abstained") => "defect",
-            _ if r.state == "dead_lettered" => "sla-missed",
-            _ => class,
-        };
-        body.push_str(&format!(
-            "<tr class=\"{class}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{sla}</td>\
-             <td><a href=\"/studies/{}\">{}</a></td></tr>\n",
-            escape(&utc_text(r.received_at_ms)),
-            escape(&r.accession_number),
-            escape(&r.station_name),
-            escape(r.status_or_state()),
-            escape(&conclusion(r, "")),
-            r.end_to_end_ms
-                .map(|m| format!("{:.0}", m as f64 / 1000.0))
-                .unwrap_or_default(),
-            encode_segment(&r.study_uid),
-            escape(&r.study_uid),
-        ));
-    }
-    body.push_str("</table>\n");
-    Ok(page("spinescreen studies", &body))
+    html("list.html", "spinescreen studies", &view)
 }
 
 async fn page_study(
@@ -407,100 +355,8 @@ async fn page_study(
     Path(key): Path<String>,
 ) -> Result<Html<String>, Failure> {
     let found = timelines(&console, &key).await?;
-    let mut body = String::from(NAV);
-    for t in &found {
-        let s = &t.study;
-        body.push_str(&format!(
-            "<h1>Study {}</h1>\n<table class=\"study\">\n",
-            escape(&s.study_uid)
-        ));
-        let fields = [
-            ("accession", s.accession_number.clone()),
-            (
-                "scanner",
-                format!("{} ({} {})", s.station_name, s.manufacturer, s.model),
-            ),
-            (
-                "series",
-                format!("#{} {}", s.series_number, s.series_description),
-            ),
-            ("received (UTC)", utc_text(s.received_at_ms)),
-            ("finished (UTC)", utc_text(s.finished_at_ms)),
-            ("status", s.status_or_state().to_string()),
-            (
-                "reason",
-                format!(
-                    "{} {}",
-                    s.reason_code.as_deref().unwrap_or(""),
-                    s.reason_text.as_deref().unwrap_or("")
-                ),
-            ),
-            ("conclusion", conclusion(s, &fracture_levels(t))),
-            (
-                "end to end, s",
-                s.end_to_end_ms
-                    .map(|m| format!("{:.1}", m as f64 / 1000.0))
-                    .unwrap_or_default(),
-            ),
-            ("delivery", s.delivery.clone().unwrap_or_default()),
-        ];
-        for (name, value) in fields {
-            body.push_str(&format!(
-                "<tr><th>{}</th><td>{}</td></tr>\n",
-                escape(name),
-                escape(value.trim())
-            ));
-        }
-        body.push_str("</table>\n");
-        if !t.findings.is_empty() {
-            body.push_str(
-                "<h2>Findings</h2>\n<table class=\"findings\"><tr><th>level</th>\
-                 <th>Genant grade</th><th>deformity</th><th>type</th></tr>\n",
-            );
-            for f in &t.findings {
-                body.push_str(&format!(
-                    "<tr><td>{}</td><td>{}</td><td>{:.0} %</td><td>{}</td></tr>\n",
-                    escape(&f.level),
-                    f.genant_grade,
-                    f.deformity * 100.0,
-                    escape(&f.deformity_type)
-                ));
-            }
-            body.push_str("</table>\n");
-        }
-        if console.store.is_some() && s.state == "done" {
-            let seg = encode_segment(&s.study_uid);
-            body.push_str(&format!(
-                "<h2>Preview</h2>\n<p><img id=\"preview\" src=\"/studies/{seg}/preview.png\" \
-                 alt=\"preview of study {}\"></p>\n<p><a id=\"sr\" \
-                 href=\"/studies/{seg}/sr.dcm\" download>download the structured report \
-                 (sr.dcm)</a></p>\n",
-                escape(&s.study_uid)
-            ));
-        }
-        body.push_str(
-            "<h2>Timeline</h2>\n<table class=\"timeline\">\
-                       <tr><th>UTC</th><th>stage</th><th>event</th><th>attempt</th>\
-                       <th>detail</th></tr>\n",
-        );
-        for e in &t.events {
-            let detail = [e.destination.as_deref(), e.reason.as_deref()]
-                .into_iter()
-                .flatten()
-                .collect::<Vec<_>>()
-                .join(" ");
-            body.push_str(&format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
-                escape(&utc_text(Some(e.at_ms))),
-                escape(&e.stage),
-                escape(&e.kind),
-                e.attempt,
-                escape(&detail)
-            ));
-        }
-        body.push_str("</table>\n");
-    }
-    Ok(page(&format!("spinescreen study {key}"), &body))
+    let view = StudyView::new(&found, console.store.is_some());
+    html("study.html", &format!("spinescreen study {key}"), &view)
 }
 
 /// An object of a study from the store, by Study Instance UID.
@@ -571,51 +427,44 @@ async fn page_stations(State(console): State<Arc<Console>>) -> Result<Html<Strin
     let day = station_day(&ledger, now_unix_ms())
         .await
         .map_err(unavailable)?;
-    let mut body = format!(
-        "{NAV}<h1>Stations today (since 00:00 UTC)</h1>\n<table id=\"stations\"><tr>\
-         <th>station</th><th>studies</th><th>not analysed</th><th>rate</th>\
-         <th>scanner faults</th><th>ring artefacts</th><th>reasons</th></tr>\n"
-    );
-    for (station, n) in &day.studies {
-        let mine: Vec<&(String, String, i64)> =
-            day.defects.iter().filter(|d| &d.0 == station).collect();
-        let defects: i64 = mine.iter().map(|d| d.2).sum();
-        let faults: i64 = mine
-            .iter()
-            .filter(|d| is_scanner_fault(&d.1))
-            .map(|d| d.2)
-            .sum();
-        let rings: i64 = mine
-            .iter()
-            .filter(|d| d.1 == spinescreen_proto::ReasonCode::RING_ARTIFACTS)
-            .map(|d| d.2)
-            .sum();
-        let reasons = mine
-            .iter()
-            .map(|d| format!("{} × {}", d.2, d.1))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let rate = if *n > 0 {
-            format!("{:.0} %", 100.0 * defects as f64 / *n as f64)
-        } else {
-            String::new()
-        };
-        let class = if faults > 0 { " class=\"defect\"" } else { "" };
-        body.push_str(&format!(
-            "<tr{class}><td><a href=\"/?since=1d&amp;station={}\">{}</a></td><td>{n}</td>\
-             <td>{defects}</td><td>{rate}</td><td>{faults}</td><td>{rings}</td><td>{}</td></tr>\n",
-            escape(&form_encode(station)),
-            escape(station_label(station)),
-            escape(&reasons)
-        ));
-    }
-    body.push_str("</table>\n");
-    Ok(page("spinescreen stations", &body))
+    html(
+        "stations.html",
+        "spinescreen stations",
+        &StationsView::new(&day),
+    )
 }
 
-/// A query-string value, percent-encoded except for unreserved characters.
-fn form_encode(s: &str) -> String {
-    encode_segment(s)
+async fn page_monitor(State(console): State<Arc<Console>>) -> Result<Html<String>, Failure> {
+    let ledger = console.ledger().await.map_err(unavailable)?;
+    let recorded = latest_reports(&ledger, REPORTS)
+        .await
+        .map_err(unavailable)?;
+    html(
+        "monitor.html",
+        "spinescreen monitoring",
+        &MonitorView::new(recorded.first(), &recorded),
+    )
+}
+
+async fn page_monitor_report(
+    State(console): State<Arc<Console>>,
+    Path(id): Path<String>,
+) -> Result<Html<String>, Failure> {
+    let missing = || Failure(StatusCode::NOT_FOUND, format!("no review report {id:?}"));
+    let number: i64 = id.parse().map_err(|_| missing())?;
+    let ledger = console.ledger().await.map_err(unavailable)?;
+    let shown = report_by_id(&ledger, number)
+        .await
+        .map_err(unavailable)?
+        .ok_or_else(missing)?;
+    let recorded = latest_reports(&ledger, REPORTS)
+        .await
+        .map_err(unavailable)?;
+    html(
+        "monitor.html",
+        &format!("spinescreen review {number}"),
+        &MonitorView::new(Some(&shown), &recorded),
+    )
 }
 
 /// Serve the console on `listener` until `shutdown`.
