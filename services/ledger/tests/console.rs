@@ -1,11 +1,12 @@
 //! The operator console over HTTP: the token login, the list with its filters, a study's page by
 //! accession number with its preview and SR from the store, 404 for an unknown study, JSON, the
-//! stations page, markup in DICOM text escaped, the monitoring page from stored review reports.
+//! stations page, markup in DICOM text escaped, the monitoring page from stored review reports,
+//! failed logins limited per client address, sessions that expire.
 
 mod common;
 
 use common::*;
-use spinescreen_ledger::console::{serve, Console};
+use spinescreen_ledger::console::{serve, Console, LoginPolicy};
 use spinescreen_ledger::monitor::report::review_report;
 use spinescreen_ledger::monitor::stored::{latest_reports, record_report};
 use spinescreen_proto::{EventKind, SourceInfo, Stage, StudyEvent, StudyStatus};
@@ -16,7 +17,20 @@ const TOKEN: &str = "console-test-token";
 
 /// One HTTP/1.0 exchange: `(status, head, body)` (the body as lossy text).
 async fn exchange(addr: std::net::SocketAddr, request: String) -> (u16, String, Vec<u8>) {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    exchange_from("127.0.0.1", addr, request).await
+}
+
+/// One HTTP/1.0 exchange from the client address `from` (any of 127.0.0.0/8).
+async fn exchange_from(
+    from: &str,
+    addr: std::net::SocketAddr,
+    request: String,
+) -> (u16, String, Vec<u8>) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket
+        .bind(std::net::SocketAddr::new(from.parse().unwrap(), 0))
+        .unwrap();
+    let mut s = socket.connect(addr).await.unwrap();
     s.write_all(request.as_bytes()).await.unwrap();
     let mut raw = vec![];
     s.read_to_end(&mut raw).await.unwrap();
@@ -36,8 +50,14 @@ async fn exchange(addr: std::net::SocketAddr, request: String) -> (u16, String, 
 
 /// Log in with `token`: `(status, head)`.
 async fn login(addr: std::net::SocketAddr, token: &str) -> (u16, String) {
+    login_from("127.0.0.1", addr, token).await
+}
+
+/// Log in with `token` from the client address `from`: `(status, head)`.
+async fn login_from(from: &str, addr: std::net::SocketAddr, token: &str) -> (u16, String) {
     let body = format!("token={token}");
-    let (status, head, _) = exchange(
+    let (status, head, _) = exchange_from(
+        from,
         addr,
         format!(
             "POST /login HTTP/1.0\r\nHost: console\r\nContent-Type: \
@@ -59,6 +79,7 @@ async fn session(addr: std::net::SocketAddr) -> String {
         .find_map(|l| l.strip_prefix("set-cookie: "))
         .unwrap_or_else(|| panic!("no cookie: {head}"));
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
+    assert!(cookie.contains("Max-Age="), "the session expires: {cookie}");
     assert!(
         !cookie.contains(TOKEN),
         "the cookie never carries the token"
@@ -403,6 +424,86 @@ async fn the_monitoring_page_shows_the_figures_of_the_stored_reports() {
     );
     assert_eq!(page("/monitor/999999".into()).await.0, 404);
     assert_eq!(page("/monitor/x".into()).await.0, 404);
+
+    stop.cancel();
+    server.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_logins_are_limited_per_address_and_sessions_expire() {
+    let Some(db) = test_db().await else {
+        return;
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stop = CancellationToken::new();
+    let window = std::time::Duration::from_secs(2);
+    let server = tokio::spawn(serve(
+        listener,
+        Console::with_policy(
+            database_url(),
+            db.schema.clone(),
+            None,
+            TOKEN,
+            LoginPolicy {
+                max_failures: 5,
+                window,
+                session_ttl: std::time::Duration::from_secs(3),
+            },
+        ),
+        stop.clone(),
+    ));
+
+    // Five wrong tokens are answered 401; then the address is refused, the right token too,
+    // on the form and on the API, while another address still logs in.
+    for _ in 0..5 {
+        assert_eq!(login(addr, "guess").await.0, 401);
+    }
+    let (status, head) = login(addr, TOKEN).await;
+    assert_eq!(status, 429, "{head}");
+    assert!(
+        head.lines().any(|l| l.starts_with("retry-after: ")),
+        "{head}"
+    );
+    let (status, _, _) = exchange(
+        addr,
+        format!("GET /api/studies HTTP/1.0\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"),
+    )
+    .await;
+    assert_eq!(status, 429, "a bearer token is a login too");
+    let (status, head) = login_from("127.0.0.2", addr, TOKEN).await;
+    assert_eq!(status, 303, "another address is not limited: {head}");
+
+    // Once the failures leave the window, the address logs in again.
+    tokio::time::sleep(window + std::time::Duration::from_millis(200)).await;
+    let cookie = session(addr).await;
+    assert_eq!(
+        cookie.len(),
+        "spinescreen_console=".len() + 64,
+        "a session id of 64 hex digits: {cookie}"
+    );
+    let (status, _, _) = get_raw(addr, "/api/studies", &cookie).await;
+    assert_eq!(status, 200);
+
+    // Logging out ends the session on the server, not only in the browser.
+    let other = session(addr).await;
+    assert_ne!(other, cookie, "every login draws its own session");
+    let (status, _, _) = exchange(
+        addr,
+        format!("POST /logout HTTP/1.0\r\nCookie: {other}\r\nContent-Length: 0\r\n\r\n"),
+    )
+    .await;
+    assert_eq!(status, 303);
+    let (status, _, _) = get_raw(addr, "/api/studies", &other).await;
+    assert_eq!(status, 401, "a logged-out session is dead");
+
+    // The session expires.
+    tokio::time::sleep(std::time::Duration::from_millis(3200)).await;
+    let (status, _, _) = get_raw(addr, "/api/studies", &cookie).await;
+    assert_eq!(status, 401, "an expired session is refused");
+    let (status, head, _) = get_raw(addr, "/", &cookie).await;
+    assert_eq!(status, 303);
+    assert!(head.contains("location: /login"), "{head}");
 
     stop.cancel();
     server.await.unwrap().unwrap();

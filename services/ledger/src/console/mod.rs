@@ -1,7 +1,8 @@
 //! The operator console: a read-only web page over the ledger (`spinescreen console`).
 //!
-//! - `GET /login`, `POST /login` (form field `token`), `POST /logout` — token login; a session
-//!   cookie (HttpOnly, SameSite=Strict) carries a digest of the token, never the token;
+//! - `GET /login`, `POST /login` (form field `token`), `POST /logout` — token login, failed
+//!   tries limited per client address (429 beyond them); a session cookie (HttpOnly,
+//!   SameSite=Strict) carries a random session id that expires (`auth.rs`);
 //! - `GET /` — the study list, filtered like `studies list` (`?since=24h&status=…&station=…`),
 //!   rows coloured by SLA;
 //! - `GET /studies/{key}` — one study (UID or accession number): record, findings, preview
@@ -18,15 +19,18 @@
 //! hospital network only: it shows accession numbers (never patient names, IDs or birth dates,
 //! which the ledger does not hold).
 
+mod auth;
 mod pages;
+
+pub use auth::LoginPolicy;
 
 use crate::db::Ledger;
 use crate::metrics::station_day;
 use crate::monitor::stored::{latest_reports, report_by_id};
 use crate::query::{find, list, timeline, ListFilter, StudyRow, Timeline};
 use crate::when::parse_time;
-use axum::body::Bytes;
-use axum::extract::{Path, Query, Request, State};
+use auth::{Attempt, Gate};
+use axum::extract::{ConnectInfo, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -34,12 +38,13 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use pages::{render, ListView, LoginView, MonitorView, StationsView, StudyView};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 use spinescreen_proto::StudyUid;
 use spinescreen_runtime::events::now_unix_ms;
 use spinescreen_runtime::storage::StorageError;
 use spinescreen_runtime::StudyStore;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
+use std::time::Instant;
 use tokio::sync::Mutex;
 
 /// Rows on one page of the list.
@@ -52,64 +57,37 @@ pub const SESSION_COOKIE: &str = "spinescreen_console";
 pub const TOKEN_ENV: &str = "SPINESCREEN_CONSOLE_TOKEN";
 
 /// Shared by every request: one ledger connection, made again when lost; the object store
-/// (previews, SRs); the login token's digests.
+/// (previews, SRs); the login gate (token digest, failures per address, sessions).
 pub struct Console {
     url: String,
     schema: String,
     ledger: Mutex<Option<Arc<Ledger>>>,
     store: Option<StudyStore>,
-    token_digest: [u8; 32],
-    session: String,
-}
-
-fn sha256(parts: &[&[u8]]) -> [u8; 32] {
-    let mut h = Sha256::new();
-    for p in parts {
-        h.update(p);
-    }
-    h.finalize().into()
-}
-
-/// Equal-length byte strings compared in time independent of where they differ.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    gate: Gate,
 }
 
 impl Console {
     /// A console over the ledger at `url` / `schema` (connected on first use), reading previews
-    /// and SRs from `store`, opened with `token`. Sessions last as long as the process: the
-    /// cookie is a digest of the token and a salt drawn at start.
+    /// and SRs from `store`, opened with `token`, with the default [`LoginPolicy`].
     pub fn new(url: String, schema: String, store: Option<StudyStore>, token: &str) -> Arc<Self> {
-        let salt = uuid::Uuid::new_v4();
-        let session = hex::encode(sha256(&[salt.as_bytes().as_slice(), token.as_bytes()]));
+        Self::with_policy(url, schema, store, token, LoginPolicy::default())
+    }
+
+    /// As [`Console::new`], with `policy` for failed logins and sessions.
+    pub fn with_policy(
+        url: String,
+        schema: String,
+        store: Option<StudyStore>,
+        token: &str,
+        policy: LoginPolicy,
+    ) -> Arc<Self> {
         Arc::new(Self {
             url,
             schema,
             ledger: Mutex::new(None),
             store,
-            token_digest: sha256(&[token.as_bytes()]),
-            session,
+            gate: Gate::new(token, policy),
         })
-    }
-
-    fn token_ok(&self, given: &str) -> bool {
-        same(&sha256(&[given.as_bytes()]), &self.token_digest)
-    }
-
-    fn authorised(&self, headers: &HeaderMap) -> bool {
-        let bearer = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .is_some_and(|t| self.token_ok(t.trim()));
-        let cookie = headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|c| c.trim().split_once('='))
-            .any(|(k, v)| k == SESSION_COOKIE && same(v.as_bytes(), self.session.as_bytes()));
-        bearer || cookie
     }
 
     async fn ledger(&self) -> anyhow::Result<Arc<Ledger>> {
@@ -121,6 +99,27 @@ impl Console {
         *held = Some(l.clone());
         Ok(l)
     }
+}
+
+/// The session id in the request's cookies, if any.
+fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == SESSION_COOKIE)
+        .map(|(_, v)| v.to_string())
+}
+
+/// The TCP peer's address (unspecified when the server was started without it).
+fn client_address(request: &Request) -> IpAddr {
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(a)| a.ip())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
 }
 
 /// The console's routes: the login open, everything else behind it.
@@ -146,13 +145,39 @@ pub fn router(console: Arc<Console>) -> Router {
         .with_state(console)
 }
 
+/// 429 with `Retry-After`.
+fn too_many(retry_after_s: u64, body: Response) -> Response {
+    let mut r = body;
+    *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_s));
+    r
+}
+
 async fn require_login(
     State(console): State<Arc<Console>>,
     request: Request,
     next: Next,
 ) -> Response {
-    if console.authorised(request.headers()) {
+    let now = Instant::now();
+    if session_cookie(request.headers()).is_some_and(|id| console.gate.session_live(&id, now)) {
         return next.run(request).await;
+    }
+    let bearer = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_string());
+    if let Some(token) = bearer {
+        match console.gate.attempt(client_address(&request), &token, now) {
+            Attempt::Accepted => return next.run(request).await,
+            Attempt::Limited(s) => {
+                tracing::warn!("console: bearer token refused, too many failures");
+                return too_many(s, "too many failed logins; try again later".into_response());
+            }
+            Attempt::Refused => tracing::warn!("console: a wrong bearer token"),
+        }
     }
     if request.uri().path().starts_with("/api/") {
         return (
@@ -223,19 +248,40 @@ fn form_field(body: &str, name: &str) -> Option<String> {
         .map(|(_, v)| form_decode(v))
 }
 
-async fn login(State(console): State<Arc<Console>>, body: Bytes) -> Response {
+/// Largest login form read.
+const LOGIN_BODY_LIMIT: usize = 8 * 1024;
+
+async fn login(State(console): State<Arc<Console>>, request: Request) -> Response {
+    let client = client_address(&request);
+    let Ok(body) = axum::body::to_bytes(request.into_body(), LOGIN_BODY_LIMIT).await else {
+        return (StatusCode::PAYLOAD_TOO_LARGE, "the login form is too large").into_response();
+    };
     let body = String::from_utf8_lossy(&body);
     let given = form_field(&body, "token").unwrap_or_default();
-    if !console.token_ok(&given) {
-        tracing::warn!("console: a login with a wrong token");
-        let mut r = login_form("wrong token");
-        *r.status_mut() = StatusCode::UNAUTHORIZED;
-        return r;
+    let now = Instant::now();
+    match console.gate.attempt(client, &given, now) {
+        Attempt::Accepted => {}
+        Attempt::Refused => {
+            tracing::warn!("console: a login with a wrong token");
+            let mut r = login_form("wrong token");
+            *r.status_mut() = StatusCode::UNAUTHORIZED;
+            return r;
+        }
+        Attempt::Limited(s) => {
+            tracing::warn!("console: a login refused, too many failures from its address");
+            return too_many(
+                s,
+                login_form(&format!(
+                    "too many failed logins from your address: try again in {s} s"
+                )),
+            );
+        }
     }
+    let id = console.gate.open_session(now);
     let mut response = Redirect::to("/").into_response();
     let cookie = format!(
-        "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict",
-        console.session
+        "{SESSION_COOKIE}={id}; Path=/; Max-Age={}; HttpOnly; SameSite=Strict",
+        console.gate.session_secs()
     );
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         response.headers_mut().insert(header::SET_COOKIE, v);
@@ -243,7 +289,10 @@ async fn login(State(console): State<Arc<Console>>, body: Bytes) -> Response {
     response
 }
 
-async fn logout() -> Response {
+async fn logout(State(console): State<Arc<Console>>, headers: HeaderMap) -> Response {
+    if let Some(id) = session_cookie(&headers) {
+        console.gate.close_session(&id);
+    }
     let mut response = Redirect::to("/login").into_response();
     response.headers_mut().insert(
         header::SET_COOKIE,
@@ -467,14 +516,18 @@ async fn page_monitor_report(
     )
 }
 
-/// Serve the console on `listener` until `shutdown`.
+/// Serve the console on `listener` until `shutdown` (client addresses known to the login's
+/// rate limit).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     console: Arc<Console>,
     shutdown: spinescreen_runtime::CancellationToken,
 ) -> anyhow::Result<()> {
-    axum::serve(listener, router(console))
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await?;
+    axum::serve(
+        listener,
+        router(console).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { shutdown.cancelled().await })
+    .await?;
     Ok(())
 }
