@@ -101,16 +101,16 @@ impl Console {
     }
 }
 
-/// The session id in the request's cookies, if any.
-fn session_cookie(headers: &HeaderMap) -> Option<String> {
+/// The session ids in the request's cookies (a browser may send a stale one beside the live).
+fn session_ids(headers: &HeaderMap) -> impl Iterator<Item = &str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| *k == SESSION_COOKIE)
-        .map(|(_, v)| v.to_string())
+        .filter(|(k, _)| *k == SESSION_COOKIE)
+        .map(|(_, v)| v)
 }
 
 /// The TCP peer's address (unspecified when the server was started without it).
@@ -160,7 +160,7 @@ async fn require_login(
     next: Next,
 ) -> Response {
     let now = Instant::now();
-    if session_cookie(request.headers()).is_some_and(|id| console.gate.session_live(&id, now)) {
+    if session_ids(request.headers()).any(|id| console.gate.session_live(id, now)) {
         return next.run(request).await;
     }
     let bearer = request
@@ -170,13 +170,14 @@ async fn require_login(
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(|t| t.trim().to_string());
     if let Some(token) = bearer {
-        match console.gate.attempt(client_address(&request), &token, now) {
+        let client = client_address(&request);
+        match console.gate.attempt(client, &token, now) {
             Attempt::Accepted => return next.run(request).await,
             Attempt::Limited(s) => {
-                tracing::warn!("console: bearer token refused, too many failures");
+                tracing::warn!(%client, "console: a bearer token refused, too many failures");
                 return too_many(s, "too many failed logins; try again later".into_response());
             }
-            Attempt::Refused => tracing::warn!("console: a wrong bearer token"),
+            Attempt::Refused => tracing::warn!(%client, "console: a wrong bearer token"),
         }
     }
     if request.uri().path().starts_with("/api/") {
@@ -262,13 +263,13 @@ async fn login(State(console): State<Arc<Console>>, request: Request) -> Respons
     match console.gate.attempt(client, &given, now) {
         Attempt::Accepted => {}
         Attempt::Refused => {
-            tracing::warn!("console: a login with a wrong token");
+            tracing::warn!(%client, "console: a login with a wrong token");
             let mut r = login_form("wrong token");
             *r.status_mut() = StatusCode::UNAUTHORIZED;
             return r;
         }
         Attempt::Limited(s) => {
-            tracing::warn!("console: a login refused, too many failures from its address");
+            tracing::warn!(%client, "console: a login refused, too many failures");
             return too_many(
                 s,
                 login_form(&format!(
@@ -290,8 +291,8 @@ async fn login(State(console): State<Arc<Console>>, request: Request) -> Respons
 }
 
 async fn logout(State(console): State<Arc<Console>>, headers: HeaderMap) -> Response {
-    if let Some(id) = session_cookie(&headers) {
-        console.gate.close_session(&id);
+    for id in session_ids(&headers) {
+        console.gate.close_session(id);
     }
     let mut response = Redirect::to("/login").into_response();
     response.headers_mut().insert(
