@@ -16,9 +16,9 @@
 //! - [`consumer`]: the `worker ledger` loop.
 //! - [`query`]: the study list and one study's timeline.
 //! - [`studies`]: `studies list | show | retry` output and the retry itself.
-//! - [`console`]: the read-only operator console (`spinescreen console`).
+//! - [`console`]: the read-only operator console (`spinescreen console`): templates, login.
 //! - [`metrics`]: per-station studies and defects today, for Prometheus.
-//! - [`monitor`]: the review sample, its worksheet, and the review report.
+//! - [`monitor`]: the review sample, its worksheet, the review report and its stored copies.
 //! - [`when`]: times on the command line and in output.
 
 pub mod config;

@@ -5,9 +5,14 @@
 use tokio_postgres::Client;
 
 /// Every migration, in order. Append only: an applied migration is never edited.
-pub const MIGRATIONS: [(i32, &str, &str); 2] = [
+pub const MIGRATIONS: [(i32, &str, &str); 3] = [
     (1, "ledger", include_str!("../migrations/0001_ledger.sql")),
     (2, "reviews", include_str!("../migrations/0002_reviews.sql")),
+    (
+        3,
+        "monitor_reports",
+        include_str!("../migrations/0003_monitor_reports.sql"),
+    ),
 ];
 
 /// Advisory lock key that serialises migrations ("spinescr" in ASCII).

@@ -1,6 +1,7 @@
 //! The operator console in a real browser: Debian's headless `chromium`, driven through
 //! `chromedriver` (the W3C WebDriver protocol, spoken here over plain HTTP). It logs in with the
-//! token, filters the list, opens a study and checks that the browser decoded its preview image.
+//! token, filters the list, opens a study and checks that the browser decoded its preview image,
+//! then follows the nav to the monitoring page and reads a stored review's agreement.
 //!
 //! Needs `chromium` and `chromium-driver` (scripts/test.sh installs them) and PostgreSQL. The test
 //! skips, saying why, only when one of the two programs is not installed; a browser that is
@@ -365,6 +366,20 @@ async fn a_browser_logs_in_filters_opens_a_study_and_sees_its_preview() {
             .unwrap();
     }
 
+    // A recorded review (`monitor report --record`): 4 of 5 agree with the conclusion.
+    let reviews = "study_uid,station_name,status,agree_with_conclusion\n\
+                   1,CT-1,ok,yes\n2,CT-1,ok,yes\n3,CT-1,ok,yes\n4,CT-3,ok,yes\n5,CT-3,ok,no\n";
+    let report = spinescreen_ledger::monitor::report::review_report(reviews).unwrap();
+    spinescreen_ledger::monitor::stored::record_report(
+        &db.ledger,
+        &report,
+        "worksheet.csv",
+        reviews,
+        now,
+    )
+    .await
+    .unwrap();
+
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let stop = CancellationToken::new();
@@ -488,6 +503,23 @@ async fn a_browser_logs_in_filters_opens_a_study_and_sees_its_preview() {
         std::fs::write(&out, png).expect("writing the screenshot");
         eprintln!("screenshot written to {}", PathBuf::from(out).display());
     }
+
+    // The monitoring page, from the nav: the stored review's figures.
+    browser.click("#nav-monitor").await;
+    browser
+        .wait_for(
+            "the monitoring page",
+            "return document.getElementById('figures') !== null",
+        )
+        .await;
+    let agreement = browser
+        .script("return document.getElementById('conclusion').innerText")
+        .await;
+    let agreement = agreement.as_str().unwrap_or_default();
+    assert!(
+        agreement.contains("0.80") && agreement.contains("4 of 5"),
+        "{agreement}"
+    );
 
     let _ = call(
         driver.port,

@@ -319,7 +319,7 @@ async fn migrations_are_applied_once_per_schema() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(versions, [1, 2]);
+    assert_eq!(versions, [1, 2, 3]);
     assert!(
         spinescreen_ledger::Ledger::connect(&database_url(), "Bad-Schema")
             .await

@@ -9,6 +9,7 @@ use spinescreen_ledger::monitor::report::{
     record_reviews, render_markdown, review_report, study_reviews,
 };
 use spinescreen_ledger::monitor::sample::{sample, SampleOptions};
+use spinescreen_ledger::monitor::stored::record_report;
 use spinescreen_ledger::query::{find, list, timeline, ListFilter};
 use spinescreen_ledger::studies::{render_list, render_timeline, retry};
 use spinescreen_ledger::when::parse_time;
@@ -89,8 +90,9 @@ pub enum MonitorCommand {
         /// Print JSON instead of Markdown.
         #[arg(long)]
         json: bool,
-        /// Also store the reviewed rows in the ledger (table `reviews`: Grafana's monthly
-        /// agreement panel).
+        /// Also store the reviewed rows (table `reviews`: Grafana's monthly agreement panel)
+        /// and the report (table `monitor_reports`: the console's monitoring page) in the
+        /// ledger; recording the same worksheet again replaces both.
         #[arg(long)]
         record: bool,
     },
@@ -218,8 +220,11 @@ pub async fn monitor(config: &AppConfig, command: &MonitorCommand) -> anyhow::Re
             if *record {
                 let mut ledger = connect(config).await?;
                 let rows = study_reviews(&text)?;
-                let n = record_reviews(&mut ledger, &rows, now_unix_ms()).await?;
-                eprintln!("{n} reviews recorded in the ledger");
+                let now = now_unix_ms();
+                let n = record_reviews(&mut ledger, &rows, now).await?;
+                let source = reviews.to_string_lossy();
+                let id = record_report(&ledger, &report, &source, &text, now).await?;
+                eprintln!("{n} reviews and the report (review {id}) recorded in the ledger");
             }
             if *json {
                 println!("{}", serde_json::to_string_pretty(&report)?);

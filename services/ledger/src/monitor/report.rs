@@ -4,14 +4,16 @@
 //! analysed by reason and by station, processing time mean ± SD and the share within the SLA.
 
 use super::worksheet::{parse_csv, parse_yes_no};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use spinescreen_eval::stats::{mean_sd, wilson_interval, Interval};
 use spinescreen_eval::verdict::{verdict, Verdict};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-/// `k` of `n`, with its Wilson 95 % interval and the experiment's verdict band.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// `k` of `n`, with its Wilson 95 % interval and the experiment's verdict band. Read back from
+/// JSON (a stored report), only the counts are taken; the rest is computed again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "Counts")]
 pub struct Proportion {
     pub successes: usize,
     pub n: usize,
@@ -19,6 +21,19 @@ pub struct Proportion {
     pub value: Option<f64>,
     pub ci95: Option<Interval>,
     pub verdict: Option<Verdict>,
+}
+
+/// The counts a [`Proportion`] is computed from.
+#[derive(Deserialize)]
+struct Counts {
+    successes: usize,
+    n: usize,
+}
+
+impl From<Counts> for Proportion {
+    fn from(c: Counts) -> Self {
+        Self::new(c.successes, c.n)
+    }
 }
 
 impl Proportion {
@@ -52,17 +67,20 @@ impl Proportion {
 }
 
 /// Studies not analysed at one station, of all studies of that station in the sample.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StationDefects {
     pub not_analysed: usize,
     pub studies: usize,
 }
 
 /// The review's figures.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReviewReport {
     /// Rows of the worksheet.
     pub studies: usize,
+    /// The earliest and the latest `received_at_utc` of the worksheet's studies, when given.
+    #[serde(default)]
+    pub received: Option<(String, String)>,
     /// Experts agreeing with the service's conclusion, of studies reviewed on that point.
     pub conclusion_agreement: Proportion,
     /// Experts agreeing with the localisation, of studies reviewed on that point.
@@ -96,6 +114,7 @@ pub fn review_report(text: &str) -> anyhow::Result<ReviewReport> {
     let (local, interp) = (col("agree_with_localisation"), col("interpretation"));
     let (reason, station) = (col("reason_code"), col("station_name"));
     let (secs, sla) = (col("processing_s"), col("sla_met"));
+    let received_col = col("received_at_utc");
     let cell = |row: &Vec<String>, i: Option<usize>| -> String {
         i.and_then(|i| row.get(i))
             .map(|c| c.trim().to_string())
@@ -109,7 +128,15 @@ pub fn review_report(text: &str) -> anyhow::Result<ReviewReport> {
     let mut by_station: BTreeMap<String, StationDefects> = BTreeMap::new();
     let mut times = vec![];
     let mut within = (0, 0);
+    let mut received: Option<(String, String)> = None;
     for row in body {
+        let at = cell(row, received_col);
+        if !at.is_empty() {
+            received = Some(match received {
+                Some((first, last)) => (first.min(at.clone()), last.max(at)),
+                None => (at.clone(), at),
+            });
+        }
         if let Some(yes) = parse_yes_no(&cell(row, Some(agree))) {
             conclusion.0 += usize::from(yes);
             conclusion.1 += 1;
@@ -151,6 +178,7 @@ pub fn review_report(text: &str) -> anyhow::Result<ReviewReport> {
     }
     Ok(ReviewReport {
         studies: body.len(),
+        received,
         conclusion_agreement: Proportion::new(conclusion.0, conclusion.1),
         localisation_agreement: Proportion::new(localisation.0, localisation.1),
         interpretation,
@@ -166,7 +194,18 @@ pub fn review_report(text: &str) -> anyhow::Result<ReviewReport> {
 /// The report as Markdown.
 pub fn render_markdown(r: &ReviewReport) -> String {
     let mut out = String::from("# Quality review\n\n");
-    let _ = writeln!(out, "Studies reviewed: {}\n", r.studies);
+    match &r.received {
+        Some((first, last)) => {
+            let _ = writeln!(
+                out,
+                "Studies reviewed: {} (received {first} – {last} UTC)\n",
+                r.studies
+            );
+        }
+        None => {
+            let _ = writeln!(out, "Studies reviewed: {}\n", r.studies);
+        }
+    }
     let _ = writeln!(
         out,
         "- Agreement with the conclusion: {}",
@@ -247,6 +286,7 @@ mod tests {
             let mut row = vec![String::new(); columns.len()];
             row[at("study_uid")] = format!("1.2.{i}");
             row[at("station_name")] = if i < 10 { "CT-3" } else { "CT-1" }.into();
+            row[at("received_at_utc")] = format!("2026-11-{:02} 10:00:00", 20 - i);
             row[at("status")] = "ok".into();
             row[at("processing_s")] = format!("{}", 40 + i);
             row[at("sla_met")] = if i == 19 { "no" } else { "yes" }.into();
@@ -311,6 +351,29 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("| CT-3 | 10 | 2 | 20.0 % |"), "{md}");
+        assert!(
+            md.contains("(received 2026-11-01 10:00:00 – 2026-11-20 10:00:00 UTC)"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn a_report_read_back_from_its_json_is_the_same_report() {
+        let r = review_report(&worksheet()).unwrap();
+        let json = serde_json::to_string(&r).unwrap();
+        let back: ReviewReport = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, r);
+        // Only the counts are read: intervals and verdicts are computed again.
+        let v: ReviewReport = serde_json::from_str(
+            r#"{"studies": 1, "conclusion_agreement": {"successes": 1, "n": 1},
+                "localisation_agreement": {"successes": 0, "n": 0}, "interpretation": {},
+                "not_analysed": {"successes": 0, "n": 1}, "not_analysed_by_reason": {},
+                "not_analysed_by_station": {}, "processing_s_mean_sd": null,
+                "processing_n": 0, "sla": {"successes": 1, "n": 1}}"#,
+        )
+        .unwrap();
+        assert_eq!(v.conclusion_agreement, Proportion::new(1, 1));
+        assert_eq!(v.received, None);
     }
 
     #[test]
