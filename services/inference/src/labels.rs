@@ -381,165 +381,6 @@ fn normal_height(idx: usize) -> Option<f64> {
     Some(15.0 + 12.0 * k as f64 / (l3 - t1) as f64)
 }
 
-/// Largest distance (mm) between where a rib level leaves the spine and where its body's rib
-/// is expected to (0.4 heights above the centre) for the rib to be that body's.
-const RIB_MISFIT_MAX_MM: f64 = 30.0;
-
-/// Cost (mm of misfit) of a body without a rib between two rib-bearing ones. Ribs come on
-/// consecutive levels, T1 to T12; a rib level not seen costs this much, so the ribs are placed
-/// on the bodies as a series, not one by one: the lowest rib of the real 2.5 mm chest CT leaves
-/// the spine below its body's bottom (the 11th and 12th ribs slope down from heads on their own
-/// bodies) and, placed alone, went to L1 while T12 was left without one.
-const RIB_LEVEL_SKIPPED_MM: f64 = 25.0;
-
-/// Cost (mm) of leaving a rib level on no body (a stray piece of bone beyond the cut).
-const RIB_LEVEL_DROPPED_MM: f64 = RIB_MISFIT_MAX_MM;
-
-/// One rib as a level of its side's series.
-#[derive(Debug, Clone, Copy)]
-struct RibLevel {
-    /// Arc length where the rib leaves the spine, mm.
-    s: f64,
-    /// Length beyond the exclusion radius, mm (the longest piece).
-    length: f64,
-    /// Bit 1: a left rib, bit 2: a right rib.
-    sides: u8,
-}
-
-/// The long ribs of each side (left, right) as levels, cranial → caudal. Each side is a series
-/// of its own: pairing a left with a right rib by arc length went wrong both ways (a left rib of
-/// one level and a right rib of the next, each partner unseen, averaged between two bodies; a
-/// pair 13 mm apart on the real chest CT's T12 split when the limit was tightened). Pieces of
-/// one rib (a rib broken into components on the coarse grid, or two roots of one) within
-/// [`RIB_SAME_LEVEL_MM`] are one level at their mean. A level under half as long as the one
-/// above it on its side, without a partner on the other side (each the other's nearest, within
-/// [`RIB_PAIR_MM`]), is left out: a stray piece of bone or an artefact below the last rib.
-fn rib_series(ribs: &[Rib], cfg: &ClassicalConfig) -> [Vec<RibLevel>; 2] {
-    let side_levels = |side: i8| -> Vec<RibLevel> {
-        let mut pieces: Vec<&Rib> = ribs
-            .iter()
-            .filter(|r| r.length >= cfg.rib_min_length_mm && r.side == side)
-            .collect();
-        pieces.sort_by(|a, b| a.s.total_cmp(&b.s));
-        let mut levels: Vec<(f64, usize, f64)> = Vec::new();
-        for r in pieces {
-            match levels.last_mut() {
-                Some((sum, n, len)) if r.s - *sum / *n as f64 <= RIB_SAME_LEVEL_MM => {
-                    *sum += r.s;
-                    *n += 1;
-                    *len = len.max(r.length);
-                }
-                _ => levels.push((r.s, 1, r.length)),
-            }
-        }
-        levels
-            .into_iter()
-            .map(|(sum, n, length)| RibLevel {
-                s: sum / n as f64,
-                length,
-                sides: if side > 0 { 1 } else { 2 },
-            })
-            .collect()
-    };
-    let (left, right) = (side_levels(1), side_levels(-1));
-    let nearest = |l: &RibLevel, other: &[RibLevel]| -> Option<RibLevel> {
-        other
-            .iter()
-            .copied()
-            .min_by(|a, b| (a.s - l.s).abs().total_cmp(&(b.s - l.s).abs()))
-    };
-    let keep = |mine: &[RibLevel], other: &[RibLevel]| -> Vec<RibLevel> {
-        mine.iter()
-            .enumerate()
-            .filter(|&(i, l)| {
-                let short = i > 0 && l.length < 0.5 * mine[i - 1].length;
-                let paired = nearest(l, other).is_some_and(|o| {
-                    (o.s - l.s).abs() < RIB_PAIR_MM
-                        && nearest(&o, mine).is_some_and(|back| (back.s - l.s).abs() < 1e-9)
-                });
-                !short || paired
-            })
-            .map(|(_, l)| *l)
-            .collect()
-    };
-    [keep(&left, &right), keep(&right, &left)]
-}
-
-/// Ribs of one side this close (mm along the spine) are pieces of one rib: consecutive ribs of
-/// one side leave the spine a body's pitch (15–30 mm) apart.
-const RIB_SAME_LEVEL_MM: f64 = 6.0;
-
-/// Place the rib levels (cranial → caudal) on the bodies `all` as one ordered series: each level
-/// on a body at or below the previous level's, minimising the summed `misfit` plus
-/// [`RIB_LEVEL_SKIPPED_MM`] for each body passed over between two rib-bearing ones and
-/// [`RIB_LEVEL_DROPPED_MM`] for a level left out. Returns each level's body index.
-fn align_ribs(
-    levels: &[RibLevel],
-    all: &[BodySpan],
-    misfit: &impl Fn(&RibLevel, &BodySpan) -> Option<f64>,
-) -> Vec<Option<usize>> {
-    let m = all.len();
-    if levels.is_empty() || m == 0 {
-        return vec![None; levels.len()];
-    }
-    // cost[i][j]: best cost of levels 0..=i with the last placed level on body j (j = m: none
-    // placed yet); from[i][j]: the state before level i and whether level i was placed on j.
-    let none = m;
-    let mut cost = vec![vec![f64::INFINITY; m + 1]; levels.len()];
-    let mut from = vec![vec![(none, false); m + 1]; levels.len()];
-    for (i, level) in levels.iter().enumerate() {
-        let prev: Vec<f64> = if i == 0 {
-            (0..=m)
-                .map(|j| if j == none { 0.0 } else { f64::INFINITY })
-                .collect()
-        } else {
-            cost[i - 1].clone()
-        };
-        for (p, &c_prev) in prev.iter().enumerate() {
-            if !c_prev.is_finite() {
-                continue;
-            }
-            // Level i left out: the state stays.
-            let dropped = c_prev + RIB_LEVEL_DROPPED_MM;
-            if dropped < cost[i][p] {
-                cost[i][p] = dropped;
-                from[i][p] = (p, false);
-            }
-            // Level i on body j at or below the previous one (two levels on one body: a pair
-            // whose sides ran too far apart to be matched).
-            let start = if p == none { 0 } else { p };
-            for (j, body) in all.iter().enumerate().skip(start) {
-                let Some(d) = misfit(level, body) else {
-                    continue;
-                };
-                let skipped = if p == none {
-                    0
-                } else {
-                    j.saturating_sub(p + 1)
-                };
-                let c = c_prev + d + RIB_LEVEL_SKIPPED_MM * skipped as f64;
-                if c < cost[i][j] {
-                    cost[i][j] = c;
-                    from[i][j] = (p, true);
-                }
-            }
-        }
-    }
-    let last = levels.len() - 1;
-    let mut state = (0..=m)
-        .min_by(|&a, &b| cost[last][a].total_cmp(&cost[last][b]))
-        .unwrap_or(none);
-    let mut placed = vec![None; levels.len()];
-    for i in (0..levels.len()).rev() {
-        let (before, on_body) = from[i][state];
-        if on_body {
-            placed[i] = Some(state);
-        }
-        state = before;
-    }
-    placed
-}
-
 /// Whether the level beyond each end of the named bodies is in view far enough to show a rib
 /// (a body beyond the chain's end, measured or cut by the scan's edge): then a rib-free level
 /// there confirms the first or last rib.
@@ -582,21 +423,31 @@ pub fn name(
         all.push(virtual_at(&first, first.s_center - pitch(&first)));
         all.extend_from_slice(bodies);
         all.push(virtual_at(&last, last.s_center + pitch(&last)));
-        // How far each rib level lies from where a body's rib leaves the spine (near its top).
-        let misfit = |level: &RibLevel, b: &BodySpan| -> Option<f64> {
-            // A rib leaving the spine above a body's top (in the disc above or higher) is not
-            // that body's.
-            if level.s < b.s_top - RIB_ABOVE_TOP_MM {
-                return None;
-            }
-            let d = (b.s_center - level.s - 0.4 * b.height).abs();
-            (d < RIB_MISFIT_MAX_MM).then_some(d)
-        };
-        for levels in rib_series(ribs, cfg) {
-            for (level, j) in levels.iter().zip(align_ribs(&levels, &all, &misfit)) {
-                if let Some(j) = j {
-                    rib_bodies[j] |= level.sides;
+        let long: Vec<&Rib> = ribs
+            .iter()
+            .filter(|r| r.length >= cfg.rib_min_length_mm)
+            .collect();
+        for r in &long {
+            // A left and right rib of one level: use their mean (one side may run lower).
+            let partner = long
+                .iter()
+                .filter(|o| o.side != r.side && (o.s - r.s).abs() < RIB_PAIR_MM)
+                .min_by(|a, b| (a.s - r.s).abs().total_cmp(&(b.s - r.s).abs()));
+            let s_r = partner.map_or(r.s, |o| 0.5 * (o.s + r.s));
+            let mut best = (f64::INFINITY, usize::MAX);
+            for (j, b) in all.iter().enumerate() {
+                // A rib leaving the spine above a body's top (in the disc above or higher) is
+                // not that body's.
+                if s_r < b.s_top - RIB_ABOVE_TOP_MM {
+                    continue;
                 }
+                let d = (b.s_center - s_r - 0.4 * b.height).abs();
+                if d < best.0 {
+                    best = (d, j);
+                }
+            }
+            if best.1 != usize::MAX && best.0 < 30.0 {
+                rib_bodies[best.1] |= if r.side > 0 { 1 } else { 2 };
             }
         }
     }
@@ -958,64 +809,6 @@ mod tests {
             &ClassicalConfig::default(),
         );
         assert_eq!(naming.label_index[1], VertebraLevel::T1.index() as isize);
-    }
-
-    #[test]
-    fn a_short_unpaired_piece_below_the_last_rib_is_no_rib() {
-        // T12's pair on body 3, and on one side only a 44 mm piece of bone (an artefact) near
-        // the top of the rib-free body below: body 3 stays the last rib-bearing one.
-        let (bodies, mut ribs) = ribbed_spine(6, &[0, 1, 2, 3]);
-        ribs.push(Rib {
-            s: bodies[4].s_top - 2.0,
-            length: 44.0,
-            side: -1,
-        });
-        let cfg = ClassicalConfig::default();
-        let [left, right] = rib_series(&ribs, &cfg);
-        assert_eq!((left.len(), right.len()), (4, 4));
-        let below = SeenBeyond {
-            above: false,
-            below: true,
-        };
-        let naming = name(&bodies, &ribs, &[], None, below, &cfg);
-        assert_eq!(naming.label_index[3], VertebraLevel::T12.index() as isize);
-    }
-
-    #[test]
-    fn ribs_are_placed_as_a_series_so_a_low_last_rib_stays_on_its_body() {
-        // Ribs leave the spine near their bodies' tops, except the last, which slopes down from
-        // a head on its own body and leaves the spine 11 mm below its centre, near the top of
-        // the rib-free body below (as on the real 2.5 mm chest CT's T12).
-        let (bodies, mut ribs) = ribbed_spine(6, &[0, 1, 2]);
-        for side in [1, -1] {
-            ribs.push(Rib {
-                s: bodies[3].s_center + 11.0,
-                length: 90.0,
-                side,
-            });
-        }
-        let cfg = ClassicalConfig::default();
-        let [levels, right] = rib_series(&ribs, &cfg);
-        assert_eq!(levels.len(), 4);
-        assert_eq!(right.len(), 4);
-        let all: Vec<BodySpan> = bodies.clone();
-        let misfit = |l: &RibLevel, b: &BodySpan| {
-            let d = (b.s_center - l.s - 0.4 * b.height).abs();
-            (l.s >= b.s_top - RIB_ABOVE_TOP_MM && d < RIB_MISFIT_MAX_MM).then_some(d)
-        };
-        assert_eq!(
-            align_ribs(&levels, &all, &misfit),
-            vec![Some(0), Some(1), Some(2), Some(3)]
-        );
-        let naming = name(&bodies, &ribs, &[], None, SeenBeyond::default(), &cfg);
-        assert_eq!(naming.label_index[3], VertebraLevel::T12.index() as isize);
-        // A stray level far from every body is left out, not forced onto one.
-        let stray = [RibLevel {
-            s: 500.0,
-            length: 90.0,
-            sides: 1,
-        }];
-        assert_eq!(align_ribs(&stray, &all, &misfit), vec![None]);
     }
 
     #[test]
