@@ -7,10 +7,10 @@
 //! # Layout
 //! - [`image`]: [`RgbImage`] — pixels, blending, anti-aliased lines, rectangles, PNG encoding.
 //! - [`text`]: the embedded DejaVu Sans font rasterised with `ab_glyph`: measuring, wrapping and
-//!   drawing a line of text (with a halo, plain, or turned upward).
+//!   drawing a line of text (with a halo, or plain: across or upward).
 
 pub mod image;
 pub mod text;
 
 pub use image::{hstack, Rgb, RgbImage, BLACK};
-pub use text::{draw_plain_text, draw_text, draw_text_upward};
+pub use text::{draw_plain_text, draw_text, Direction};

@@ -1,7 +1,7 @@
 //! Text: DejaVu Sans (Latin and Cyrillic; Bitstream Vera licence, see
 //! `assets/LICENSE-DejaVu.txt`) rasterised with `ab_glyph`. [`draw_text`] puts a dark halo
 //! behind the glyphs so burned-in text reads on bone, air and a dark panel alike;
-//! [`draw_plain_text`] and [`draw_text_upward`] draw the glyphs alone, for a light chart.
+//! [`draw_plain_text`] draws the glyphs alone, across or upward, for a light chart.
 
 use crate::image::{Rgb, RgbImage, BLACK};
 use ab_glyph::{point, Font, FontRef, PxScale, ScaleFont};
@@ -163,35 +163,38 @@ pub fn draw_text(
     (mask.width as i64, mask.height as i64)
 }
 
-/// Draw `text` with its top-left corner at `(x, y)` in `c`, without a halo; returns the drawn
+/// Which way a line of text runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Left to right, its top-left corner at `(x, y)`.
+    Across,
+    /// Bottom to top (turned 90° anticlockwise, as a vertical axis title): it starts at `y` and
+    /// runs up, the glyphs' ascent side at column `x`.
+    Up,
+}
+
+/// Draw `text` in `c` without a halo, running `direction` from `(x, y)`; returns the drawn
 /// `(width, height)` in pixels.
 pub fn draw_plain_text(
     img: &mut RgbImage,
     text: &str,
-    x: i64,
-    y: i64,
+    (x, y): (i64, i64),
     size_px: f32,
     c: Rgb,
+    direction: Direction,
 ) -> (i64, i64) {
     let mask = rasterize(text, size_px);
-    blend_mask(img, &mask, c, |mx, my| (x + mx, y + my));
-    (mask.width as i64, mask.height as i64)
-}
-
-/// Draw `text` turned 90° anticlockwise (read bottom to top, as a vertical axis title), without
-/// a halo: the line starts at `y` and runs up, its top (the glyphs' ascent side) at column `x`.
-/// Returns the drawn `(width, height)` in pixels, i.e. `(line height, text length)`.
-pub fn draw_text_upward(
-    img: &mut RgbImage,
-    text: &str,
-    x: i64,
-    y: i64,
-    size_px: f32,
-    c: Rgb,
-) -> (i64, i64) {
-    let mask = rasterize(text, size_px);
-    blend_mask(img, &mask, c, |mx, my| (x + my, y - mx));
-    (mask.height as i64, mask.width as i64)
+    let (w, h) = (mask.width as i64, mask.height as i64);
+    match direction {
+        Direction::Across => {
+            blend_mask(img, &mask, c, |mx, my| (x + mx, y + my));
+            (w, h)
+        }
+        Direction::Up => {
+            blend_mask(img, &mask, c, |mx, my| (x + my, y - mx));
+            (h, w)
+        }
+    }
 }
 
 /// Blend colour `c` through `mask`, each mask pixel `(mx, my)` going to `place(mx, my)`.
@@ -283,7 +286,7 @@ mod tests {
     #[test]
     fn upward_text_is_taller_than_wide_and_plain_text_has_no_halo() {
         let mut img = RgbImage::new(60, 200, WHITE);
-        let (w, h) = draw_text_upward(&mut img, "Sensitivity", 10, 190, 16.0, RED);
+        let (w, h) = draw_plain_text(&mut img, "Sensitivity", (10, 190), 16.0, RED, Direction::Up);
         assert!(h > 2 * w, "{w} × {h}");
         let inked = |img: &RgbImage, x0: usize, x1: usize, y0: usize, y1: usize| {
             (y0..y1)
@@ -294,7 +297,7 @@ mod tests {
         assert!(inked(&img, 10, 10 + w as usize, (190 - h) as usize, 191) > 50);
         assert_eq!(inked(&img, 0, 10, 0, 200), 0, "ink left of the column");
         let mut img = RgbImage::new(200, 40, WHITE);
-        draw_plain_text(&mut img, "AUC", 10, 5, 16.0, RED);
+        draw_plain_text(&mut img, "AUC", (10, 5), 16.0, RED, Direction::Across);
         let dark = (0..40)
             .flat_map(|y| (0..200).map(move |x| (x, y)))
             .filter(|&(x, y)| img.get(x, y).is_some_and(|p| p[1] < 20 && p[0] < 100))

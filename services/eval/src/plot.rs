@@ -5,7 +5,7 @@
 //! right.
 
 use spinescreen_canvas::text::{line_height, text_width};
-use spinescreen_canvas::{draw_plain_text, draw_text_upward, Rgb, RgbImage};
+use spinescreen_canvas::{draw_plain_text, Direction, Rgb, RgbImage};
 
 /// Image side, pixels.
 pub const SIZE: u32 = 512;
@@ -69,7 +69,8 @@ pub fn draw_roc(
         let (right, bottom) = to_pixel(1.0, 0.0);
         let x = right - 12.0 - text_width(&text, AUC_PX) as f64;
         let y = bottom - 12.0 - line_height(AUC_PX) as f64;
-        draw_plain_text(&mut img, &text, x as i64, y as i64, AUC_PX, CURVE);
+        let corner = (x as i64, y as i64);
+        draw_plain_text(&mut img, &text, corner, AUC_PX, CURVE, Direction::Across);
     }
     img
 }
@@ -118,34 +119,24 @@ fn draw_labels(img: &mut RgbImage) {
     for (v, label) in [(0.0, "0"), (0.5, "0.5"), (1.0, "1")] {
         let w = text_width(label, LABEL_PX) as f64;
         let [x, y] = at(v, 0.0);
-        draw_plain_text(
-            img,
-            label,
-            (x - w / 2.0) as i64,
-            (y + 12.0) as i64,
-            LABEL_PX,
-            INK,
-        );
+        let corner = ((x - w / 2.0) as i64, (y + 12.0) as i64);
+        draw_plain_text(img, label, corner, LABEL_PX, INK, Direction::Across);
         let [x, y] = at(0.0, v);
         let (lx, ly) = (x - 13.0 - w, y - label_h / 2.0);
-        draw_plain_text(img, label, lx as i64, ly as i64, LABEL_PX, INK);
+        let corner = (lx as i64, ly as i64);
+        draw_plain_text(img, label, corner, LABEL_PX, INK, Direction::Across);
     }
     let x_title = "1 − specificity";
     let [mid_x, bottom] = at(0.5, 0.0);
     let w = text_width(x_title, TITLE_PX) as f64;
     let y = bottom + 14.0 + label_h;
-    draw_plain_text(
-        img,
-        x_title,
-        (mid_x - w / 2.0) as i64,
-        y as i64,
-        TITLE_PX,
-        INK,
-    );
+    let corner = ((mid_x - w / 2.0) as i64, y as i64);
+    draw_plain_text(img, x_title, corner, TITLE_PX, INK, Direction::Across);
     let y_title = "Sensitivity";
     let [_, mid_y] = at(0.0, 0.5);
     let w = text_width(y_title, TITLE_PX) as f64;
-    draw_text_upward(img, y_title, 4, (mid_y + w / 2.0) as i64, TITLE_PX, INK);
+    let corner = (4, (mid_y + w / 2.0) as i64);
+    draw_plain_text(img, y_title, corner, TITLE_PX, INK, Direction::Up);
 }
 
 #[cfg(test)]
