@@ -1,4 +1,7 @@
 //! `run()` over tiny fake studies: every file is written and the figures match the cases.
+// Test code: a failed unwrap is the failure report (rust-clippy #11119: helpers outside
+// `#[test]` are not covered by clippy.toml).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use spinescreen_eval::{run, EvalArgs};
 use spinescreen_proto::{
