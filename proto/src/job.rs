@@ -147,6 +147,10 @@ impl Job {
     }
 
     /// Encode for the wire (JSON).
+    #[allow(
+        clippy::expect_used,
+        reason = "a Job has string map keys and no custom serializer: encoding cannot fail"
+    )]
     pub fn to_bytes(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("Job serializes")
     }

@@ -104,6 +104,10 @@ impl HuVolume {
     }
 
     /// The header as stored (`volume.json`).
+    #[allow(
+        clippy::expect_used,
+        reason = "a header has string map keys and no custom serializer: encoding cannot fail"
+    )]
     pub fn header_bytes(&self) -> Vec<u8> {
         serde_json::to_vec_pretty(&self.header).expect("header serializes")
     }

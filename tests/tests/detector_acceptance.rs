@@ -3,6 +3,9 @@
 //! a grade 1 deformity, confounders and spine shapes spread over both, with ROC AUC ≥ 0.99; the
 //! exact Genant grade of ≥ 90 % of the vertebrae found; and no confounder becomes a grade ≥ 2. The same design as `scripts/calibration-set.py --set
 //! acceptance` (which runs it through DICOM and `spinescreen eval`), on 24 of its 40 cases.
+// Test code: a failed unwrap is the failure report (rust-clippy #11119: helpers outside
+// `#[test]` are not covered by clippy.toml).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use spinescreen_inference::{ClassicalDetector, Detector};
 use spinescreen_phantom::{generate, PhantomSpec};

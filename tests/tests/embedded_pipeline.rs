@@ -1,5 +1,8 @@
 //! The whole pipeline in one process on the embedded runtime — what `spinescreen analyze` does —
 //! on phantom studies written as DICOM files, checked against the phantom's ground truth.
+// Test code: a failed unwrap is the failure report (rust-clippy #11119: helpers outside
+// `#[test]` are not covered by clippy.toml).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use spinescreen::analyze::{analyze, AnalyzeOptions};
 use spinescreen::config::AppConfig;

@@ -9,6 +9,9 @@
 //! Needs what fleet_distributed.rs needs, plus PostgreSQL (`SPINESCREEN_TEST_DATABASE_URL`,
 //! default `postgres://postgres@127.0.0.1:5432/test`); the ledger works in a schema of its own,
 //! dropped at the end. `SPINESCREEN_SKIP_SERVICES=1` skips it.
+// Test code: a failed unwrap is the failure report (rust-clippy #11119: helpers outside
+// `#[test]` are not covered by clippy.toml).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod fleet;
 

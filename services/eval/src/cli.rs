@@ -114,13 +114,13 @@ pub fn run(
     write("report.json", &serde_json::to_vec_pretty(&report)?)?;
     write("report.md", report.to_markdown().as_bytes())?;
     write("audit.csv", audit_csv(&audit_rows).as_bytes())?;
-    let canvas = draw_roc(
+    let png = draw_roc(
         &report.metrics.roc_curve,
         report.metrics.operating_point,
         report.metrics.roc_auc.value,
-    );
-    let mut png = Vec::new();
-    canvas.write_png(&mut png).context("encoding roc.png")?;
+    )
+    .to_png()
+    .context("encoding roc.png")?;
     write("roc.png", &png)?;
     Ok(report)
 }

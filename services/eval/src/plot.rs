@@ -1,172 +1,37 @@
-//! `roc.png`: the ROC curve drawn with plain line rasterization and a built-in 5×7 bitmap font
-//! (no font files): white background, light grid every 0.1, axes labelled 0 / 0.5 / 1 with the
-//! titles `1 - SPECIFICITY` and `SENSITIVITY`, the chance diagonal (dashed grey), the empirical
-//! curve (blue), the service's operating point (red disc) and the AUC in the lower right.
+//! `roc.png`: the ROC curve, drawn on the rendering stage's raster with its font
+//! (`spinescreen-canvas`): white background, light grid every 0.1, axes labelled 0 / 0.5 / 1
+//! with the titles `1 − specificity` and `Sensitivity`, the chance diagonal (dashed grey), the
+//! empirical curve (blue), the service's operating point (red disc) and the AUC in the lower
+//! right.
 
-use std::io::Write;
+use spinescreen_canvas::text::{line_height, text_width};
+use spinescreen_canvas::{draw_plain_text, Direction, Rgb, RgbImage};
 
 /// Image side, pixels.
 pub const SIZE: u32 = 512;
-/// Margin around the plot area, pixels.
-pub const MARGIN: u32 = 40;
+/// Margin around the plot area, pixels (room for tick labels and axis titles).
+pub const MARGIN: u32 = 56;
 
-type Rgb = [u8; 3];
+/// Colour of the curve.
+pub const CURVE: Rgb = [31, 90, 200];
+/// Colour of the operating point.
+pub const OPERATING_POINT: Rgb = [220, 30, 30];
+/// Background.
+pub const BACKGROUND: Rgb = [255, 255, 255];
 
-/// An RGB canvas.
-pub struct Canvas {
-    width: u32,
-    height: u32,
-    pixels: Vec<u8>,
-}
+const GRID: Rgb = [225, 225, 225];
+const CHANCE: Rgb = [150, 150, 150];
+const FRAME: Rgb = [120, 120, 120];
+const INK: Rgb = [0, 0, 0];
 
-impl Canvas {
-    /// A white canvas.
-    pub fn new(width: u32, height: u32) -> Self {
-        Self {
-            width,
-            height,
-            pixels: vec![255; (width * height * 3) as usize],
-        }
-    }
+/// Tick labels, pixels.
+const LABEL_PX: f32 = 13.0;
+/// Axis titles, pixels.
+const TITLE_PX: f32 = 15.0;
+/// The AUC, pixels.
+const AUC_PX: f32 = 22.0;
 
-    /// Colour of a pixel (for tests), `None` outside.
-    pub fn pixel(&self, x: u32, y: u32) -> Option<Rgb> {
-        if x >= self.width || y >= self.height {
-            return None;
-        }
-        let i = ((y * self.width + x) * 3) as usize;
-        Some([self.pixels[i], self.pixels[i + 1], self.pixels[i + 2]])
-    }
-
-    fn set(&mut self, x: i64, y: i64, c: Rgb) {
-        if x < 0 || y < 0 || x >= self.width as i64 || y >= self.height as i64 {
-            return;
-        }
-        let i = ((y as u32 * self.width + x as u32) * 3) as usize;
-        self.pixels[i..i + 3].copy_from_slice(&c);
-    }
-
-    /// Bresenham line of the given thickness (square pen); every `dash`-th run of 6 px is skipped
-    /// when `dashed`.
-    pub fn line(&mut self, from: (f64, f64), to: (f64, f64), c: Rgb, thickness: i64, dashed: bool) {
-        let (mut x0, mut y0) = (from.0.round() as i64, from.1.round() as i64);
-        let (x1, y1) = (to.0.round() as i64, to.1.round() as i64);
-        let (dx, dy) = ((x1 - x0).abs(), -(y1 - y0).abs());
-        let (sx, sy) = (if x0 < x1 { 1 } else { -1 }, if y0 < y1 { 1 } else { -1 });
-        let mut err = dx + dy;
-        let mut step = 0i64;
-        let r = thickness / 2;
-        loop {
-            if !dashed || (step / 6) % 2 == 0 {
-                for oy in -r..=(thickness - 1 - r) {
-                    for ox in -r..=(thickness - 1 - r) {
-                        self.set(x0 + ox, y0 + oy, c);
-                    }
-                }
-            }
-            if x0 == x1 && y0 == y1 {
-                break;
-            }
-            let e2 = 2 * err;
-            if e2 >= dy {
-                err += dy;
-                x0 += sx;
-            }
-            if e2 <= dx {
-                err += dx;
-                y0 += sy;
-            }
-            step += 1;
-        }
-    }
-
-    /// Text in the built-in 5×7 font (upper case, digits, `.`, `-`, `=`, space; other characters
-    /// are skipped), `scale` pixels per font pixel, top-left at `(x, y)`; `vertical` writes
-    /// bottom-to-top (rotated 90° anticlockwise).
-    pub fn text(&mut self, x: i64, y: i64, s: &str, scale: i64, c: Rgb, vertical: bool) {
-        let advance = 6 * scale;
-        for (i, ch) in s.chars().enumerate() {
-            let Some(rows) = glyph(ch) else { continue };
-            for (r, bits) in rows.iter().enumerate() {
-                for col in 0..5 {
-                    if bits & (0b10000 >> col) == 0 {
-                        continue;
-                    }
-                    for dy in 0..scale {
-                        for dx in 0..scale {
-                            let (gx, gy) = (col * scale + dx, r as i64 * scale + dy);
-                            if vertical {
-                                self.set(x + gy, y - i as i64 * advance - gx, c);
-                            } else {
-                                self.set(x + i as i64 * advance + gx, y + gy, c);
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// Filled disc.
-    pub fn disc(&mut self, centre: (f64, f64), radius: f64, c: Rgb) {
-        let r = radius.ceil() as i64;
-        let (cx, cy) = (centre.0.round() as i64, centre.1.round() as i64);
-        for y in -r..=r {
-            for x in -r..=r {
-                if ((x * x + y * y) as f64) <= radius * radius {
-                    self.set(cx + x, cy + y, c);
-                }
-            }
-        }
-    }
-
-    /// Encode as an 8-bit RGB PNG.
-    pub fn write_png<W: Write>(&self, out: W) -> Result<(), png::EncodingError> {
-        let mut enc = png::Encoder::new(out, self.width, self.height);
-        enc.set_color(png::ColorType::Rgb);
-        enc.set_depth(png::BitDepth::Eight);
-        let mut w = enc.write_header()?;
-        w.write_image_data(&self.pixels)?;
-        w.finish()
-    }
-}
-
-/// 5×7 glyphs, one byte per row, the five low bits left to right.
-fn glyph(c: char) -> Option<[u8; 7]> {
-    Some(match c {
-        '0' => [0x0E, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0E],
-        '1' => [0x04, 0x0C, 0x04, 0x04, 0x04, 0x04, 0x0E],
-        '2' => [0x0E, 0x11, 0x01, 0x02, 0x04, 0x08, 0x1F],
-        '3' => [0x1F, 0x02, 0x04, 0x02, 0x01, 0x11, 0x0E],
-        '4' => [0x02, 0x06, 0x0A, 0x12, 0x1F, 0x02, 0x02],
-        '5' => [0x1F, 0x10, 0x1E, 0x01, 0x01, 0x11, 0x0E],
-        '6' => [0x06, 0x08, 0x10, 0x1E, 0x11, 0x11, 0x0E],
-        '7' => [0x1F, 0x01, 0x02, 0x04, 0x08, 0x08, 0x08],
-        '8' => [0x0E, 0x11, 0x11, 0x0E, 0x11, 0x11, 0x0E],
-        '9' => [0x0E, 0x11, 0x11, 0x0F, 0x01, 0x02, 0x0C],
-        '.' => [0x00, 0x00, 0x00, 0x00, 0x00, 0x0C, 0x0C],
-        '-' => [0x00, 0x00, 0x00, 0x1F, 0x00, 0x00, 0x00],
-        '=' => [0x00, 0x00, 0x1F, 0x00, 0x1F, 0x00, 0x00],
-        ' ' => [0; 7],
-        'A' => [0x0E, 0x11, 0x11, 0x1F, 0x11, 0x11, 0x11],
-        'C' => [0x0E, 0x11, 0x10, 0x10, 0x10, 0x11, 0x0E],
-        'E' => [0x1F, 0x10, 0x10, 0x1E, 0x10, 0x10, 0x1F],
-        'F' => [0x1F, 0x10, 0x10, 0x1E, 0x10, 0x10, 0x10],
-        'I' => [0x0E, 0x04, 0x04, 0x04, 0x04, 0x04, 0x0E],
-        'N' => [0x11, 0x11, 0x19, 0x15, 0x13, 0x11, 0x11],
-        'O' => [0x0E, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0E],
-        'P' => [0x1E, 0x11, 0x11, 0x1E, 0x10, 0x10, 0x10],
-        'R' => [0x1E, 0x11, 0x11, 0x1E, 0x14, 0x12, 0x11],
-        'S' => [0x0F, 0x10, 0x10, 0x0E, 0x01, 0x01, 0x1E],
-        'T' => [0x1F, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04],
-        'U' => [0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0E],
-        'V' => [0x11, 0x11, 0x11, 0x11, 0x11, 0x0A, 0x04],
-        'Y' => [0x11, 0x11, 0x0A, 0x04, 0x04, 0x04, 0x04],
-        _ => return None,
-    })
-}
-
-/// Pixel position of an ROC point (fpr, tpr) on a [`SIZE`]² canvas.
+/// Pixel position of an ROC point (fpr, tpr) on a [`SIZE`]² image.
 pub fn to_pixel(fpr: f64, tpr: f64) -> (f64, f64) {
     let span = (SIZE - 2 * MARGIN) as f64;
     (
@@ -175,10 +40,11 @@ pub fn to_pixel(fpr: f64, tpr: f64) -> (f64, f64) {
     )
 }
 
-/// Colour of the curve.
-pub const CURVE: Rgb = [31, 90, 200];
-/// Colour of the operating point.
-pub const OPERATING_POINT: Rgb = [220, 30, 30];
+/// [`to_pixel`] as the `[x, y]` the raster's line drawing takes.
+fn at(fpr: f64, tpr: f64) -> [f64; 2] {
+    let (x, y) = to_pixel(fpr, tpr);
+    [x, y]
+}
 
 /// Draw the ROC plot: `curve` as (fpr, tpr) points, `operating_point` as (fpr, tpr), `auc`
 /// printed when given.
@@ -186,81 +52,91 @@ pub fn draw_roc(
     curve: &[(f64, f64)],
     operating_point: Option<(f64, f64)>,
     auc: Option<f64>,
-) -> Canvas {
-    let mut c = Canvas::new(SIZE, SIZE);
-    let grid = [225, 225, 225];
-    for i in 1..10 {
-        let v = i as f64 / 10.0;
-        c.line(to_pixel(v, 0.0), to_pixel(v, 1.0), grid, 1, false);
-        c.line(to_pixel(0.0, v), to_pixel(1.0, v), grid, 1, false);
-    }
-    c.line(
-        to_pixel(0.0, 0.0),
-        to_pixel(1.0, 1.0),
-        [150, 150, 150],
-        1,
-        true,
-    );
-    let black = [0, 0, 0];
-    c.line(to_pixel(0.0, 0.0), to_pixel(1.0, 0.0), black, 2, false);
-    c.line(to_pixel(0.0, 0.0), to_pixel(0.0, 1.0), black, 2, false);
-    c.line(
-        to_pixel(1.0, 0.0),
-        to_pixel(1.0, 1.0),
-        [120, 120, 120],
-        1,
-        false,
-    );
-    c.line(
-        to_pixel(0.0, 1.0),
-        to_pixel(1.0, 1.0),
-        [120, 120, 120],
-        1,
-        false,
-    );
-    for i in 0..=10 {
-        let v = i as f64 / 10.0;
-        let (x, y) = to_pixel(v, 0.0);
-        let len = if i % 5 == 0 { 10.0 } else { 5.0 };
-        c.line((x, y), (x, y + len), black, 1, false);
-        let (x, y) = to_pixel(0.0, v);
-        c.line((x, y), (x - len, y), black, 1, false);
-    }
+) -> RgbImage {
+    let mut img = RgbImage::new(SIZE as usize, SIZE as usize, BACKGROUND);
+    draw_grid_and_axes(&mut img);
     for w in curve.windows(2) {
-        c.line(
-            to_pixel(w[0].0, w[0].1),
-            to_pixel(w[1].0, w[1].1),
-            CURVE,
-            3,
-            false,
-        );
+        img.line(at(w[0].0, w[0].1), at(w[1].0, w[1].1), 3.0, CURVE);
     }
     if let Some((f, t)) = operating_point {
-        c.disc(to_pixel(f, t), 7.0, OPERATING_POINT);
+        // A zero-length line with round caps is a disc.
+        let centre = at(f, t);
+        img.line(centre, centre, 14.0, OPERATING_POINT);
     }
-    let m = MARGIN as i64;
-    let bottom = (SIZE - MARGIN) as i64;
-    let right = (SIZE - MARGIN) as i64;
-    let mid = (m + right) / 2;
-    c.text(m - 5, bottom + 14, "0", 1, black, false);
-    c.text(mid - 8, bottom + 14, "0.5", 1, black, false);
-    c.text(right - 2, bottom + 14, "1", 1, black, false);
-    c.text(mid - 45, bottom + 26, "1 - SPECIFICITY", 1, black, false);
-    c.text(m - 22, bottom - 3, "0", 1, black, false);
-    c.text(m - 29, (m + bottom) / 2 - 3, "0.5", 1, black, false);
-    c.text(m - 22, m - 3, "1", 1, black, false);
-    c.text(2, (m + bottom) / 2 + 33, "SENSITIVITY", 1, black, true);
+    draw_labels(&mut img);
     if let Some(a) = auc {
-        c.text(
-            right - 130,
-            bottom - 30,
-            &format!("AUC = {a:.3}"),
-            2,
-            CURVE,
-            false,
-        );
+        let text = format!("AUC = {a:.3}");
+        let (right, bottom) = to_pixel(1.0, 0.0);
+        let x = right - 12.0 - text_width(&text, AUC_PX) as f64;
+        let y = bottom - 12.0 - line_height(AUC_PX) as f64;
+        let corner = (x as i64, y as i64);
+        draw_plain_text(&mut img, &text, corner, AUC_PX, CURVE, Direction::Across);
     }
-    c
+    img
+}
+
+/// Grid every 0.1, the chance diagonal, the frame and the ticks.
+fn draw_grid_and_axes(img: &mut RgbImage) {
+    for i in 1..10 {
+        let v = i as f64 / 10.0;
+        img.line(at(v, 0.0), at(v, 1.0), 1.0, GRID);
+        img.line(at(0.0, v), at(1.0, v), 1.0, GRID);
+    }
+    dashed_line(img, at(0.0, 0.0), at(1.0, 1.0), 6.0, CHANCE);
+    img.line(at(1.0, 0.0), at(1.0, 1.0), 1.0, FRAME);
+    img.line(at(0.0, 1.0), at(1.0, 1.0), 1.0, FRAME);
+    img.line(at(0.0, 0.0), at(1.0, 0.0), 2.0, INK);
+    img.line(at(0.0, 0.0), at(0.0, 1.0), 2.0, INK);
+    for i in 0..=10 {
+        let v = i as f64 / 10.0;
+        let len = if i % 5 == 0 { 10.0 } else { 5.0 };
+        let [x, y] = at(v, 0.0);
+        img.line([x, y], [x, y + len], 1.0, INK);
+        let [x, y] = at(0.0, v);
+        img.line([x, y], [x - len, y], 1.0, INK);
+    }
+}
+
+/// A line of width 1 drawn in dashes and gaps of `dash` pixels each.
+fn dashed_line(img: &mut RgbImage, a: [f64; 2], b: [f64; 2], dash: f64, c: Rgb) {
+    let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
+    let len = (dx * dx + dy * dy).sqrt();
+    if len <= 0.0 {
+        return;
+    }
+    let mut s = 0.0;
+    while s < len {
+        let e = (s + dash).min(len);
+        let p = |t: f64| [a[0] + dx * t / len, a[1] + dy * t / len];
+        img.line(p(s), p(e), 1.0, c);
+        s += 2.0 * dash;
+    }
+}
+
+/// Tick labels 0 / 0.5 / 1 on both axes and the two axis titles.
+fn draw_labels(img: &mut RgbImage) {
+    let label_h = line_height(LABEL_PX) as f64;
+    for (v, label) in [(0.0, "0"), (0.5, "0.5"), (1.0, "1")] {
+        let w = text_width(label, LABEL_PX) as f64;
+        let [x, y] = at(v, 0.0);
+        let corner = ((x - w / 2.0) as i64, (y + 12.0) as i64);
+        draw_plain_text(img, label, corner, LABEL_PX, INK, Direction::Across);
+        let [x, y] = at(0.0, v);
+        let (lx, ly) = (x - 13.0 - w, y - label_h / 2.0);
+        let corner = (lx as i64, ly as i64);
+        draw_plain_text(img, label, corner, LABEL_PX, INK, Direction::Across);
+    }
+    let x_title = "1 − specificity";
+    let [mid_x, bottom] = at(0.5, 0.0);
+    let w = text_width(x_title, TITLE_PX) as f64;
+    let y = bottom + 14.0 + label_h;
+    let corner = ((mid_x - w / 2.0) as i64, y as i64);
+    draw_plain_text(img, x_title, corner, TITLE_PX, INK, Direction::Across);
+    let y_title = "Sensitivity";
+    let [_, mid_y] = at(0.0, 0.5);
+    let w = text_width(y_title, TITLE_PX) as f64;
+    let corner = (4, (mid_y + w / 2.0) as i64);
+    draw_plain_text(img, y_title, corner, TITLE_PX, INK, Direction::Up);
 }
 
 #[cfg(test)]
@@ -269,20 +145,40 @@ mod tests {
 
     #[test]
     fn curve_and_operating_point_are_drawn_where_they_belong() {
-        let c = draw_roc(
+        let img = draw_roc(
             &[(0.0, 0.0), (0.0, 1.0), (1.0, 1.0)],
             Some((0.1, 0.9)),
             Some(1.0),
         );
         let (x, y) = to_pixel(0.0, 0.5);
-        assert_eq!(c.pixel(x as u32, y as u32), Some(CURVE));
+        assert_eq!(img.get(x as usize, y as usize), Some(CURVE));
         let (x, y) = to_pixel(0.1, 0.9);
-        assert_eq!(c.pixel(x as u32, y as u32), Some(OPERATING_POINT));
+        assert_eq!(img.get(x as usize, y as usize), Some(OPERATING_POINT));
         // Far from everything: white.
         let (x, y) = to_pixel(0.75, 0.25);
-        assert_eq!(c.pixel(x as u32 + 3, y as u32 + 3), Some([255, 255, 255]));
-        let mut bytes = vec![];
-        c.write_png(&mut bytes).unwrap();
+        assert_eq!(img.get(x as usize + 3, y as usize + 3), Some(BACKGROUND));
+        let bytes = img.to_png().unwrap();
         assert_eq!(&bytes[1..4], b"PNG");
+    }
+
+    #[test]
+    fn labels_are_inked_in_the_margins() {
+        let img = draw_roc(&[], None, Some(0.5));
+        let ink = |x0: usize, x1: usize, y0: usize, y1: usize| {
+            (y0..y1)
+                .flat_map(|y| (x0..x1).map(move |x| (x, y)))
+                .filter(|&(x, y)| img.get(x, y).is_some_and(|p| p[0] < 128))
+                .count()
+        };
+        let (m, s) = (MARGIN as usize, SIZE as usize);
+        assert!(ink(m, s - m, s - m + 12, s) > 100, "x labels and title");
+        assert!(ink(0, 24, m, s - m) > 50, "y title");
+        assert!(ink(24, m - 4, m, s - m) > 20, "y labels");
+        // The AUC, in the curve's colour, in the lower right of the plot.
+        let auc = (s / 2..s - m)
+            .flat_map(|y| (s / 2..s - m).map(move |x| (x, y)))
+            .filter(|&(x, y)| img.get(x, y) == Some(CURVE))
+            .count();
+        assert!(auc > 30, "{auc} AUC pixels");
     }
 }

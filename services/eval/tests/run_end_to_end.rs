@@ -1,4 +1,7 @@
 //! `run()` over tiny fake studies: every file is written and the figures match the cases.
+// Test code: a failed unwrap is the failure report (rust-clippy #11119: helpers outside
+// `#[test]` are not covered by clippy.toml).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use spinescreen_eval::{run, EvalArgs};
 use spinescreen_proto::{
@@ -177,7 +180,40 @@ fn run_reads_results_and_writes_every_file() {
     assert_eq!(again.audit_cases, report.audit_cases);
 
     let png = std::fs::read(out.join("roc.png")).unwrap();
-    assert_eq!(&png[1..4], b"PNG");
+    assert_roc_png_draws(&png, &report);
+}
+
+/// `roc.png` decodes as an RGB PNG of the plot's size, and every segment of the report's ROC
+/// curve (away from the operating-point disc) is drawn in the curve's colour at its middle.
+fn assert_roc_png_draws(png_bytes: &[u8], report: &spinescreen_eval::EvalReport) {
+    use spinescreen_eval::plot::{to_pixel, CURVE, OPERATING_POINT, SIZE};
+    let mut reader = png::Decoder::new(std::io::Cursor::new(png_bytes))
+        .read_info()
+        .unwrap();
+    let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
+    let frame = reader.next_frame(&mut pixels).unwrap();
+    assert_eq!((frame.width, frame.height), (SIZE, SIZE));
+    assert_eq!(frame.color_type, png::ColorType::Rgb);
+    let at = |(x, y): (f64, f64)| {
+        let i = (y as usize * SIZE as usize + x as usize) * 3;
+        [pixels[i], pixels[i + 1], pixels[i + 2]]
+    };
+    let op = report.metrics.operating_point.map(|(f, t)| to_pixel(f, t));
+    if let Some(p) = op {
+        assert_eq!(at(p), OPERATING_POINT);
+    }
+    let curve = &report.metrics.roc_curve;
+    assert!(curve.len() >= 3, "{curve:?}");
+    let mut checked = 0;
+    for w in curve.windows(2) {
+        let mid = to_pixel((w[0].0 + w[1].0) / 2.0, (w[0].1 + w[1].1) / 2.0);
+        let near_op = op.is_some_and(|p| (p.0 - mid.0).hypot(p.1 - mid.1) < 12.0);
+        if w[0] != w[1] && !near_op {
+            assert_eq!(at(mid), CURVE, "segment {w:?}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 2, "only {checked} segments checked");
 }
 
 #[test]

@@ -10,6 +10,9 @@
 //!
 //! Run: `cargo bench -p spinescreen-ingest --bench ingest_vs_dcm2niix`.
 //! `SPINESCREEN_BENCH_SLICES` overrides the slice count (default 400).
+// Test code: a failed unwrap is the failure report (rust-clippy #11119: helpers outside
+// `#[test]` are not covered by clippy.toml).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use spinescreen_ingest::{build_volume, IngestLimits, SourceFile};
 use spinescreen_phantom::{generate, write_dicom_series, PhantomSpec};

@@ -9,6 +9,9 @@
 //!
 //! Run: `cargo bench -p spinescreen-ingest --bench volume_round_trip`.
 //! `SPINESCREEN_BENCH_SLICES` overrides the slice count (default 400).
+// Test code: a failed unwrap is the failure report (rust-clippy #11119: helpers outside
+// `#[test]` are not covered by clippy.toml).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use spinescreen_phantom::{generate, PhantomSpec};
 use spinescreen_proto::{HuVolume, StudyUid};

@@ -308,6 +308,8 @@ fn apply_functional_group(
     }
 }
 
+/// An [`Instance`] from a parsed object; `pixels` when the caller already has them (a zero-copy
+/// view of the received bytes, or [`Pixels::Truncated`]), else taken out of `obj`.
 fn from_object(
     source: &str,
     bytes: &[u8],
@@ -320,27 +322,10 @@ fn from_object(
         .transfer_syntax()
         .trim_end_matches(['\0', ' '])
         .to_string();
+    // Unusable attributes by keyword, in the order they are read.
     let mut malformed = Vec::new();
     let m = &mut malformed;
-    let base = Frame {
-        index: 0,
-        position: fixed::<3>(
-            &obj,
-            tags::IMAGE_POSITION_PATIENT,
-            "ImagePositionPatient",
-            m,
-        ),
-        orientation: fixed::<6>(
-            &obj,
-            tags::IMAGE_ORIENTATION_PATIENT,
-            "ImageOrientationPatient",
-            m,
-        ),
-        pixel_spacing: fixed::<2>(&obj, tags::PIXEL_SPACING, "PixelSpacing", m),
-        thickness: scalar(&obj, tags::SLICE_THICKNESS, "SliceThickness", m),
-        slope: scalar(&obj, tags::RESCALE_SLOPE, "RescaleSlope", m).unwrap_or(1.0),
-        intercept: scalar(&obj, tags::RESCALE_INTERCEPT, "RescaleIntercept", m).unwrap_or(0.0),
-    };
+    let base = base_frame(&obj, m);
     let n_frames = uint(&obj, tags::NUMBER_OF_FRAMES, "NumberOfFrames", m)
         .unwrap_or(1)
         .max(1);
@@ -354,79 +339,166 @@ fn from_object(
             oversize: true,
         });
     }
-    let frames = if n_frames > 1
-        || obj
-            .element_opt(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE)
-            .ok()
-            .flatten()
-            .is_some()
-    {
-        let mut shared = base.clone();
-        if let Some(s) = first_item(&obj, tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE) {
-            apply_functional_group(s, &mut shared, m);
-        }
-        let per_frame: Vec<InMemDicomObject> = obj
-            .element_opt(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE)
-            .ok()
-            .flatten()
-            .and_then(|e| e.items())
-            .map(|items| items.to_vec())
-            .unwrap_or_default();
-        (0..n_frames)
-            .map(|i| {
-                let mut f = shared.clone();
-                f.index = i;
-                if let Some(item) = per_frame.get(i as usize) {
-                    apply_functional_group(item, &mut f, m);
-                } else if n_frames > 1 {
-                    // Without per-frame positions all frames would share one position.
-                    f.position = None;
-                }
-                f
-            })
-            .collect()
-    } else {
-        vec![base]
-    };
+    let frames = frames(&obj, base, n_frames, m);
     let image_type = text(&obj, tags::IMAGE_TYPE)
         .split('\\')
         .map(|s| s.trim().to_ascii_uppercase())
         .filter(|s| !s.is_empty())
         .collect();
-    let signed = uint(&obj, tags::PIXEL_REPRESENTATION, "PixelRepresentation", m) == Some(1);
-    let padding = scalar(&obj, tags::PIXEL_PADDING_VALUE, "PixelPaddingValue", m).map(|p| {
+    let format = pixel_format(&obj, m);
+    let gantry_tilt = scalar(&obj, tags::GANTRY_DETECTOR_TILT, "GantryDetectorTilt", m);
+    let mut study = study_info(&obj);
+    let (sop_instance_uid, replaced_uids) = usable_sop_uids(&obj, bytes, &mut study);
+    let modality = text(&obj, tags::MODALITY).to_ascii_uppercase();
+    let pixels = match pixels {
+        Some(p) => p,
+        None => take_pixels(obj),
+    };
+    Ok(Instance {
+        source: source.to_string(),
+        transfer_syntax,
+        sop_instance_uid,
+        sop_class_uid: study.sop_class_uid.clone(),
+        study_uid: study.study_instance_uid.clone(),
+        series_uid: study.series_instance_uid.clone(),
+        series_number: study.series_number.clone(),
+        modality,
+        image_type,
+        frame_of_reference_uid: study.frame_of_reference_uid.clone(),
+        rows,
+        columns,
+        samples_per_pixel: format.samples_per_pixel,
+        bits_allocated: format.bits_allocated,
+        bits_stored: format.bits_stored,
+        signed: format.signed,
+        padding: format.padding,
+        gantry_tilt,
+        malformed,
+        replaced_uids,
+        frames,
+        pixels,
+        study,
+    })
+}
+
+/// The geometry and rescale in the top-level data set (a single-frame image's, a multi-frame
+/// image's defaults).
+fn base_frame(obj: &InMemDicomObject, m: &mut Vec<&'static str>) -> Frame {
+    Frame {
+        index: 0,
+        position: fixed::<3>(obj, tags::IMAGE_POSITION_PATIENT, "ImagePositionPatient", m),
+        orientation: fixed::<6>(
+            obj,
+            tags::IMAGE_ORIENTATION_PATIENT,
+            "ImageOrientationPatient",
+            m,
+        ),
+        pixel_spacing: fixed::<2>(obj, tags::PIXEL_SPACING, "PixelSpacing", m),
+        thickness: scalar(obj, tags::SLICE_THICKNESS, "SliceThickness", m),
+        slope: scalar(obj, tags::RESCALE_SLOPE, "RescaleSlope", m).unwrap_or(1.0),
+        intercept: scalar(obj, tags::RESCALE_INTERCEPT, "RescaleIntercept", m).unwrap_or(0.0),
+    }
+}
+
+/// One [`Frame`] per frame: `base` alone for a single-frame image; for a multi-frame or
+/// Enhanced image, `base` overridden by the shared then each frame's functional groups.
+fn frames(
+    obj: &InMemDicomObject,
+    base: Frame,
+    n_frames: u32,
+    m: &mut Vec<&'static str>,
+) -> Vec<Frame> {
+    let per_frame_element = obj
+        .element_opt(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE)
+        .ok()
+        .flatten();
+    if n_frames <= 1 && per_frame_element.is_none() {
+        return vec![base];
+    }
+    let mut shared = base;
+    if let Some(s) = first_item(obj, tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE) {
+        apply_functional_group(s, &mut shared, m);
+    }
+    let per_frame: &[InMemDicomObject] = per_frame_element.and_then(|e| e.items()).unwrap_or(&[]);
+    (0..n_frames)
+        .map(|i| {
+            let mut f = shared.clone();
+            f.index = i;
+            if let Some(item) = per_frame.get(i as usize) {
+                apply_functional_group(item, &mut f, m);
+            } else if n_frames > 1 {
+                // Without per-frame positions all frames would share one position.
+                f.position = None;
+            }
+            f
+        })
+        .collect()
+}
+
+/// How the pixel samples are stored (Image Pixel module, PS3.3 C.7.6.3).
+struct PixelFormat {
+    samples_per_pixel: u16,
+    bits_allocated: Option<u16>,
+    bits_stored: Option<u16>,
+    signed: bool,
+    padding: Option<(i32, Option<i32>)>,
+}
+
+fn pixel_format(obj: &InMemDicomObject, m: &mut Vec<&'static str>) -> PixelFormat {
+    let signed = uint(obj, tags::PIXEL_REPRESENTATION, "PixelRepresentation", m) == Some(1);
+    let padding = scalar(obj, tags::PIXEL_PADDING_VALUE, "PixelPaddingValue", m).map(|p| {
         let limit = scalar(
-            &obj,
+            obj,
             tags::PIXEL_PADDING_RANGE_LIMIT,
             "PixelPaddingRangeLimit",
             m,
         );
         (p as i32, limit.map(|l| l as i32))
     });
-    let mut study = StudyInfo {
-        patient_name: text(&obj, tags::PATIENT_NAME),
-        patient_id: text(&obj, tags::PATIENT_ID),
-        patient_birth_date: text(&obj, tags::PATIENT_BIRTH_DATE),
-        patient_sex: text(&obj, tags::PATIENT_SEX),
-        patient_age: text(&obj, tags::PATIENT_AGE),
-        study_instance_uid: text(&obj, tags::STUDY_INSTANCE_UID),
-        study_date: text(&obj, tags::STUDY_DATE),
-        study_time: text(&obj, tags::STUDY_TIME),
-        study_id: text(&obj, tags::STUDY_ID),
-        accession_number: text(&obj, tags::ACCESSION_NUMBER),
-        referring_physician_name: text(&obj, tags::REFERRING_PHYSICIAN_NAME),
-        study_description: text(&obj, tags::STUDY_DESCRIPTION),
-        series_instance_uid: text(&obj, tags::SERIES_INSTANCE_UID),
-        series_number: text(&obj, tags::SERIES_NUMBER),
-        frame_of_reference_uid: text(&obj, tags::FRAME_OF_REFERENCE_UID),
-        sop_class_uid: text(&obj, tags::SOP_CLASS_UID),
-        sop_instance_uids: vec![],
-        contrast_agent: None,
-    };
-    let agent = text(&obj, tags::CONTRAST_BOLUS_AGENT);
-    if !agent.is_empty() {
-        study.contrast_agent = Some(agent);
+    PixelFormat {
+        samples_per_pixel: uint(obj, tags::SAMPLES_PER_PIXEL, "SamplesPerPixel", m).unwrap_or(1)
+            as u16,
+        bits_allocated: uint(obj, tags::BITS_ALLOCATED, "BitsAllocated", m).map(|v| v as u16),
+        bits_stored: uint(obj, tags::BITS_STORED, "BitsStored", m).map(|v| v as u16),
+        signed,
+        padding,
     }
+}
+
+/// The Patient, General Study and General Series attributes as written in the file (SOP UIDs
+/// not yet checked).
+fn study_info(obj: &InMemDicomObject) -> StudyInfo {
+    let agent = text(obj, tags::CONTRAST_BOLUS_AGENT);
+    StudyInfo {
+        patient_name: text(obj, tags::PATIENT_NAME),
+        patient_id: text(obj, tags::PATIENT_ID),
+        patient_birth_date: text(obj, tags::PATIENT_BIRTH_DATE),
+        patient_sex: text(obj, tags::PATIENT_SEX),
+        patient_age: text(obj, tags::PATIENT_AGE),
+        study_instance_uid: text(obj, tags::STUDY_INSTANCE_UID),
+        study_date: text(obj, tags::STUDY_DATE),
+        study_time: text(obj, tags::STUDY_TIME),
+        study_id: text(obj, tags::STUDY_ID),
+        accession_number: text(obj, tags::ACCESSION_NUMBER),
+        referring_physician_name: text(obj, tags::REFERRING_PHYSICIAN_NAME),
+        study_description: text(obj, tags::STUDY_DESCRIPTION),
+        series_instance_uid: text(obj, tags::SERIES_INSTANCE_UID),
+        series_number: text(obj, tags::SERIES_NUMBER),
+        frame_of_reference_uid: text(obj, tags::FRAME_OF_REFERENCE_UID),
+        sop_class_uid: text(obj, tags::SOP_CLASS_UID),
+        sop_instance_uids: vec![],
+        contrast_agent: (!agent.is_empty()).then_some(agent),
+    }
+}
+
+/// Usable SOP Instance and SOP Class UIDs: the data set's, else the File Meta Information's
+/// copy, else (instance UID only) one derived from the file's bytes. Sets
+/// `study.sop_class_uid`; returns the SOP Instance UID and the keywords of the UIDs replaced.
+fn usable_sop_uids(
+    obj: &DefaultDicomObject,
+    bytes: &[u8],
+    study: &mut StudyInfo,
+) -> (String, Vec<&'static str>) {
     // Anonymisers sometimes blank the dataset's SOP UIDs; the File Meta Information keeps them
     // (PS3.10 §7.1, Media Storage SOP Class/Instance UID).
     let meta_uid = |s: &str| s.trim_end_matches(['\0', ' ']).to_string();
@@ -436,7 +508,7 @@ fn from_object(
     // An unusable SOP Instance UID (empty, overlong, not digits and dots) would make the SR
     // unbuildable: take the File Meta Information's copy, else derive one from the file's
     // bytes (stable across re-sends), and say so.
-    let mut sop_instance_uid = text(&obj, tags::SOP_INSTANCE_UID);
+    let mut sop_instance_uid = text(obj, tags::SOP_INSTANCE_UID);
     let mut replaced_uids = vec![];
     if validate_uid(&sop_instance_uid).is_err() {
         let meta = meta_uid(&obj.meta().media_storage_sop_instance_uid);
@@ -445,7 +517,7 @@ fn from_object(
         } else {
             sop_instance_uid = derived_uid("spinescreen.ingest.instance", bytes);
         }
-        if !text(&obj, tags::SOP_INSTANCE_UID).is_empty() {
+        if !text(obj, tags::SOP_INSTANCE_UID).is_empty() {
             replaced_uids.push("SOPInstanceUID");
         }
     }
@@ -460,39 +532,7 @@ fn from_object(
             String::new()
         };
     }
-    let mut inst = Instance {
-        source: source.to_string(),
-        transfer_syntax,
-        sop_instance_uid,
-        sop_class_uid: study.sop_class_uid.clone(),
-        study_uid: study.study_instance_uid.clone(),
-        series_uid: study.series_instance_uid.clone(),
-        series_number: study.series_number.clone(),
-        modality: text(&obj, tags::MODALITY).to_ascii_uppercase(),
-        image_type,
-        frame_of_reference_uid: study.frame_of_reference_uid.clone(),
-        rows,
-        columns,
-        samples_per_pixel: uint(&obj, tags::SAMPLES_PER_PIXEL, "SamplesPerPixel", m).unwrap_or(1)
-            as u16,
-        bits_allocated: uint(&obj, tags::BITS_ALLOCATED, "BitsAllocated", m).map(|v| v as u16),
-        bits_stored: uint(&obj, tags::BITS_STORED, "BitsStored", m).map(|v| v as u16),
-        signed,
-        padding,
-        gantry_tilt: scalar(&obj, tags::GANTRY_DETECTOR_TILT, "GantryDetectorTilt", m),
-        malformed: vec![],
-        replaced_uids: vec![],
-        frames,
-        pixels: Pixels::Missing,
-        study,
-    };
-    inst.malformed = malformed;
-    inst.replaced_uids = replaced_uids;
-    inst.pixels = match pixels {
-        Some(p) => p,
-        None => take_pixels(obj),
-    };
-    Ok(inst)
+    (sop_instance_uid, replaced_uids)
 }
 
 /// Move the pixel data out of the object: native samples as a buffer, encapsulated frames with

@@ -13,9 +13,9 @@
 //! together with the earlier ones still stored; and a reception that would turn a finished
 //! analysis into a technical defect is recorded but does not replace it.
 
-use crate::build::{build_volume_with_report, SourceFile};
+use crate::build::{build_volume_with_report, IngestReport, SourceFile};
 use crate::config::{IngestConfig, IngestLimits};
-use crate::receive::{instance_ids, now_ms};
+use crate::receive::{instance_ids, now_ms, InstanceIds};
 use crate::source::read_source;
 use crate::uidgen::derived_uid;
 use async_trait::async_trait;
@@ -23,7 +23,8 @@ use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use spinescreen_proto::job::StudyDone;
 use spinescreen_proto::{
-    Job, Reason, ReasonCode, Stage, StudyResult, StudyStatus, StudyUid, SCHEMA_VERSION,
+    HuVolume, Job, Reason, ReasonCode, SourceInfo, Stage, StudyResult, StudyStatus, StudyUid,
+    SCHEMA_VERSION,
 };
 use spinescreen_runtime::storage::StorageError;
 use spinescreen_runtime::volumes::write_volume;
@@ -135,6 +136,267 @@ async fn fetch(
     Ok(fetched.into_iter().flatten().collect())
 }
 
+/// One reception read and built, before anything is stored.
+struct Reception {
+    /// The study its files name, if one names a usable Study Instance UID.
+    study: Option<StudyUid>,
+    /// The study's record of instances received before this reception.
+    received: Received,
+    /// The study's result before this reception, if it has a readable one.
+    previous: Option<StudyResult>,
+    /// `(SOP Instance UID, storage key)` of each instance in this reception.
+    batch_instances: Vec<(String, String)>,
+    /// The volume, or the technical defect that stops it.
+    result: Result<HuVolume, Reason>,
+    /// What was received and what was made of each series.
+    report: IngestReport,
+    /// Accession number and scanner, for the study ledger.
+    source: Option<SourceInfo>,
+}
+
+impl Reception {
+    /// A reception with more files than `limit`: refused before a file is fetched.
+    fn oversized(files: usize, limit: usize) -> Self {
+        Self {
+            study: None,
+            received: Received::default(),
+            previous: None,
+            batch_instances: vec![],
+            result: Err(Reason::new(
+                ReasonCode::OVERSIZE,
+                format!("{files} files exceed the limit of {limit} instances"),
+            )),
+            report: IngestReport::default(),
+            source: None,
+        }
+    }
+}
+
+impl Received {
+    /// Record this reception's instances as received by `job_id`.
+    fn record(&mut self, batch_instances: Vec<(String, String)>, job_id: &str) {
+        self.instances.extend(batch_instances);
+        self.last_job = Some(job_id.to_string());
+    }
+
+    /// Storage keys of the instances received earlier and not re-sent in this batch.
+    fn earlier_than(&self, batch_instances: &[(String, String)]) -> Vec<String> {
+        let in_batch: BTreeSet<&String> = batch_instances.iter().map(|(s, _)| s).collect();
+        self.instances
+            .iter()
+            .filter(|(sop, _)| !in_batch.contains(sop))
+            .map(|(_, key)| key.clone())
+            .collect()
+    }
+}
+
+impl IngestWorker {
+    /// Fetch the reception's files, join them to the study's earlier instances and build the
+    /// volume; `None` when the reception adds nothing to a study with a result (the job is then
+    /// already announced done and the re-sent copies deleted).
+    async fn gather(
+        &self,
+        ctx: &StageContext,
+        job: &Job,
+        keys: Vec<String>,
+    ) -> Result<Option<Reception>, StageError> {
+        let store = &ctx.store;
+        let mut files = fetch(store, keys, false).await?;
+        // Which study this reception belongs to, and which of its instances are new: a
+        // study's reception accumulates across associations and requests.
+        let ids = self.read_instance_ids(&files).await?;
+        let study = ids
+            .iter()
+            .find_map(|i| i.study_uid.as_deref())
+            .and_then(|u| StudyUid::new(u).ok());
+        let batch_instances: Vec<(String, String)> = files
+            .iter()
+            .zip(&ids)
+            .filter_map(|(f, i)| Some((i.sop_instance_uid.clone()?, f.name.clone())))
+            .collect();
+        let mut received = Received::default();
+        let mut previous = None;
+        if let Some(uid) = &study {
+            received = load_received(store, uid).await?;
+            previous = load_result(store, uid).await?;
+            let new = batch_instances
+                .iter()
+                .filter(|(sop, _)| !received.instances.contains_key(sop))
+                .count();
+            let redelivered = received.last_job.as_deref() == Some(job.job_id.as_str());
+            if let (0, Some(prev), false) = (new, &previous, redelivered) {
+                answer_resend(ctx, job, uid, prev, &files).await?;
+                return Ok(None);
+            }
+            let earlier = received.earlier_than(&batch_instances);
+            if !earlier.is_empty() {
+                tracing::info!(job_id = %job.job_id, study_uid = %uid, new, earlier = earlier.len(), "adding the study's earlier instances");
+                files.extend(fetch(store, earlier, true).await?);
+            }
+        }
+        let (result, report, source) = self.build(files).await?;
+        Ok(Some(Reception {
+            study,
+            received,
+            previous,
+            batch_instances,
+            result,
+            report,
+            source,
+        }))
+    }
+
+    /// Each file's study and SOP instance UIDs, read off the thread pool.
+    async fn read_instance_ids(
+        &self,
+        files: &[SourceFile],
+    ) -> Result<Vec<InstanceIds>, StageError> {
+        let limits = self.limits.clone();
+        let headers = files.to_vec();
+        tokio::task::spawn_blocking(move || {
+            headers
+                .iter()
+                .map(|f| instance_ids(&f.bytes, &limits))
+                .collect::<Vec<_>>()
+        })
+        .await
+        .map_err(transient)
+    }
+
+    /// Build the volume and read the source off the thread pool.
+    async fn build(
+        &self,
+        files: Vec<SourceFile>,
+    ) -> Result<(Result<HuVolume, Reason>, IngestReport, Option<SourceInfo>), StageError> {
+        let limits = self.limits.clone();
+        tokio::task::spawn_blocking(move || {
+            let (result, report) = build_volume_with_report(&files, &limits);
+            let chosen = result
+                .as_ref()
+                .ok()
+                .map(|v| v.header.study.series_instance_uid.as_str());
+            let study = report.study_uid.as_deref();
+            let source = read_source(&files, study, chosen);
+            (result, report, source)
+        })
+        .await
+        .map_err(transient)
+    }
+}
+
+/// A reception with no new instance for a study that has a result: announce the job done
+/// with that result and delete the re-sent copies.
+async fn answer_resend(
+    ctx: &StageContext,
+    job: &Job,
+    uid: &StudyUid,
+    previous: &StudyResult,
+    files: &[SourceFile],
+) -> Result<(), StageError> {
+    tracing::info!(
+        job_id = %job.job_id,
+        study_uid = %uid,
+        files = files.len(),
+        "nothing new in this reception; the study's result stands"
+    );
+    announce_unchanged(ctx, job, uid, previous).await?;
+    // Copies of instances already recorded: patient data with no further use.
+    for f in files {
+        if let Err(e) = ctx.store.delete(&f.name).await {
+            tracing::warn!(error = %e, "could not delete a re-sent file");
+        }
+    }
+    Ok(())
+}
+
+/// Log what the reception held, series by series, and each correction made to the input.
+fn log_report(job: &Job, report: &IngestReport) {
+    for note in &report.series {
+        tracing::info!(
+            job_id = %job.job_id,
+            series_number = %note.series_number,
+            modality = %note.modality,
+            instances = note.instances,
+            outcome = %note.outcome,
+            "series"
+        );
+    }
+    for note in &report.notes {
+        tracing::warn!(job_id = %job.job_id, note = %note, "input corrected");
+    }
+}
+
+/// Store the volume (frames first, header last: a reader that finds the header finds the
+/// voxels); the study it belongs to.
+async fn store_volume(
+    ctx: &StageContext,
+    job: &Job,
+    volume: HuVolume,
+    files: usize,
+) -> Result<StudyUid, StageError> {
+    let uid = StudyUid::new(&volume.header.study.study_instance_uid)
+        .map_err(|e| StageError::Permanent(anyhow::anyhow!("{e}")))?;
+    let keys = uid.keys();
+    write_volume(&ctx.store, &keys, std::sync::Arc::new(volume))
+        .await
+        .map_err(transient)?;
+    tracing::info!(job_id = %job.job_id, study_uid = %uid, files, "volume stored");
+    Ok(uid)
+}
+
+/// Store a `technical_defect` result with its reason, under the reception's study or, when no
+/// file named one, a study UID derived from the job; that study.
+async fn store_defect(
+    ctx: &StageContext,
+    job: &Job,
+    report: &IngestReport,
+    reason: Reason,
+) -> Result<StudyUid, StageError> {
+    let uid = report
+        .study_uid
+        .as_deref()
+        .and_then(|u| StudyUid::new(u).ok())
+        .or_else(|| {
+            StudyUid::new(derived_uid("spinescreen.ingest.job", job.job_id.as_bytes())).ok()
+        })
+        .ok_or_else(|| StageError::Permanent(anyhow::anyhow!("cannot derive a study UID")))?;
+    tracing::warn!(
+        job_id = %job.job_id,
+        study_uid = %uid,
+        code = %reason.code,
+        reason = %reason.text,
+        not_dicom = report.not_dicom.len(),
+        "technical defect"
+    );
+    let result = StudyResult::not_analysed(
+        uid.to_string(),
+        StudyStatus::TechnicalDefect,
+        reason,
+        ctx.service.clone(),
+    );
+    let bytes = serde_json::to_vec_pretty(&result).map_err(transient)?;
+    ctx.store
+        .put(&uid.keys().result(), bytes)
+        .await
+        .map_err(transient)?;
+    Ok(uid)
+}
+
+/// Store the reception's source (accession number, scanner) for the study ledger; the
+/// study's own UID wins over a stray file's.
+async fn store_source(
+    ctx: &StageContext,
+    uid: &StudyUid,
+    mut source: SourceInfo,
+) -> Result<(), StageError> {
+    source.study_instance_uid = uid.to_string();
+    let bytes = serde_json::to_vec_pretty(&source).map_err(transient)?;
+    ctx.store
+        .put(&uid.keys().source(), bytes)
+        .await
+        .map_err(transient)
+}
+
 #[async_trait]
 impl StageWorker for IngestWorker {
     fn stage(&self) -> Stage {
@@ -154,111 +416,25 @@ impl StageWorker for IngestWorker {
             .list(&job.incoming_prefix)
             .await
             .map_err(transient)?;
-        let mut received = Received::default();
-        let mut batch_instances: Vec<(String, String)> = vec![];
-        let mut study: Option<StudyUid> = None;
-        let mut previous: Option<StudyResult> = None;
-        let (result, report, source) = if keys.len() > self.limits.max_instances {
+        let reception = if keys.len() > self.limits.max_instances {
             // Do not even fetch an oversized reception.
-            (
-                Err(Reason::new(
-                    ReasonCode::OVERSIZE,
-                    format!(
-                        "{} files exceed the limit of {} instances",
-                        keys.len(),
-                        self.limits.max_instances
-                    ),
-                )),
-                Default::default(),
-                None,
-            )
+            Reception::oversized(keys.len(), self.limits.max_instances)
         } else {
-            let store = &ctx.store;
-            let mut files = fetch(store, keys, false).await?;
-            // Which study this reception belongs to, and which of its instances are new: a
-            // study's reception accumulates across associations and requests.
-            let limits = self.limits.clone();
-            let headers = files.clone();
-            let ids = tokio::task::spawn_blocking(move || {
-                headers
-                    .iter()
-                    .map(|f| instance_ids(&f.bytes, &limits))
-                    .collect::<Vec<_>>()
-            })
-            .await
-            .map_err(transient)?;
-            study = ids
-                .iter()
-                .find_map(|i| i.study_uid.as_deref())
-                .and_then(|u| StudyUid::new(u).ok());
-            batch_instances = files
-                .iter()
-                .zip(&ids)
-                .filter_map(|(f, i)| Some((i.sop_instance_uid.clone()?, f.name.clone())))
-                .collect();
-            if let Some(uid) = &study {
-                received = load_received(store, uid).await?;
-                previous = load_result(store, uid).await?;
-                let new = batch_instances
-                    .iter()
-                    .filter(|(sop, _)| !received.instances.contains_key(sop))
-                    .count();
-                let redelivered = received.last_job.as_deref() == Some(job.job_id.as_str());
-                if let (0, Some(prev), false) = (new, &previous, redelivered) {
-                    tracing::info!(
-                        job_id = %job.job_id,
-                        study_uid = %uid,
-                        files = files.len(),
-                        "nothing new in this reception; the study's result stands"
-                    );
-                    announce_unchanged(ctx, &job, uid, prev).await?;
-                    // Copies of instances already recorded: patient data with no further use.
-                    for f in &files {
-                        if let Err(e) = store.delete(&f.name).await {
-                            tracing::warn!(error = %e, "could not delete a re-sent file");
-                        }
-                    }
-                    return Ok(vec![]);
-                }
-                let in_batch: BTreeSet<&String> = batch_instances.iter().map(|(s, _)| s).collect();
-                let earlier: Vec<String> = received
-                    .instances
-                    .iter()
-                    .filter(|(sop, _)| !in_batch.contains(sop))
-                    .map(|(_, key)| key.clone())
-                    .collect();
-                if !earlier.is_empty() {
-                    tracing::info!(job_id = %job.job_id, study_uid = %uid, new, earlier = earlier.len(), "adding the study's earlier instances");
-                    files.extend(fetch(store, earlier, true).await?);
-                }
+            match self.gather(ctx, &job, keys).await? {
+                Some(reception) => reception,
+                None => return Ok(vec![]),
             }
-            let limits = self.limits.clone();
-            tokio::task::spawn_blocking(move || {
-                let (result, report) = build_volume_with_report(&files, &limits);
-                let chosen = result
-                    .as_ref()
-                    .ok()
-                    .map(|v| v.header.study.series_instance_uid.as_str());
-                let study = report.study_uid.as_deref();
-                let source = read_source(&files, study, chosen);
-                (result, report, source)
-            })
-            .await
-            .map_err(transient)?
         };
-        for note in &report.series {
-            tracing::info!(
-                job_id = %job.job_id,
-                series_number = %note.series_number,
-                modality = %note.modality,
-                instances = note.instances,
-                outcome = %note.outcome,
-                "series"
-            );
-        }
-        for note in &report.notes {
-            tracing::warn!(job_id = %job.job_id, note = %note, "input corrected");
-        }
+        let Reception {
+            study,
+            mut received,
+            previous,
+            batch_instances,
+            result,
+            report,
+            source,
+        } = reception;
+        log_report(&job, &report);
         // A reception that adds instances but makes the study unusable (say, a partial re-send
         // after retention deleted the first one) must not replace a finished analysis.
         if let (Err(reason), Some(uid), Some(prev)) = (&result, &study, &previous) {
@@ -269,73 +445,27 @@ impl StageWorker for IngestWorker {
                     code = %reason.code,
                     "this reception alone is a technical defect; the study's earlier result stands"
                 );
-                received.instances.extend(batch_instances);
-                received.last_job = Some(job.job_id.clone());
+                received.record(batch_instances, &job.job_id);
                 save_received(&ctx.store, uid, &received).await?;
                 announce_unchanged(ctx, &job, uid, prev).await?;
                 return Ok(vec![]);
             }
         }
-        match result {
-            Ok(volume) => {
-                let uid = StudyUid::new(&volume.header.study.study_instance_uid)
-                    .map_err(|e| StageError::Permanent(anyhow::anyhow!("{e}")))?;
-                let keys = uid.keys();
-                // Frames first, header last: a reader that finds the header finds the voxels.
-                write_volume(&ctx.store, &keys, std::sync::Arc::new(volume))
-                    .await
-                    .map_err(transient)?;
-                tracing::info!(job_id = %job.job_id, study_uid = %uid, files = report.files, "volume stored");
-                job.study_uid = Some(uid);
-            }
+        let uid = match result {
+            Ok(volume) => store_volume(ctx, &job, volume, report.files).await?,
             Err(reason) => {
-                let uid = report
-                    .study_uid
-                    .as_deref()
-                    .and_then(|u| StudyUid::new(u).ok())
-                    .or_else(|| {
-                        StudyUid::new(derived_uid("spinescreen.ingest.job", job.job_id.as_bytes()))
-                            .ok()
-                    })
-                    .ok_or_else(|| {
-                        StageError::Permanent(anyhow::anyhow!("cannot derive a study UID"))
-                    })?;
-                tracing::warn!(
-                    job_id = %job.job_id,
-                    study_uid = %uid,
-                    code = %reason.code,
-                    reason = %reason.text,
-                    not_dicom = report.not_dicom.len(),
-                    "technical defect"
-                );
-                let result = StudyResult::not_analysed(
-                    uid.to_string(),
-                    StudyStatus::TechnicalDefect,
-                    reason,
-                    ctx.service.clone(),
-                );
-                let bytes = serde_json::to_vec_pretty(&result).map_err(transient)?;
-                ctx.store
-                    .put(&uid.keys().result(), bytes)
-                    .await
-                    .map_err(transient)?;
-                job.study_uid = Some(uid);
+                let uid = store_defect(ctx, &job, &report, reason).await?;
                 job.status = StudyStatus::TechnicalDefect;
+                uid
             }
+        };
+        job.study_uid = Some(uid.clone());
+        if let Some(study) = &study {
+            received.record(batch_instances, &job.job_id);
+            save_received(&ctx.store, study, &received).await?;
         }
-        if let Some(uid) = &study {
-            received.instances.extend(batch_instances);
-            received.last_job = Some(job.job_id.clone());
-            save_received(&ctx.store, uid, &received).await?;
-        }
-        if let (Some(uid), Some(mut source)) = (&job.study_uid, source) {
-            // For the study ledger; the study's own UID wins over a stray file's.
-            source.study_instance_uid = uid.to_string();
-            let bytes = serde_json::to_vec_pretty(&source).map_err(transient)?;
-            ctx.store
-                .put(&uid.keys().source(), bytes)
-                .await
-                .map_err(transient)?;
+        if let Some(source) = source {
+            store_source(ctx, &uid, source).await?;
         }
         Ok(vec![job])
     }

@@ -1,6 +1,9 @@
 //! Morphometry on phantoms with known geometry (issue 6's acceptance figures), fed the phantom's
 //! TRUTH keypoints so these tests measure morphometry alone; the detector-in-the-loop version is
 //! the end-to-end test.
+// Test code: a failed unwrap is the failure report (rust-clippy #11119: helpers outside
+// `#[test]` are not covered by clippy.toml).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use spinescreen_morphometry::{deformity_of, measure};
 use spinescreen_phantom::truth::Truth;

@@ -8,6 +8,7 @@ use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::tags;
 use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
 use rayon::prelude::*;
+use spinescreen_proto::StudyInfo;
 use std::path::{Path, PathBuf};
 
 /// Explicit VR Little Endian.
@@ -87,67 +88,89 @@ fn slice_file(
         .get(k)
         .cloned()
         .ok_or_else(|| format!("no SOP Instance UID for slice {k}"))?;
-    let pos = h.index_to_patient([0.0, 0.0, k as f64]);
-    let slice = phantom.volume.voxels.index_axis(ndarray::Axis(0), k);
-    let pixels: Vec<u16> = slice
-        .iter()
-        .map(|&v| {
-            ((v as i32 + STORED_OFFSET).clamp(i16::MIN as i32, i16::MAX as i32) as i16) as u16
-        })
-        .collect();
     let mut o = InMemDicomObject::new_empty();
-    let s = |x: &str| PrimitiveValue::from(x.to_string());
-    // SOP Common (C.12.1)
-    o.put(el(tags::SPECIFIC_CHARACTER_SET, VR::CS, s("ISO_IR 100")));
-    o.put(el(tags::IMAGE_TYPE, VR::CS, s("ORIGINAL\\PRIMARY\\AXIAL")));
-    o.put(el(tags::SOP_CLASS_UID, VR::UI, s(CT_IMAGE_STORAGE)));
-    o.put(el(tags::SOP_INSTANCE_UID, VR::UI, s(&sop_uid)));
-    o.put(el(tags::SERIES_DATE, VR::DA, s(&st.study_date)));
-    o.put(el(tags::CONTENT_DATE, VR::DA, s(&st.study_date)));
-    o.put(el(tags::SERIES_TIME, VR::TM, s(&st.study_time)));
-    o.put(el(tags::CONTENT_TIME, VR::TM, s(&st.study_time)));
-    o.put(el(tags::MODALITY, VR::CS, s("CT")));
-    o.put(el(tags::MANUFACTURER, VR::LO, s("spinescreen")));
+    put_sop_common_and_study(&mut o, st, &sop_uid);
+    put_ct_acquisition(&mut o, phantom, nx);
+    put_image_plane(&mut o, phantom, k, instance);
+    put_image_pixel(&mut o, phantom, k, nx, ny);
+    encode_part10(o, nx, ny)
+}
+
+/// A text value.
+fn text(x: &str) -> PrimitiveValue {
+    PrimitiveValue::from(x.to_string())
+}
+
+/// SOP Common (C.12.1), General Series and Equipment, then the Patient, Patient Study and
+/// General Study modules copied from the study.
+fn put_sop_common_and_study(o: &mut InMemDicomObject, st: &StudyInfo, sop_uid: &str) {
+    o.put(el(tags::SPECIFIC_CHARACTER_SET, VR::CS, text("ISO_IR 100")));
+    o.put(el(
+        tags::IMAGE_TYPE,
+        VR::CS,
+        text("ORIGINAL\\PRIMARY\\AXIAL"),
+    ));
+    o.put(el(tags::SOP_CLASS_UID, VR::UI, text(CT_IMAGE_STORAGE)));
+    o.put(el(tags::SOP_INSTANCE_UID, VR::UI, text(sop_uid)));
+    o.put(el(tags::SERIES_DATE, VR::DA, text(&st.study_date)));
+    o.put(el(tags::CONTENT_DATE, VR::DA, text(&st.study_date)));
+    o.put(el(tags::SERIES_TIME, VR::TM, text(&st.study_time)));
+    o.put(el(tags::CONTENT_TIME, VR::TM, text(&st.study_time)));
+    o.put(el(tags::MODALITY, VR::CS, text("CT")));
+    o.put(el(tags::MANUFACTURER, VR::LO, text("spinescreen")));
     o.put(el(
         tags::STUDY_DESCRIPTION,
         VR::LO,
-        s(&st.study_description),
+        text(&st.study_description),
     ));
-    o.put(el(tags::SERIES_DESCRIPTION, VR::LO, s("Phantom chest 1mm")));
+    o.put(el(
+        tags::SERIES_DESCRIPTION,
+        VR::LO,
+        text("Phantom chest 1mm"),
+    ));
     o.put(el(
         tags::MANUFACTURER_MODEL_NAME,
         VR::LO,
-        s("spinescreen-phantom"),
+        text("spinescreen-phantom"),
     ));
     // Patient (C.7.1.1), Patient Study (C.7.2.2), General Study (C.7.2.1)
     for e in spinescreen_dicom::patient_study_module(st, &st.study_instance_uid) {
         o.put(e);
     }
-    // CT acquisition (C.8.2.1)
-    o.put(el(tags::SCAN_OPTIONS, VR::CS, s("HELICAL MODE")));
-    o.put(el(tags::SLICE_THICKNESS, VR::DS, s(&ds(h.spacing_mm[2]))));
-    o.put(el(tags::KVP, VR::DS, s("120")));
+}
+
+/// CT acquisition (C.8.2.1): fixed technique, the slice thickness, and (population studies)
+/// the drawn kernel and contrast agent.
+fn put_ct_acquisition(o: &mut InMemDicomObject, phantom: &Phantom, nx: usize) {
+    let h = &phantom.volume.header;
+    o.put(el(tags::SCAN_OPTIONS, VR::CS, text("HELICAL MODE")));
+    o.put(el(
+        tags::SLICE_THICKNESS,
+        VR::DS,
+        text(&ds(h.spacing_mm[2])),
+    ));
+    o.put(el(tags::KVP, VR::DS, text("120")));
     o.put(el(
         tags::SPACING_BETWEEN_SLICES,
         VR::DS,
-        s(&ds(h.spacing_mm[2])),
+        text(&ds(h.spacing_mm[2])),
     ));
     o.put(el(
         tags::SOFTWARE_VERSIONS,
         VR::LO,
-        s(env!("CARGO_PKG_VERSION")),
+        text(env!("CARGO_PKG_VERSION")),
     ));
-    o.put(el(tags::DATA_COLLECTION_DIAMETER, VR::DS, s("500")));
+    o.put(el(tags::DATA_COLLECTION_DIAMETER, VR::DS, text("500")));
     o.put(el(
         tags::RECONSTRUCTION_DIAMETER,
         VR::DS,
-        s(&ds(h.spacing_mm[0] * nx as f64)),
+        text(&ds(h.spacing_mm[0] * nx as f64)),
     ));
-    o.put(el(tags::GANTRY_DETECTOR_TILT, VR::DS, s("0")));
-    o.put(el(tags::TABLE_HEIGHT, VR::DS, s("150")));
-    o.put(el(tags::ROTATION_DIRECTION, VR::CS, s("CW")));
-    o.put(el(tags::EXPOSURE_TIME, VR::IS, s("500")));
-    o.put(el(tags::X_RAY_TUBE_CURRENT, VR::IS, s("200")));
+    o.put(el(tags::GANTRY_DETECTOR_TILT, VR::DS, text("0")));
+    o.put(el(tags::TABLE_HEIGHT, VR::DS, text("150")));
+    o.put(el(tags::ROTATION_DIRECTION, VR::CS, text("CW")));
+    o.put(el(tags::EXPOSURE_TIME, VR::IS, text("500")));
+    o.put(el(tags::X_RAY_TUBE_CURRENT, VR::IS, text("200")));
     // Population studies name their drawn kernel (Siemens-style: B30f soft, B70f sharp) and
     // contrast agent; the classic phantom keeps B30f and no agent.
     let pop = phantom.truth.options.population.as_ref();
@@ -155,39 +178,66 @@ fn slice_file(
         Some(crate::population::Kernel::Sharp) => "B70f",
         _ => "B30f",
     };
-    o.put(el(tags::CONVOLUTION_KERNEL, VR::SH, s(kernel)));
+    o.put(el(tags::CONVOLUTION_KERNEL, VR::SH, text(kernel)));
     if pop.is_some_and(|p| p.contrast_blood_hu.is_some()) {
         o.put(el(
             tags::CONTRAST_BOLUS_AGENT,
             VR::LO,
-            s("IODINATED CONTRAST"),
+            text("IODINATED CONTRAST"),
         ));
     }
-    o.put(el(tags::PATIENT_POSITION, VR::CS, s("HFS")));
-    o.put(el(tags::BODY_PART_EXAMINED, VR::CS, s("CHEST")));
-    // Study / series / frame of reference
+    o.put(el(tags::PATIENT_POSITION, VR::CS, text("HFS")));
+    o.put(el(tags::BODY_PART_EXAMINED, VR::CS, text("CHEST")));
+}
+
+/// Series, instance and frame of reference identity and the Image Plane module (C.7.6.2) of
+/// slice `k`.
+fn put_image_plane(o: &mut InMemDicomObject, phantom: &Phantom, k: usize, instance: usize) {
+    let h = &phantom.volume.header;
+    let st = &h.study;
+    let pos = h.index_to_patient([0.0, 0.0, k as f64]);
     o.put(el(
         tags::SERIES_INSTANCE_UID,
         VR::UI,
-        s(&st.series_instance_uid),
+        text(&st.series_instance_uid),
     ));
-    o.put(el(tags::SERIES_NUMBER, VR::IS, s(&st.series_number)));
-    o.put(el(tags::ACQUISITION_NUMBER, VR::IS, s("1")));
-    o.put(el(tags::INSTANCE_NUMBER, VR::IS, s(&instance.to_string())));
-    o.put(el(tags::IMAGE_POSITION_PATIENT, VR::DS, s(&ds_multi(&pos))));
+    o.put(el(tags::SERIES_NUMBER, VR::IS, text(&st.series_number)));
+    o.put(el(tags::ACQUISITION_NUMBER, VR::IS, text("1")));
+    o.put(el(
+        tags::INSTANCE_NUMBER,
+        VR::IS,
+        text(&instance.to_string()),
+    ));
+    o.put(el(
+        tags::IMAGE_POSITION_PATIENT,
+        VR::DS,
+        text(&ds_multi(&pos)),
+    ));
     o.put(el(
         tags::IMAGE_ORIENTATION_PATIENT,
         VR::DS,
-        s("1\\0\\0\\0\\1\\0"),
+        text("1\\0\\0\\0\\1\\0"),
     ));
     o.put(el(
         tags::FRAME_OF_REFERENCE_UID,
         VR::UI,
-        s(&st.frame_of_reference_uid),
+        text(&st.frame_of_reference_uid),
     ));
-    o.put(el(tags::POSITION_REFERENCE_INDICATOR, VR::LO, s("")));
-    o.put(el(tags::SLICE_LOCATION, VR::DS, s(&ds(pos[2]))));
-    // Image pixel (C.7.6.3) and CT image (C.8.2.1)
+    o.put(el(tags::POSITION_REFERENCE_INDICATOR, VR::LO, text("")));
+    o.put(el(tags::SLICE_LOCATION, VR::DS, text(&ds(pos[2]))));
+}
+
+/// Image Pixel (C.7.6.3) and CT Image (C.8.2.1) attributes and slice `k`'s pixels, stored as
+/// `HU + 1024` (clamped to 16 bits).
+fn put_image_pixel(o: &mut InMemDicomObject, phantom: &Phantom, k: usize, nx: usize, ny: usize) {
+    let h = &phantom.volume.header;
+    let slice = phantom.volume.voxels.index_axis(ndarray::Axis(0), k);
+    let pixels: Vec<u16> = slice
+        .iter()
+        .map(|&v| {
+            ((v as i32 + STORED_OFFSET).clamp(i16::MIN as i32, i16::MAX as i32) as i16) as u16
+        })
+        .collect();
     o.put(el(
         tags::SAMPLES_PER_PIXEL,
         VR::US,
@@ -196,14 +246,14 @@ fn slice_file(
     o.put(el(
         tags::PHOTOMETRIC_INTERPRETATION,
         VR::CS,
-        s("MONOCHROME2"),
+        text("MONOCHROME2"),
     ));
     o.put(el(tags::ROWS, VR::US, PrimitiveValue::from(ny as u16)));
     o.put(el(tags::COLUMNS, VR::US, PrimitiveValue::from(nx as u16)));
     o.put(el(
         tags::PIXEL_SPACING,
         VR::DS,
-        s(&ds_multi(&[h.spacing_mm[1], h.spacing_mm[0]])),
+        text(&ds_multi(&[h.spacing_mm[1], h.spacing_mm[0]])),
     ));
     o.put(el(
         tags::BITS_ALLOCATED,
@@ -217,20 +267,24 @@ fn slice_file(
         VR::US,
         PrimitiveValue::from(1u16),
     ));
-    o.put(el(tags::WINDOW_CENTER, VR::DS, s("400\\40")));
-    o.put(el(tags::WINDOW_WIDTH, VR::DS, s("1800\\400")));
+    o.put(el(tags::WINDOW_CENTER, VR::DS, text("400\\40")));
+    o.put(el(tags::WINDOW_WIDTH, VR::DS, text("1800\\400")));
     o.put(el(
         tags::RESCALE_INTERCEPT,
         VR::DS,
-        s(&ds(-(STORED_OFFSET as f64))),
+        text(&ds(-(STORED_OFFSET as f64))),
     ));
-    o.put(el(tags::RESCALE_SLOPE, VR::DS, s("1")));
-    o.put(el(tags::RESCALE_TYPE, VR::LO, s("HU")));
+    o.put(el(tags::RESCALE_SLOPE, VR::DS, text("1")));
+    o.put(el(tags::RESCALE_TYPE, VR::LO, text("HU")));
     o.put(el(
         tags::PIXEL_DATA,
         VR::OW,
         PrimitiveValue::U16(pixels.into()),
     ));
+}
+
+/// The data set behind a File Meta Information group (explicit VR little endian), as bytes.
+fn encode_part10(o: InMemDicomObject, nx: usize, ny: usize) -> Result<Vec<u8>, String> {
     let file = o
         .with_meta(
             FileMetaTableBuilder::new()

@@ -117,13 +117,41 @@ impl Organ {
     }
 }
 
+/// The trunk at height `z`, in painter's order: table, arms, body wall with lungs and
+/// abdominal organs, heart, airways, oesophagus, aorta and plaques, crura and psoas, scapulae.
 #[inline(never)]
 fn torso(scene: &Scene, z: f64, cv: &mut Canvas) {
     let g = &scene.grid;
     let t = &scene.torso;
     let ol = t.outline(&scene.spine, z);
+    table(scene, cv);
+    let extra = t.extra.as_ref();
+    let blood = extra.map_or(hu::BLOOD as f64, |e| e.blood_hu);
+    if let Some(e) = extra {
+        if e.arms_down {
+            arms(scene, z, &ol, cv);
+        }
+    }
+    let section = Section::new(scene, &ol, z, blood);
+    let Some((j0, j1)) = g.j_range(ol.yc - ol.b - 2.0, ol.yc + ol.b + 2.0) else {
+        return;
+    };
+    section.paint(&ol, (j0, j1), cv);
+    heart(scene, z, &section.heart, cv);
+    airways(scene, z, ol.spine, cv);
+    oesophagus(scene, z, ol.spine, cv);
+    aorta_and_plaques(scene, z, blood, cv);
+    if let Some(e) = extra {
+        crura_and_psoas(scene, e, z, cv);
+    }
+    scapulae(scene, z, &ol, cv);
+}
+
+/// Table: a slightly curved plate under the patient.
+fn table(scene: &Scene, cv: &mut Canvas) {
+    let g = &scene.grid;
+    let t = &scene.torso;
     let px = g.px;
-    // Table: a slightly curved plate under the patient.
     if let (Some((i0, i1)), Some((j0, j1))) = (
         g.i_range(-215.0, 215.0),
         g.j_range(t.table_y - 2.0, t.table_y + 40.0),
@@ -138,162 +166,238 @@ fn torso(scene: &Scene, z: f64, cv: &mut Canvas) {
             }
         }
     }
-    let (sx, sy) = ol.spine;
-    let extra = t.extra.as_ref();
-    let blood = extra.map_or(hu::BLOOD as f64, |e| e.blood_hu);
-    if let Some(e) = extra {
-        if e.arms_down {
-            arms(scene, z, &ol, cv);
+}
+
+/// The trunk's cross-section at one height: the nested outlines (skin, muscle wall, cavity)
+/// and what fills the cavity (lungs above the diaphragm, abdominal organs below).
+struct Section<'a> {
+    scene: &'a Scene,
+    z: f64,
+    skin: Outline2,
+    wall: Outline2,
+    cav: Outline2,
+    /// The spinal canal's centre in this slice (x, y).
+    spine: (f64, f64),
+    heart: Organ,
+    /// Liver, spleen, kidneys.
+    organs: [Organ; 4],
+    stomach: Organ,
+    /// The paravertebral block the lungs stop at: centre x, centre y, half-width, half-depth.
+    paravertebral: (f64, f64, f64, f64),
+    in_chest: bool,
+    abdomen: bool,
+}
+
+impl<'a> Section<'a> {
+    fn new(scene: &'a Scene, ol: &crate::torso::Outline, z: f64, blood: f64) -> Self {
+        let g = &scene.grid;
+        let t = &scene.torso;
+        let (sx, sy) = ol.spine;
+        let skin = Outline2 {
+            yc: ol.yc,
+            a: ol.a,
+            b: ol.b,
+        };
+        let wall = Outline2 {
+            yc: ol.yc,
+            a: ol.a - t.fat_mm,
+            b: ol.b - t.fat_mm,
+        };
+        let cav = Outline2 {
+            yc: ol.yc,
+            a: ol.a - t.fat_mm - 14.0,
+            b: ol.b - t.fat_mm - 14.0,
+        };
+        let heart = Organ {
+            c: t.heart,
+            r: [62.0, 48.0, 55.0],
+            hu: blood,
+        };
+        let in_chest = z < t.z_apex + 5.0;
+        // Highest point of the diaphragm: below it, abdominal organs; above it, lungs.
+        let dome_top = t.dome.0.max(t.dome.1);
+        let abdomen = z < dome_top + g.dz;
+        let organs = [
+            Organ {
+                c: [-55.0, ol.yc - 5.0, t.dome.0 - 70.0],
+                r: [95.0, 85.0, 85.0],
+                hu: hu::LIVER as f64,
+            },
+            Organ {
+                c: [sx + 90.0, sy + 5.0, t.dome.1 - 45.0],
+                r: [28.0, 45.0, 50.0],
+                hu: hu::SPLEEN as f64,
+            },
+            Organ {
+                c: [sx - 62.0, sy + 12.0, t.z_t12 - 60.0],
+                r: [28.0, 22.0, 55.0],
+                hu: hu::KIDNEY as f64,
+            },
+            Organ {
+                c: [sx + 62.0, sy + 12.0, t.z_t12 - 45.0],
+                r: [28.0, 22.0, 55.0],
+                hu: hu::KIDNEY as f64,
+            },
+        ];
+        let stomach = Organ {
+            c: [55.0, ol.yc - 35.0, t.dome.1 - 45.0],
+            r: [45.0, 38.0, 40.0],
+            hu: hu::STOMACH as f64,
+        };
+        let paravertebral = if t.extra.is_some() {
+            // Population: the lungs reach the anterolateral face of the bodies.
+            let b = spine_b(scene, z);
+            (sx, sy + 10.0, 1.1 * b + 6.0, b + 12.0)
+        } else {
+            (sx, sy + 22.0, 34.0, 46.0)
+        };
+        Self {
+            scene,
+            z,
+            skin,
+            wall,
+            cav,
+            spine: ol.spine,
+            heart,
+            organs,
+            stomach,
+            paravertebral,
+            in_chest,
+            abdomen,
         }
     }
-    let skin = Outline2 {
-        yc: ol.yc,
-        a: ol.a,
-        b: ol.b,
-    };
-    let wall = Outline2 {
-        yc: ol.yc,
-        a: ol.a - t.fat_mm,
-        b: ol.b - t.fat_mm,
-    };
-    let cav = Outline2 {
-        yc: ol.yc,
-        a: ol.a - t.fat_mm - 14.0,
-        b: ol.b - t.fat_mm - 14.0,
-    };
-    let Some((j0, j1)) = g.j_range(ol.yc - ol.b - 2.0, ol.yc + ol.b + 2.0) else {
-        return;
-    };
-    let heart = Organ {
-        c: t.heart,
-        r: [62.0, 48.0, 55.0],
-        hu: blood,
-    };
+
+    /// Paint rows `j0..=j1`, each over the outline's width at that row.
+    fn paint(&self, ol: &crate::torso::Outline, (j0, j1): (usize, usize), cv: &mut Canvas) {
+        let g = &self.scene.grid;
+        for j in j0..=j1 {
+            let y = g.y(j);
+            let dy = ((y - ol.yc) / ol.b).abs().min(1.0);
+            let span = ol.a
+                * (1.0 - dy * dy)
+                    .max(0.0)
+                    .sqrt()
+                    .max((1.0 - dy * dy * dy).max(0.0).cbrt());
+            let Some((i0, i1)) = g.i_range(-span - 3.0, span + 3.0) else {
+                continue;
+            };
+            for i in i0..=i1 {
+                if let Some(v) = self.voxel(g.x(i), y) {
+                    cv.data[j * g.nx + i] = v as f32;
+                }
+            }
+        }
+    }
+
+    /// HU at (x, y): fat under the skin, the muscle wall, then the cavity — mediastinal fat
+    /// and lungs above the diaphragm, abdomen and its organs below. `None` outside the skin.
+    #[inline]
+    fn voxel(&self, x: f64, y: f64) -> Option<f64> {
+        let g = &self.scene.grid;
+        let t = &self.scene.torso;
+        let (px, z) = (g.px, self.z);
+        let c_skin = self.skin.coverage(x, y, px);
+        if c_skin <= 0.0 {
+            return None;
+        }
+        let mut v = hu::AIR as f64;
+        v += (hu::FAT as f64 - v) * c_skin;
+        let c = self.wall.coverage(x, y, px);
+        if c > 0.0 {
+            v += (hu::MUSCLE as f64 - v) * c;
+            let c_cav = self.cav.coverage(x, y, px);
+            if c_cav > 0.0 {
+                let dia = t.diaphragm(x, y, self.skin.yc);
+                let above = coverage(dia - z, g.dz);
+                // Mediastinal fat above the diaphragm, abdomen below.
+                let base = hu::ABDOMEN as f64 + (-70.0 - hu::ABDOMEN as f64) * above;
+                v += (base - v) * c_cav;
+                let p = [x, y, z];
+                if self.in_chest && above > 0.0 {
+                    let c = self.lung_coverage(p, c_cav) * above;
+                    v += (hu::LUNG as f64 - v) * c;
+                }
+                if self.abdomen && above < 1.0 {
+                    v = self.abdominal_organs(p, 1.0 - above, v);
+                }
+            }
+        }
+        Some(v)
+    }
+
+    /// Lungs: cavity minus mediastinum, heart, paravertebral block, below the apex; coverage
+    /// of the voxel at `p` whose cavity coverage is `c_cav`.
+    #[inline]
+    fn lung_coverage(&self, p: V3, c_cav: f64) -> f64 {
+        let g = &self.scene.grid;
+        let t = &self.scene.torso;
+        let [x, y, z] = p;
+        let px = g.px;
+        let (sx, sy) = self.spine;
+        let apex = (z - t.z_apex) / g.dz * px;
+        let d_med = if t.extra.is_some() && z < t.z_carina {
+            // Population, below the carina: the mediastinal band covers the
+            // oesophagus and aorta only, so the right lung reaches in front of
+            // the bodies (the azygo-oesophageal recess).
+            8.0 - (x - sx - 14.0).abs()
+        } else {
+            16.0 - (x - sx * 0.5 - 4.0).abs()
+        };
+        let d_med = if y < sy - 5.0 { d_med } else { d_med - 40.0 };
+        // Deep inside the cavity its exact distance does not matter.
+        let d_cav = if c_cav >= 1.0 && self.cav.inside_by(x, y, 2.0 * px) {
+            -2.0 * px
+        } else {
+            self.cav.sdf(x, y)
+        };
+        let mut d = d_cav.max(d_med).max(apex);
+        let blk = self.paravertebral;
+        if (x - blk.0).abs() < blk.2 + px && (y - blk.1).abs() < blk.3 + px {
+            d = d.max(-ell(x, y, blk.0, blk.1, blk.2, blk.3));
+        }
+        let heart = &self.heart;
+        if heart.coverage(p, 4.0 * px) > 0.0 {
+            d = d.max(-(ell3(p, heart.c, heart.r) - 3.0));
+        }
+        coverage(d, px)
+    }
+
+    /// `v` with the liver (kept inside the cavity), spleen, kidneys and stomach (with its air
+    /// cap) painted over it, each weighted by `below`, the voxel's share under the diaphragm.
+    #[inline]
+    fn abdominal_organs(&self, p: V3, below: f64, mut v: f64) -> f64 {
+        let px = self.scene.grid.px;
+        let [x, y, _] = p;
+        let organs = &self.organs;
+        let mut c = organs[0].coverage(p, px);
+        if c > 0.0 && !self.cav.inside_by(x, y, 4.0 + px) {
+            c *= coverage(self.cav.sdf(x, y) + 4.0, px);
+        }
+        v += (organs[0].hu - v) * c * below;
+        for o in &organs[1..] {
+            v += (o.hu - v) * o.coverage(p, px) * below;
+        }
+        let stomach = &self.stomach;
+        let c = stomach.coverage(p, px) * below;
+        if c > 0.0 {
+            // Supine: the gastric air cap is anterior (−y).
+            let air = coverage(y - (stomach.c[1] - 18.0), px);
+            v += (stomach.hu - v) * c;
+            v += (hu::AIR as f64 - v) * c * air;
+        }
+        v
+    }
+}
+
+/// Heart with its pericardial fat rim.
+fn heart(scene: &Scene, z: f64, heart: &Organ, cv: &mut Canvas) {
+    let g = &scene.grid;
+    let px = g.px;
     let heart_rim = Organ {
-        c: t.heart,
+        c: heart.c,
         r: [64.5, 50.5, 57.5],
         hu: -90.0,
     };
-    let in_chest = z < t.z_apex + 5.0;
-    // Highest point of the diaphragm: below it, abdominal organs; above it, lungs.
-    let dome_top = t.dome.0.max(t.dome.1);
-    let abdomen = z < dome_top + g.dz;
-    let organs = [
-        Organ {
-            c: [-55.0, ol.yc - 5.0, t.dome.0 - 70.0],
-            r: [95.0, 85.0, 85.0],
-            hu: hu::LIVER as f64,
-        },
-        Organ {
-            c: [sx + 90.0, sy + 5.0, t.dome.1 - 45.0],
-            r: [28.0, 45.0, 50.0],
-            hu: hu::SPLEEN as f64,
-        },
-        Organ {
-            c: [sx - 62.0, sy + 12.0, t.z_t12 - 60.0],
-            r: [28.0, 22.0, 55.0],
-            hu: hu::KIDNEY as f64,
-        },
-        Organ {
-            c: [sx + 62.0, sy + 12.0, t.z_t12 - 45.0],
-            r: [28.0, 22.0, 55.0],
-            hu: hu::KIDNEY as f64,
-        },
-    ];
-    let stomach = Organ {
-        c: [55.0, ol.yc - 35.0, t.dome.1 - 45.0],
-        r: [45.0, 38.0, 40.0],
-        hu: hu::STOMACH as f64,
-    };
-    let blk = if extra.is_some() {
-        // Population: the lungs reach the anterolateral face of the bodies.
-        let b = spine_b(scene, z);
-        (sx, sy + 10.0, 1.1 * b + 6.0, b + 12.0)
-    } else {
-        (sx, sy + 22.0, 34.0, 46.0)
-    };
-    for j in j0..=j1 {
-        let y = g.y(j);
-        let dy = ((y - ol.yc) / ol.b).abs().min(1.0);
-        let span = ol.a
-            * (1.0 - dy * dy)
-                .max(0.0)
-                .sqrt()
-                .max((1.0 - dy * dy * dy).max(0.0).cbrt());
-        let Some((i0, i1)) = g.i_range(-span - 3.0, span + 3.0) else {
-            continue;
-        };
-        for i in i0..=i1 {
-            let x = g.x(i);
-            let c_skin = skin.coverage(x, y, px);
-            if c_skin <= 0.0 {
-                continue;
-            }
-            let mut v = hu::AIR as f64;
-            v += (hu::FAT as f64 - v) * c_skin;
-            let c = wall.coverage(x, y, px);
-            if c > 0.0 {
-                v += (hu::MUSCLE as f64 - v) * c;
-                let c_cav = cav.coverage(x, y, px);
-                if c_cav > 0.0 {
-                    let dia = t.diaphragm(x, y, ol.yc);
-                    let above = coverage(dia - z, g.dz);
-                    // Mediastinal fat above the diaphragm, abdomen below.
-                    let base = hu::ABDOMEN as f64 + (-70.0 - hu::ABDOMEN as f64) * above;
-                    v += (base - v) * c_cav;
-                    let p = [x, y, z];
-                    if in_chest && above > 0.0 {
-                        // Lungs: cavity minus mediastinum, heart, paravertebral block, below apex.
-                        let apex = (z - t.z_apex) / g.dz * px;
-                        let d_med = if extra.is_some() && z < t.z_carina {
-                            // Population, below the carina: the mediastinal band covers the
-                            // oesophagus and aorta only, so the right lung reaches in front of
-                            // the bodies (the azygo-oesophageal recess).
-                            8.0 - (x - sx - 14.0).abs()
-                        } else {
-                            16.0 - (x - sx * 0.5 - 4.0).abs()
-                        };
-                        let d_med = if y < sy - 5.0 { d_med } else { d_med - 40.0 };
-                        // Deep inside the cavity its exact distance does not matter.
-                        let d_cav = if c_cav >= 1.0 && cav.inside_by(x, y, 2.0 * px) {
-                            -2.0 * px
-                        } else {
-                            cav.sdf(x, y)
-                        };
-                        let mut d = d_cav.max(d_med).max(apex);
-                        if (x - blk.0).abs() < blk.2 + px && (y - blk.1).abs() < blk.3 + px {
-                            d = d.max(-ell(x, y, blk.0, blk.1, blk.2, blk.3));
-                        }
-                        if heart.coverage(p, 4.0 * px) > 0.0 {
-                            d = d.max(-(ell3(p, heart.c, heart.r) - 3.0));
-                        }
-                        let c = coverage(d, px) * above;
-                        v += (hu::LUNG as f64 - v) * c;
-                    }
-                    if abdomen && above < 1.0 {
-                        let below = 1.0 - above;
-                        let mut c = organs[0].coverage(p, px);
-                        if c > 0.0 && !cav.inside_by(x, y, 4.0 + px) {
-                            c *= coverage(cav.sdf(x, y) + 4.0, px);
-                        }
-                        v += (organs[0].hu - v) * c * below;
-                        for o in &organs[1..] {
-                            v += (o.hu - v) * o.coverage(p, px) * below;
-                        }
-                        let c = stomach.coverage(p, px) * below;
-                        if c > 0.0 {
-                            // Supine: the gastric air cap is anterior (−y).
-                            let air = coverage(y - (stomach.c[1] - 18.0), px);
-                            v += (stomach.hu - v) * c;
-                            v += (hu::AIR as f64 - v) * c * air;
-                        }
-                    }
-                }
-            }
-            cv.data[j * g.nx + i] = v as f32;
-        }
-    }
-    // Heart with its pericardial fat rim.
     if (z - heart.c[2]).abs() < heart_rim.r[2] {
         let r = heart_rim.r;
         paint_box(
@@ -310,7 +414,13 @@ fn torso(scene: &Scene, z: f64, cv: &mut Canvas) {
             },
         );
     }
-    // Trachea and main bronchi (air in a soft-tissue wall), oesophagus, aorta.
+}
+
+/// Trachea above the carina, then the two main bronchi diverging (air in a soft-tissue wall).
+fn airways(scene: &Scene, z: f64, (sx, sy): (f64, f64), cv: &mut Canvas) {
+    let g = &scene.grid;
+    let t = &scene.torso;
+    let px = g.px;
     let trach_y = sy - 2.0 * spine_b(scene, z) - 20.0;
     if z > t.z_carina {
         paint_box(
@@ -346,9 +456,17 @@ fn torso(scene: &Scene, z: f64, cv: &mut Canvas) {
             );
         }
     }
+}
+
+/// Oesophagus in front of the spine, between the stomach and the thoracic inlet.
+fn oesophagus(scene: &Scene, z: f64, (sx, sy): (f64, f64), cv: &mut Canvas) {
+    let g = &scene.grid;
+    let t = &scene.torso;
+    let px = g.px;
     if z > t.dome.1 - 20.0 && z < t.z_apex + 40.0 {
         let oy = sy - spine_b(scene, z) - 9.0;
         let ox = sx + 8.0;
+        let population = t.extra.is_some();
         paint_box(
             cv,
             g,
@@ -358,7 +476,7 @@ fn torso(scene: &Scene, z: f64, cv: &mut Canvas) {
                 [
                     (hu::MUSCLE as f64, coverage(ell(x, y, ox, oy, 7.5, 6.0), px)),
                     // Population: a collapsed lumen with a little swallowed air.
-                    if extra.is_some() {
+                    if population {
                         (hu::AIR as f64, coverage(ell(x, y, ox, oy, 3.2, 1.8), px))
                     } else {
                         (0.0, 0.0)
@@ -367,6 +485,13 @@ fn torso(scene: &Scene, z: f64, cv: &mut Canvas) {
             },
         );
     }
+}
+
+/// The aorta (capsules of `blood` density) and its calcified plaques.
+fn aorta_and_plaques(scene: &Scene, z: f64, blood: f64, cv: &mut Canvas) {
+    let g = &scene.grid;
+    let t = &scene.torso;
+    let px = g.px;
     for (a, b, r) in &t.aorta {
         let (a, b, r) = (*a, *b, *r);
         if z < a[2].min(b[2]) - r - 1.0 || z > a[2].max(b[2]) + r + 1.0 {
@@ -392,10 +517,6 @@ fn torso(scene: &Scene, z: f64, cv: &mut Canvas) {
             |x, y| [(hu_p, coverage(ell3([x, y, z], c, r), px)), (0.0, 0.0)],
         );
     }
-    if let Some(e) = extra {
-        crura_and_psoas(scene, e, z, cv);
-    }
-    scapulae(scene, z, &ol, cv);
 }
 
 /// Population: the diaphragm crura hugging the front of T12–L2 and the psoas muscles growing

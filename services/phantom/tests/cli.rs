@@ -1,4 +1,7 @@
 //! `spinescreen phantom` arguments parse as documented and the command writes the study.
+// Test code: a failed unwrap is the failure report (rust-clippy #11119: helpers outside
+// `#[test]` are not covered by clippy.toml).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 use clap::Parser;
 use spinescreen_phantom::cli::{run, PhantomArgs};
 use spinescreen_phantom::{Confounder, FractureType, LastVertebra};

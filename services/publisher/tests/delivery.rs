@@ -1,5 +1,8 @@
 //! Delivery to real receivers: DCMTK storescp (C-STORE), a STOW-RS origin server and a webhook
 //! (axum, in-process), a mock SCP answering with a chosen C-STORE status, and a directory.
+// Test code: a failed unwrap is the failure report (rust-clippy #11119: helpers outside
+// `#[test]` are not covered by clippy.toml).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -34,8 +34,9 @@
 //! - [`config`]: [`RenderingConfig`] — language, slab, projection, window.
 //! - [`reformat`]: the curved planar reformation (centreline resampling, slab sampling,
 //!   patient → pixel projection).
-//! - [`canvas`]: [`RgbImage`] and its drawing operations, PNG encoding.
-//! - [`text`]: the embedded DejaVu Sans font, rasterised with `ab_glyph`.
+//! - [`canvas`]: the overlay colours; [`RgbImage`] and its drawing operations come from
+//!   `spinescreen-canvas` (shared with the eval ROC plot).
+//! - [`text`]: burned-in text in the embedded DejaVu Sans font (`spinescreen-canvas`).
 //! - [`strings`]: the burned-in sentences in English and Russian.
 //! - [`frame`]: frame layout: reformat, overlays, table, legend, notice frames.
 //! - [`mod@render`]: [`fn@render`], [`Rendered`], [`RenderError`].

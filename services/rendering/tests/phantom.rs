@@ -1,5 +1,8 @@
 //! Rendering a phantom CT: the fractured vertebra of the phantom's ground truth is outlined in
 //! red on the reformat a radiologist opens.
+// Test code: a failed unwrap is the failure report (rust-clippy #11119: helpers outside
+// `#[test]` are not covered by clippy.toml).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use spinescreen_phantom::{generate, FractureSpec, FractureType, PhantomSpec, Truth};
 use spinescreen_proto::detection::CentrelinePoint;

@@ -1,6 +1,11 @@
 //! Cost of moving one job between stages: publish (confirmed) → consume → ack, on the in-memory
 //! broker and on RabbitMQ (skipped if RabbitMQ does not answer). Run: `cargo bench -p
 //! spinescreen-runtime --bench broker`.
+// Test code: a failed unwrap is the failure report (rust-clippy #11119: helpers outside
+// `#[test]` are not covered by clippy.toml).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+// `criterion_group!` defines an undocumented public function.
+#![allow(missing_docs)]
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use spinescreen_proto::Job;

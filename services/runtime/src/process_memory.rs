@@ -2,6 +2,11 @@
 //! `process_resident_memory_bytes` (VmRSS, the name the Prometheus client libraries use) and
 //! `spinescreen_process_peak_resident_memory_bytes` (VmHWM, the peak since start). On systems
 //! without procfs both stay absent rather than report zero.
+#![allow(
+    clippy::expect_used,
+    reason = "static metric definitions: a bad name or a second registration is a programming error, \
+              caught on first use by the tests"
+)]
 
 use prometheus::{register_int_gauge, IntGauge};
 use std::sync::LazyLock;

@@ -1,5 +1,8 @@
 //! With tracing initialised, each stage opens its own span as a child of the incoming trace
 //! context and hands that span to the next stage: one study, one trace, one span per stage.
+// Test code: a failed unwrap is the failure report (rust-clippy #11119: helpers outside
+// `#[test]` are not covered by clippy.toml).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use async_trait::async_trait;
 use spinescreen_proto::{Job, ServiceInfo, Stage};

@@ -318,8 +318,11 @@ async fn store_instance(
     }
 }
 
+/// The server side of an association over TCP.
+type Association = dicom_ul::association::server::AsyncServerAssociation<TcpStream>;
+
 async fn send_command(
-    association: &mut dicom_ul::association::server::AsyncServerAssociation<TcpStream>,
+    association: &mut Association,
     context_id: u8,
     data: Vec<u8>,
 ) -> Result<(), IngestError> {
@@ -336,6 +339,8 @@ async fn send_command(
         .map_err(|e| IngestError::Receive(format!("sending a response: {e}")))
 }
 
+/// Serve one connection: negotiate the association, answer its C-ECHO and C-STORE requests,
+/// and publish its receptions however it ends.
 async fn serve_association(
     socket: TcpStream,
     config: &IngestConfig,
@@ -343,6 +348,57 @@ async fn serve_association(
     broker: &dyn Broker,
     shutdown: &CancellationToken,
 ) -> Result<(), IngestError> {
+    let idle = Duration::from_secs(config.scp.idle_timeout_s.max(1));
+    let (association, contexts) = establish(socket, config, idle).await?;
+    tracing::info!(calling_ae = %association.peer_ae_title(), contexts = contexts.len(), "association accepted");
+    let mut session = Session {
+        association,
+        contexts,
+        config,
+        store,
+        receptions: Receptions::default(),
+        command_bytes: Vec::new(),
+        data_bytes: Vec::new(),
+        pending: None,
+        oversize: false,
+    };
+    let ending = session.receive_until_end(broker, shutdown, idle).await;
+    let Session {
+        association,
+        mut receptions,
+        ..
+    } = session;
+    // Kept open until the receptions are published, unless it is to be aborted.
+    let _open = match ending {
+        Ok(Ending::Abort) => {
+            let _ = association.abort().await;
+            None
+        }
+        _ => Some(association),
+    };
+    // Whatever was received before an abort, a dropped connection or shutdown is not lost.
+    if !receptions.is_empty() {
+        receptions.complete(broker).await?;
+    }
+    ending.map(|_| ())
+}
+
+/// How an association's PDU loop ended.
+enum Ending {
+    /// Released, aborted by the peer or dropped: nothing more to send.
+    Closed,
+    /// Shutdown, idle or an unexpected PDU: abort it.
+    Abort,
+}
+
+/// Negotiate the association (AE titles, SOP classes, transfer syntaxes), waiting at most
+/// `idle` for the request; the association and its accepted presentation contexts
+/// (context ID → transfer syntax UID).
+async fn establish(
+    socket: TcpStream,
+    config: &IngestConfig,
+    idle: Duration,
+) -> Result<(Association, HashMap<u8, String>), IngestError> {
     let mut options = ServerAssociationOptions::new()
         .ae_access_control(AeFilter {
             accepted_calling: config.scp.accepted_calling_aes.clone(),
@@ -354,8 +410,7 @@ async fn serve_association(
     for ts in accepted_transfer_syntaxes() {
         options = options.with_transfer_syntax(ts);
     }
-    let idle = Duration::from_secs(config.scp.idle_timeout_s.max(1));
-    let mut association = tokio::time::timeout(idle, options.establish_async(socket))
+    let association = tokio::time::timeout(idle, options.establish_async(socket))
         .await
         .map_err(|_| IngestError::Receive("no association request in time; closed".into()))?
         .map_err(|e| IngestError::Receive(format!("association rejected or failed: {e}")))?;
@@ -370,43 +425,64 @@ async fn serve_association(
             )
         })
         .collect();
-    tracing::info!(calling_ae = %association.peer_ae_title(), contexts = contexts.len(), "association accepted");
-    // Woken at least every `idle` to close an association that went quiet.
-    let inactivity = Duration::from_secs(config.inactivity_timeout_s.max(1)).min(idle);
-    let mut last_pdu = std::time::Instant::now();
-    let mut receptions = Receptions::default();
-    let mut command_bytes: Vec<u8> = Vec::new();
-    let mut data_bytes: Vec<u8> = Vec::new();
-    let mut pending: Option<Command> = None;
-    let mut oversize = false;
-    let outcome: Result<(), IngestError> = async {
+    Ok((association, contexts))
+}
+
+/// One established association: its contexts, its receptions and the DIMSE message being
+/// assembled from P-DATA fragments.
+struct Session<'a> {
+    association: Association,
+    /// Accepted presentation contexts: context ID → transfer syntax UID.
+    contexts: HashMap<u8, String>,
+    config: &'a IngestConfig,
+    store: &'a StudyStore,
+    receptions: Receptions,
+    /// Fragments of the command being received.
+    command_bytes: Vec<u8>,
+    /// Fragments of the data set being received.
+    data_bytes: Vec<u8>,
+    /// The C-STORE request whose data set is arriving.
+    pending: Option<Command>,
+    /// Whether the arriving data set went over `limits.max_bytes_per_file` (its fragments are
+    /// dropped as they arrive).
+    oversize: bool,
+}
+
+impl Session<'_> {
+    /// Receive PDUs until A-RELEASE, an abort, a dropped connection, `idle` without a PDU or
+    /// shutdown; completes the receptions after `inactivity_timeout_s` without one.
+    async fn receive_until_end(
+        &mut self,
+        broker: &dyn Broker,
+        shutdown: &CancellationToken,
+        idle: Duration,
+    ) -> Result<Ending, IngestError> {
+        // Woken at least every `idle` to close an association that went quiet.
+        let inactivity = Duration::from_secs(self.config.inactivity_timeout_s.max(1)).min(idle);
+        let mut last_pdu = std::time::Instant::now();
         loop {
             let pdu = tokio::select! {
-                _ = shutdown.cancelled() => {
-                    let _ = association.abort().await;
-                    break Ok(());
-                }
-                r = tokio::time::timeout(inactivity, association.receive()) => r,
+                _ = shutdown.cancelled() => return Ok(Ending::Abort),
+                r = tokio::time::timeout(inactivity, self.association.receive()) => r,
             };
             let pdu = match pdu {
                 Err(_elapsed) => {
-                    if !receptions.is_empty() {
+                    if !self.receptions.is_empty() {
                         tracing::info!(
                             "no instance for {} s: completing the reception",
                             inactivity.as_secs()
                         );
-                        receptions.complete(broker).await?;
+                        self.receptions.complete(broker).await?;
                     }
                     if last_pdu.elapsed() >= idle {
                         tracing::info!("no PDU for {} s: closing the association", idle.as_secs());
-                        let _ = association.abort().await;
-                        break Ok(());
+                        return Ok(Ending::Abort);
                     }
                     continue;
                 }
                 Ok(Err(e)) => {
                     tracing::info!(error = %e, "association closed without release");
-                    break Ok(());
+                    return Ok(Ending::Closed);
                 }
                 Ok(Ok(pdu)) => {
                     last_pdu = std::time::Instant::now();
@@ -416,122 +492,105 @@ async fn serve_association(
             match pdu {
                 Pdu::PData { data } => {
                     for value in data {
-                        let context_id = value.presentation_context_id;
                         match value.value_type {
-                            PDataValueType::Command => {
-                                if command_bytes.len() + value.data.len() > MAX_COMMAND_BYTES {
-                                    return Err(IngestError::Receive(
-                                        "DIMSE command over the size limit".into(),
-                                    ));
-                                }
-                                command_bytes.extend_from_slice(&value.data);
-                                if !value.is_last {
-                                    continue;
-                                }
-                                let command = parse_command(&command_bytes)?;
-                                command_bytes.clear();
-                                match command.field {
-                                    C_ECHO_RQ => {
-                                        send_command(
-                                            &mut association,
-                                            context_id,
-                                            response(&command, C_ECHO_RSP, STATUS_SUCCESS)?,
-                                        )
-                                        .await?;
-                                    }
-                                    C_STORE_RQ if command.has_dataset => pending = Some(command),
-                                    other => {
-                                        tracing::warn!(
-                                            command_field = other,
-                                            "unsupported DIMSE command"
-                                        );
-                                        send_command(
-                                            &mut association,
-                                            context_id,
-                                            response(
-                                                &command,
-                                                other | 0x8000,
-                                                STATUS_UNRECOGNIZED_OPERATION,
-                                            )?,
-                                        )
-                                        .await?;
-                                    }
-                                }
-                            }
-                            PDataValueType::Data => {
-                                // Never hold more than one instance's limit: past it, the fragments
-                                // are dropped and the C-STORE is answered with a failure.
-                                if oversize
-                                    || (data_bytes.len() + value.data.len()) as u64
-                                        > config.limits.max_bytes_per_file
-                                {
-                                    oversize = true;
-                                    data_bytes = Vec::new();
-                                } else {
-                                    data_bytes.extend_from_slice(&value.data);
-                                }
-                                if !value.is_last {
-                                    continue;
-                                }
-                                let Some(command) = pending.take() else {
-                                    tracing::warn!("data set without a C-STORE request; ignored");
-                                    data_bytes.clear();
-                                    continue;
-                                };
-                                let dataset = std::mem::take(&mut data_bytes);
-                                let status = if std::mem::take(&mut oversize) {
-                                    tracing::warn!(
-                                        limit = config.limits.max_bytes_per_file,
-                                        "instance over the size limit; refused"
-                                    );
-                                    STATUS_OUT_OF_RESOURCES
-                                } else {
-                                    match contexts.get(&context_id) {
-                                        None => STATUS_OUT_OF_RESOURCES,
-                                        Some(ts) => {
-                                            store_instance(
-                                                &command,
-                                                ts,
-                                                &dataset,
-                                                config,
-                                                store,
-                                                &mut receptions,
-                                            )
-                                            .await
-                                        }
-                                    }
-                                };
-                                send_command(
-                                    &mut association,
-                                    context_id,
-                                    response(&command, C_STORE_RSP, status)?,
-                                )
-                                .await?;
-                            }
+                            PDataValueType::Command => self.on_command_fragment(value).await?,
+                            PDataValueType::Data => self.on_data_fragment(value).await?,
                         }
                     }
                 }
                 Pdu::ReleaseRQ => {
-                    let published = receptions.complete(broker).await;
-                    let _ = association.send(&Pdu::ReleaseRP).await;
-                    break published.map(|_| ());
+                    let published = self.receptions.complete(broker).await;
+                    let _ = self.association.send(&Pdu::ReleaseRP).await;
+                    return published.map(|_| Ending::Closed);
                 }
                 Pdu::AbortRQ { .. } => {
                     tracing::info!("association aborted by the peer");
-                    break Ok(());
+                    return Ok(Ending::Closed);
                 }
                 other => {
                     tracing::warn!(pdu = %other.short_description(), "unexpected PDU; aborting");
-                    let _ = association.abort().await;
-                    break Ok(());
+                    return Ok(Ending::Abort);
                 }
             }
         }
     }
-    .await;
-    // Whatever was received before an abort, a dropped connection or shutdown is not lost.
-    if !receptions.is_empty() {
-        receptions.complete(broker).await?;
+
+    /// A command fragment: once the command is whole, answer a C-ECHO, hold a C-STORE until its
+    /// data set arrives, refuse anything else.
+    async fn on_command_fragment(&mut self, value: PDataValue) -> Result<(), IngestError> {
+        if self.command_bytes.len() + value.data.len() > MAX_COMMAND_BYTES {
+            return Err(IngestError::Receive(
+                "DIMSE command over the size limit".into(),
+            ));
+        }
+        self.command_bytes.extend_from_slice(&value.data);
+        if !value.is_last {
+            return Ok(());
+        }
+        let context_id = value.presentation_context_id;
+        let command = parse_command(&self.command_bytes)?;
+        self.command_bytes.clear();
+        match command.field {
+            C_ECHO_RQ => {
+                let rsp = response(&command, C_ECHO_RSP, STATUS_SUCCESS)?;
+                send_command(&mut self.association, context_id, rsp).await?;
+            }
+            C_STORE_RQ if command.has_dataset => self.pending = Some(command),
+            other => {
+                tracing::warn!(command_field = other, "unsupported DIMSE command");
+                let rsp = response(&command, other | 0x8000, STATUS_UNRECOGNIZED_OPERATION)?;
+                send_command(&mut self.association, context_id, rsp).await?;
+            }
+        }
+        Ok(())
     }
-    outcome
+
+    /// A data set fragment: once the data set is whole, store it and answer its C-STORE.
+    async fn on_data_fragment(&mut self, value: PDataValue) -> Result<(), IngestError> {
+        // Never hold more than one instance's limit: past it, the fragments are dropped and the
+        // C-STORE is answered with a failure.
+        if self.oversize
+            || (self.data_bytes.len() + value.data.len()) as u64
+                > self.config.limits.max_bytes_per_file
+        {
+            self.oversize = true;
+            self.data_bytes = Vec::new();
+        } else {
+            self.data_bytes.extend_from_slice(&value.data);
+        }
+        if !value.is_last {
+            return Ok(());
+        }
+        let Some(command) = self.pending.take() else {
+            tracing::warn!("data set without a C-STORE request; ignored");
+            self.data_bytes.clear();
+            return Ok(());
+        };
+        let context_id = value.presentation_context_id;
+        let dataset = std::mem::take(&mut self.data_bytes);
+        let status = if std::mem::take(&mut self.oversize) {
+            tracing::warn!(
+                limit = self.config.limits.max_bytes_per_file,
+                "instance over the size limit; refused"
+            );
+            STATUS_OUT_OF_RESOURCES
+        } else {
+            match self.contexts.get(&context_id) {
+                None => STATUS_OUT_OF_RESOURCES,
+                Some(ts) => {
+                    store_instance(
+                        &command,
+                        ts,
+                        &dataset,
+                        self.config,
+                        self.store,
+                        &mut self.receptions,
+                    )
+                    .await
+                }
+            }
+        };
+        let rsp = response(&command, C_STORE_RSP, status)?;
+        send_command(&mut self.association, context_id, rsp).await
+    }
 }
