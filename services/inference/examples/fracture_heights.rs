@@ -4,6 +4,9 @@
 //! shape and is graded by morphometry against its neighbours, so its within-body grade says
 //! little; its heights are what count.)
 //! `cargo run --release -p spinescreen-inference --example fracture_heights -- [SEEDS] [-v]`
+// Test and tool code: a failed unwrap is the failure report (rust-clippy #11119: helpers
+// outside `#[test]` are not covered by clippy.toml).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 use spinescreen_inference::{geom, ClassicalDetector, Detector};
 use spinescreen_phantom::{generate, PhantomSpec};
 use spinescreen_proto::Keypoints;

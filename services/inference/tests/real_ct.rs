@@ -1,6 +1,9 @@
 //! The real 3 mm abdominal CT in `shared/data/real/abdomen-ct-3mm`: the lumbar bodies are found
 //! and labelled as the reference label map has them. Skipped (with a message) when the data set
 //! is not present.
+// Test and tool code: a failed unwrap is the failure report (rust-clippy #11119: helpers
+// outside `#[test]` are not covered by clippy.toml).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 

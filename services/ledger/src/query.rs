@@ -13,34 +13,59 @@ const STUDY_COLUMNS: &str = "study_uid, job_id, incoming_prefix, accession_numbe
 /// One study as the ledger knows it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct StudyRow {
+    /// Study Instance UID.
     pub study_uid: String,
+    /// Pipeline job that carried the study.
     pub job_id: Option<String>,
+    /// Object-store prefix of the received instances (for a retry).
     pub incoming_prefix: Option<String>,
+    /// Accession number from the RIS.
     pub accession_number: String,
+    /// Station Name of the scanner that sent it.
     pub station_name: String,
+    /// Scanner manufacturer.
     pub manufacturer: String,
+    /// Scanner model name.
     pub model: String,
+    /// Series Instance UID of the CT series chosen.
     pub series_uid: String,
+    /// Series Number of the series chosen.
     pub series_number: String,
+    /// Series Description of the series chosen.
     pub series_description: String,
+    /// When the study was received (Unix ms).
     pub received_at_ms: Option<i64>,
+    /// When its result was published (Unix ms).
     pub finished_at_ms: Option<i64>,
     /// `in_progress`, `done` or `dead_lettered`.
     pub state: String,
     /// `ok`, `technical_defect` or `abstained` once done.
     pub status: Option<String>,
+    /// Coded reason of a technical defect or abstention.
     pub reason_code: Option<String>,
+    /// That reason in words.
     pub reason_text: Option<String>,
+    /// Whether a Genant 2–3 deformity was found.
     pub has_fracture: Option<bool>,
+    /// The study's fracture probability.
     pub fracture_probability: Option<f64>,
+    /// Largest height loss of a graded vertebra (0–1).
     pub max_deformity: Option<f64>,
+    /// Level whose trabecular HU was read.
     pub bone_density_level: Option<String>,
+    /// Trabecular HU read there.
     pub bone_density_hu: Option<f64>,
+    /// Bone density category from that HU.
     pub bone_density_category: Option<String>,
+    /// HU band of that category.
     pub bone_density_band: Option<String>,
+    /// Reception to publication, ms.
     pub end_to_end_ms: Option<i64>,
+    /// Whether the end-to-end time met the SLA.
     pub sla_met: Option<bool>,
+    /// Delivery outcome to the destinations.
     pub delivery: Option<String>,
+    /// Object-store key of the result JSON.
     pub result_key: Option<String>,
 }
 
@@ -162,35 +187,50 @@ pub async fn find(ledger: &Ledger, key: &str) -> anyhow::Result<Vec<StudyRow>> {
 /// A graded vertebra.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Finding {
+    /// Vertebral level (T1…L5).
     pub level: String,
+    /// Genant grade 0–3.
     pub genant_grade: i16,
+    /// Height loss (0–1).
     pub deformity: f64,
+    /// Deformity type (wedge, biconcave, crush, none).
     pub deformity_type: String,
 }
 
 /// One event of a study's timeline.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct TimelineEvent {
+    /// When it happened (Unix ms).
     pub at_ms: i64,
+    /// Pipeline job that carried the study.
     pub job_id: String,
+    /// Pipeline stage that reported it.
     pub stage: String,
+    /// What happened (received, started, finished, failed, …).
     pub kind: String,
+    /// Which attempt of the job the event belongs to (redeliveries count up).
     pub attempt: i32,
+    /// Why, for a failure, retry or dead letter.
     pub reason: Option<String>,
+    /// Destination of a delivery.
     pub destination: Option<String>,
 }
 
 /// What reached one destination.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct DeliverySummary {
+    /// Destination of a delivery.
     pub destination: String,
+    /// Instances delivered.
     pub instances: i64,
+    /// Last delivery (Unix ms).
     pub last_at_ms: i64,
 }
 
 /// One study with everything the ledger holds about it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Timeline {
+    /// The study row.
     pub study: StudyRow,
     /// Graded vertebrae, cranial to caudal.
     pub findings: Vec<Finding>,
@@ -199,6 +239,7 @@ pub struct Timeline {
     /// Every event of every reception of the study, oldest first (ingest's events before it
     /// knew the study are joined through the reception's job id).
     pub events: Vec<TimelineEvent>,
+    /// Deliveries per destination.
     pub deliveries: Vec<DeliverySummary>,
 }
 

@@ -9,13 +9,11 @@
 //! anterior 42 % of each vertebra's mask, endplates = its top and bottom in three columns of the
 //! mid-sagittal slab); they illustrate the display and are not the service's measurements.
 
-use flate2::read::GzDecoder;
-use ndarray::Array3;
+use spinescreen_ingest::read_nifti;
 use spinescreen_proto::detection::CentrelinePoint;
 use spinescreen_proto::*;
 use spinescreen_rendering::{render, Language, RenderingConfig};
 use std::collections::BTreeMap;
-use std::io::Read;
 
 /// TotalSegmentator v2 vertebra classes 26 (S1) … 50 (C1).
 const TS_LABELS: [VertebraLevel; 25] = [
@@ -46,114 +44,27 @@ const TS_LABELS: [VertebraLevel; 25] = [
     VertebraLevel::C1,
 ];
 
-struct Nifti {
-    dims: [usize; 3],
-    srow: [[f64; 4]; 3],
-    data: Vec<f64>,
-}
-
-fn read_nifti(path: &str) -> Result<Nifti, String> {
-    let mut bytes = Vec::new();
-    GzDecoder::new(std::fs::File::open(path).map_err(|e| format!("{path}: {e}"))?)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("{path}: {e}"))?;
-    if bytes.len() < 352 || i32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) != 348 {
-        return Err(format!("{path}: not a little-endian NIfTI-1 file"));
-    }
-    let i16_at = |o: usize| i16::from_le_bytes([bytes[o], bytes[o + 1]]);
-    let f32_at =
-        |o: usize| f32::from_le_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]);
-    let dims = [
-        i16_at(42) as usize,
-        i16_at(44) as usize,
-        i16_at(46) as usize,
-    ];
-    let datatype = i16_at(70);
-    let vox_offset = f32_at(108) as usize;
-    let (slope, inter) = (f32_at(112) as f64, f32_at(116) as f64);
-    let slope = if slope == 0.0 { 1.0 } else { slope };
-    let mut srow = [[0.0; 4]; 3];
-    for (r, row) in srow.iter_mut().enumerate() {
-        for (c, v) in row.iter_mut().enumerate() {
-            *v = f32_at(280 + (r * 4 + c) * 4) as f64;
-        }
-    }
-    let n = dims[0] * dims[1] * dims[2];
-    let size = match datatype {
-        2 => 1,
-        4 | 512 => 2,
-        8 | 16 => 4,
-        _ => return Err(format!("{path}: NIfTI datatype {datatype} not supported")),
-    };
-    let raw = bytes
-        .get(vox_offset..vox_offset + n * size)
-        .ok_or(format!("{path}: truncated"))?;
-    let data = raw
-        .chunks_exact(size)
-        .map(|c| {
-            let v = match datatype {
-                2 => c[0] as f64,
-                4 => i16::from_le_bytes([c[0], c[1]]) as f64,
-                512 => u16::from_le_bytes([c[0], c[1]]) as f64,
-                8 => i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64,
-                _ => f32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64,
-            };
-            v * slope + inter
-        })
-        .collect();
-    Ok(Nifti { dims, srow, data })
-}
-
-/// NIfTI's RAS affine as a DICOM LPS header.
-fn header(n: &Nifti) -> VolumeHeader {
-    let lps = |v: [f64; 3]| [-v[0], -v[1], v[2]];
-    let col = |c: usize| [n.srow[0][c], n.srow[1][c], n.srow[2][c]];
-    let mut direction = [[0.0; 3]; 3];
-    let mut spacing = [0.0; 3];
-    for a in 0..3 {
-        let v = lps(col(a));
-        let len = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
-        spacing[a] = len;
-        direction[a] = [v[0] / len, v[1] / len, v[2] / len];
-    }
-    VolumeHeader {
-        schema_version: SCHEMA_VERSION,
-        dims: n.dims,
-        spacing_mm: spacing,
-        origin_mm: lps(col(3)),
-        direction,
-        study: StudyInfo::default(),
-    }
-}
-
 fn main() -> Result<(), String> {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 4 {
         return Err("usage: nifti_preview ct.nii.gz labels.nii.gz out.png [ru]".into());
     }
-    let ct = read_nifti(&args[1])?;
-    let labels = read_nifti(&args[2])?;
-    if ct.dims != labels.dims {
+    // Read as the product reads NIfTI: reoriented to DICOM LPS.
+    let read = |p: &str| read_nifti(std::path::Path::new(p)).map_err(|e| e.to_string());
+    let volume = read(&args[1])?;
+    let labels = read(&args[2])?;
+    if volume.header.dims != labels.header.dims {
         return Err("CT and label map differ in size".into());
     }
-    let h = header(&ct);
+    let h = volume.header.clone();
     let [nx, ny, nz] = h.dims;
-    let voxels = Array3::from_shape_vec(
-        (nz, ny, nx),
-        ct.data
-            .iter()
-            .map(|v| v.clamp(-32768.0, 32767.0) as i16)
-            .collect(),
-    )
-    .map_err(|e| e.to_string())?;
-    let volume = HuVolume::new(h.clone(), voxels).map_err(|e| e.to_string())?;
 
     // Voxel positions of each vertebra.
     let mut masks: BTreeMap<usize, Vec<[f64; 3]>> = BTreeMap::new();
     for k in 0..nz {
         for j in 0..ny {
             for i in 0..nx {
-                let l = labels.data[(k * ny + j) * nx + i] as usize;
+                let l = labels.voxels[[k, j, i]].max(0) as usize;
                 if (26..=50).contains(&l) {
                     masks
                         .entry(l)

@@ -15,11 +15,15 @@ use std::fmt::Write as _;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(from = "Counts")]
 pub struct Proportion {
+    /// Cases that count as agreeing.
     pub successes: usize,
+    /// Cases counted.
     pub n: usize,
     /// `successes / n`; `None` when `n = 0`.
     pub value: Option<f64>,
+    /// Wilson 95 % interval; `None` when `n = 0`.
     pub ci95: Option<Interval>,
+    /// The experiment's verdict band; `None` when `n = 0`.
     pub verdict: Option<Verdict>,
 }
 
@@ -69,7 +73,9 @@ impl Proportion {
 /// Studies not analysed at one station, of all studies of that station in the sample.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StationDefects {
+    /// Studies not analysed (technical defect or abstention).
     pub not_analysed: usize,
+    /// All studies of the station in the sample.
     pub studies: usize,
 }
 
@@ -389,10 +395,15 @@ mod tests {
 /// One study's review, as `monitor report --record` stores it in the ledger.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StudyReview {
+    /// Study Instance UID.
     pub study_uid: String,
+    /// Station Name of the scanner that sent it.
     pub station_name: String,
+    /// Whether the reviewer agreed with the conclusion (`None`: not reviewed).
     pub agree_conclusion: Option<bool>,
+    /// Whether the reviewer agreed with the localisation (`None`: not reviewed).
     pub agree_localisation: Option<bool>,
+    /// The reviewer's interpretation, as written in the worksheet.
     pub interpretation: String,
 }
 

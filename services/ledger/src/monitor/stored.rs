@@ -15,6 +15,7 @@ pub struct StoredReport {
     pub recorded_at_ms: i64,
     /// The worksheet's file name.
     pub source: String,
+    /// The report's figures.
     pub report: ReviewReport,
 }
 
