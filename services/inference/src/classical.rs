@@ -221,23 +221,7 @@ pub fn measure_and_name(
     );
     let slice = volume.header.spacing_mm[2].abs().clamp(0.3, 10.0);
     let edge_bias = cfg.edge_bias_per_slice_mm * slice;
-    // Two readings of the discs; the one that explains clearly more vertebral bodies wins.
-    let (discs, bodies) = {
-        let dark = disc_chain(&img, segment::DiscReading::Dark, edge_bias, cfg);
-        let either = disc_chain(&img, segment::DiscReading::DarkOrBright, edge_bias, cfg);
-        tracing::debug!(
-            "disc readings: dark {} bodies, dark or bright {} bodies",
-            dark.1.len(),
-            either.1.len()
-        );
-        if either.1.len() >= dark.1.len() + BRIGHT_READING_MIN_GAIN
-            && (dark.1.len() as f64) < BRIGHT_READING_MAX_DARK_SHARE * either.1.len() as f64
-        {
-            either
-        } else {
-            dark
-        }
-    };
+    let (discs, bodies) = chosen_disc_reading(&img, edge_bias, cfg);
     if bodies.is_empty() {
         return Err(abstain(
             ReasonCode::TOO_FEW_VERTEBRAE,
@@ -253,47 +237,18 @@ pub fn measure_and_name(
     // unmeasured body neither shifts its neighbours' names nor goes unreported.
     let slots = level_slots(&discs, &bodies);
     let spans: Vec<BodySpan> = slots.iter().map(|s| s.span).collect();
-    // Ribs do not descend into the pelvis: bone beyond the cut that comes closest to the spine
-    // more than a body below the last measured one is an iliac crest.
-    let last = spans
-        .last()
-        .map(|b| b.s_center + b.height)
-        .unwrap_or(f64::INFINITY);
-    let rib_search = labels::find_ribs(grid, track, cl, cfg);
-    let (ribs, stubs): (Vec<labels::Rib>, Vec<labels::Rib>) = rib_search
-        .ribs
-        .into_iter()
-        .filter(|r| r.s <= last)
-        .partition(|r| r.length >= cfg.rib_min_length_mm);
-    // Bodies carrying cement or metal, from the disc above to their bottom: their streaks are
-    // not ribs.
-    let dense: Vec<(f64, f64)> = bodies
-        .iter()
-        .zip(&spans)
-        .filter(|(b, _)| b.ep.max_hu > cfg.cement_hu)
-        .map(|(_, sp)| (sp.s_top - RIB_STREAK_REACH_MM, sp.s_top + sp.height))
-        .collect();
-    let ribs = labels::drop_streaks(&ribs, &dense);
-    let sacrum = find_sacrum(grid, cl, &spans, &ribs, cfg);
     // The bodies beyond the chain's ends: complete ones join the measured bodies, cut ones are
-    // reported apart (named, not graded). Either can show that the level beyond has no rib.
+    // reported apart (named, not graded).
     let (cranial_end, caudal_end) = end_bodies(volume, &img, cl, &discs, &bodies, edge_bias, cfg);
-    let beyond = labels::SeenBeyond {
-        above: matches!(cranial_end, Some(EndBody::Complete(_))),
-        below: match &caudal_end {
-            Some(EndBody::Complete(_)) => true,
-            Some(EndBody::Cut(c)) => {
-                // Its rib, cut short by the scan's edge, may still show as a stub.
-                let top = c.s_endplate.iter().sum::<f64>() / 3.0;
-                let stub = stubs
-                    .iter()
-                    .any(|r| (top - labels::RIB_ABOVE_TOP_MM..=c.s_edge).contains(&r.s));
-                c.s_edge - top >= RIB_REGION_IN_VIEW_MM && !stub
-            }
-            None => false,
-        },
-    };
-    let naming = labels::name(&spans, &ribs, &rib_search.unresolved, sacrum, beyond, cfg);
+    let naming = name_levels(
+        grid,
+        track,
+        cl,
+        &bodies,
+        &spans,
+        (&cranial_end, &caudal_end),
+        cfg,
+    );
     notes.extend(naming.notes.iter().cloned());
     // Build vertebrae with flags.
     let t1 = VertebraLevel::T1.index() as isize;
@@ -326,84 +281,31 @@ pub fn measure_and_name(
         let label = VertebraLevel::ALL[li as usize];
         let mut v = vertebra(cl, ep, label);
         recentre_laterally(&sampler, cl, ep, &mut v);
-        let mut flags = Vec::new();
-        if naming.uncertain {
-            flags.push(VertebraFlag::LabelUncertain);
-        }
-        if ep.schmorl {
-            flags.push(VertebraFlag::SchmorlNode);
-        }
-        if ep.max_hu > cfg.cement_hu {
-            flags.push(VertebraFlag::Cement);
-            flags.push(VertebraFlag::NotGradable);
-        }
-        if metal_near(grid, cl, ep, cfg) {
-            flags.push(VertebraFlag::Hardware);
-            if !flags.contains(&VertebraFlag::NotGradable) {
-                flags.push(VertebraFlag::NotGradable);
-            }
-            n_metal += 1;
-        }
-        if ring_crosses(volume, &v, ep, cfg, &mut ring_cache) {
-            flags.push(VertebraFlag::RingArtifact);
-            if !flags.contains(&VertebraFlag::NotGradable) {
-                flags.push(VertebraFlag::NotGradable);
-            }
-            n_ring += 1;
-        }
-        if let Some(h) = implausible_heights(&v.keypoints_mm, cfg) {
-            flags.push(VertebraFlag::ImplausibleShape);
-            if !flags.contains(&VertebraFlag::NotGradable) {
-                flags.push(VertebraFlag::NotGradable);
-            }
-            notes.push(format!(
-                "{}: endplates not traced reliably (heights {:.1} / {:.1} / {:.1} mm): not graded",
-                v.label, h[0], h[1], h[2]
-            ));
-        }
+        let flags = body_flags(
+            volume,
+            grid,
+            cl,
+            ep,
+            &v,
+            naming.uncertain,
+            (&mut ring_cache, &mut notes),
+            cfg,
+        );
+        n_metal += usize::from(flags.contains(&VertebraFlag::Hardware));
+        n_ring += usize::from(flags.contains(&VertebraFlag::RingArtifact));
         let edge = (ep.edge_hu / 200.0).clamp(0.3, 1.0);
         v.confidence = (naming.confidence * edge * ep.found_fraction.sqrt()).clamp(0.0, 1.0);
         v.flags = flags;
         vertebrae.push(v);
     }
-    let mut unmeasured = Vec::new();
-    for (slot, &li) in slots.iter().zip(&naming.label_index) {
-        if slot.body.is_some() || li < t1 || li > l5 {
-            continue;
-        }
-        let label = VertebraLevel::ALL[li as usize];
-        unmeasured.push(label.as_str());
-        vertebrae.push(unmeasured_vertebra(cl, slot, label, &naming));
-    }
-    vertebrae.sort_by(|a, b| {
-        cl.project(a.center_mm)
-            .0
-            .total_cmp(&cl.project(b.center_mm).0)
-    });
-    if !unmeasured.is_empty() {
-        notes.push(format!(
-            "between the measured bodies, endplates not traced: {} (not assessable)",
-            unmeasured.join(", ")
-        ));
-    }
-    if let Some(EndBody::Cut(cut)) = &cranial_end {
-        if let Some(v) = cut_vertebra(cl, cut, first_li - 1, (t1, l5), &naming) {
-            notes.push(format!(
-                "{} partially imaged at the top of the scan: not graded",
-                v.label
-            ));
-            vertebrae.insert(0, v);
-        }
-    }
-    if let Some(EndBody::Cut(cut)) = &caudal_end {
-        if let Some(v) = cut_vertebra(cl, cut, last_li + 1, (t1, l5), &naming) {
-            notes.push(format!(
-                "{} partially imaged at the bottom of the scan: not graded",
-                v.label
-            ));
-            vertebrae.push(v);
-        }
-    }
+    add_unassessed(
+        cl,
+        &slots,
+        &naming,
+        (&cranial_end, &caudal_end),
+        &mut vertebrae,
+        &mut notes,
+    );
     if !dropped.is_empty() {
         notes.push(format!(
             "bodies outside T1–L5 not reported: {}",
@@ -425,32 +327,219 @@ pub fn measure_and_name(
         centreline,
         notes,
     };
-    if n == 0 {
+    if let Some(reason) = declined(n, n_gradable, n_ring, n_metal) {
         det.status = StudyStatus::Abstained;
-        det.reason = Some(abstain(
-            ReasonCode::TOO_FEW_VERTEBRAE,
-            "no vertebra between T1 and L5 could be measured",
-        ));
-    } else if n_gradable < MIN_ASSESSED_LEVELS {
-        det.status = StudyStatus::Abstained;
-        det.reason = Some(abstain(
-            ReasonCode::TOO_FEW_VERTEBRAE,
-            format!("only {n_gradable} of {n} vertebrae in view could be assessed"),
-        ));
-    } else if 2 * n_ring > n {
-        det.status = StudyStatus::Abstained;
-        det.reason = Some(abstain(
-            ReasonCode::RING_ARTIFACTS,
-            format!("ring artefacts cross {n_ring} of {n} vertebral bodies"),
-        ));
-    } else if 2 * n_metal > n {
-        det.status = StudyStatus::Abstained;
-        det.reason = Some(abstain(
-            ReasonCode::HARDWARE,
-            format!("metal hardware at {n_metal} of {n} vertebrae"),
-        ));
+        det.reason = Some(reason);
     }
     Ok(det)
+}
+
+/// The levels reported without grading, in place among `vertebrae` (sorted cranial → caudal):
+/// levels between the chain's discs whose endplates were not traced, and the bodies cut by the
+/// scan's edges; each kind explained in a note.
+fn add_unassessed(
+    cl: &Centreline,
+    slots: &[LevelSlot],
+    naming: &labels::Naming,
+    (cranial_end, caudal_end): (&Option<EndBody>, &Option<EndBody>),
+    vertebrae: &mut Vec<DetectedVertebra>,
+    notes: &mut Vec<String>,
+) {
+    let t1 = VertebraLevel::T1.index() as isize;
+    let l5 = VertebraLevel::L5.index() as isize;
+    let first_li = naming.label_index.first().copied().unwrap_or(isize::MIN);
+    let last_li = naming.label_index.last().copied().unwrap_or(isize::MIN);
+    let mut unmeasured = Vec::new();
+    for (slot, &li) in slots.iter().zip(&naming.label_index) {
+        if slot.body.is_some() || li < t1 || li > l5 {
+            continue;
+        }
+        let label = VertebraLevel::ALL[li as usize];
+        unmeasured.push(label.as_str());
+        vertebrae.push(unmeasured_vertebra(cl, slot, label, naming));
+    }
+    vertebrae.sort_by(|a, b| {
+        cl.project(a.center_mm)
+            .0
+            .total_cmp(&cl.project(b.center_mm).0)
+    });
+    if !unmeasured.is_empty() {
+        notes.push(format!(
+            "between the measured bodies, endplates not traced: {} (not assessable)",
+            unmeasured.join(", ")
+        ));
+    }
+    if let Some(EndBody::Cut(cut)) = &cranial_end {
+        if let Some(v) = cut_vertebra(cl, cut, first_li - 1, (t1, l5), naming) {
+            notes.push(format!(
+                "{} partially imaged at the top of the scan: not graded",
+                v.label
+            ));
+            vertebrae.insert(0, v);
+        }
+    }
+    if let Some(EndBody::Cut(cut)) = &caudal_end {
+        if let Some(v) = cut_vertebra(cl, cut, last_li + 1, (t1, l5), naming) {
+            notes.push(format!(
+                "{} partially imaged at the bottom of the scan: not graded",
+                v.label
+            ));
+            vertebrae.push(v);
+        }
+    }
+}
+
+/// Why a study with `n` vertebrae reported (`n_gradable` gradable, `n_ring` crossed by an
+/// uncorrected ring, `n_metal` beside metal) is declined, if it is.
+fn declined(n: usize, n_gradable: usize, n_ring: usize, n_metal: usize) -> Option<Reason> {
+    if n == 0 {
+        Some(abstain(
+            ReasonCode::TOO_FEW_VERTEBRAE,
+            "no vertebra between T1 and L5 could be measured",
+        ))
+    } else if n_gradable < MIN_ASSESSED_LEVELS {
+        Some(abstain(
+            ReasonCode::TOO_FEW_VERTEBRAE,
+            format!("only {n_gradable} of {n} vertebrae in view could be assessed"),
+        ))
+    } else if 2 * n_ring > n {
+        Some(abstain(
+            ReasonCode::RING_ARTIFACTS,
+            format!("ring artefacts cross {n_ring} of {n} vertebral bodies"),
+        ))
+    } else if 2 * n_metal > n {
+        Some(abstain(
+            ReasonCode::HARDWARE,
+            format!("metal hardware at {n_metal} of {n} vertebrae"),
+        ))
+    } else {
+        None
+    }
+}
+
+/// Two readings of the discs (dark, and dark or bright); the one that explains clearly more
+/// vertebral bodies wins.
+fn chosen_disc_reading(
+    img: &Straightened,
+    edge_bias: f64,
+    cfg: &ClassicalConfig,
+) -> (Vec<f64>, Vec<Body>) {
+    let dark = disc_chain(img, segment::DiscReading::Dark, edge_bias, cfg);
+    let either = disc_chain(img, segment::DiscReading::DarkOrBright, edge_bias, cfg);
+    tracing::debug!(
+        "disc readings: dark {} bodies, dark or bright {} bodies",
+        dark.1.len(),
+        either.1.len()
+    );
+    if either.1.len() >= dark.1.len() + BRIGHT_READING_MIN_GAIN
+        && (dark.1.len() as f64) < BRIGHT_READING_MAX_DARK_SHARE * either.1.len() as f64
+    {
+        either
+    } else {
+        dark
+    }
+}
+
+/// Name the levels (`spans`, cranial → caudal) from the ribs, the sacrum and what the end bodies
+/// show beyond the chain.
+fn name_levels(
+    grid: &Grid,
+    track: &canal::CanalTrack,
+    cl: &Centreline,
+    bodies: &[Body],
+    spans: &[BodySpan],
+    ends: (&Option<EndBody>, &Option<EndBody>),
+    cfg: &ClassicalConfig,
+) -> labels::Naming {
+    // Ribs do not descend into the pelvis: bone beyond the cut that comes closest to the spine
+    // more than a body below the last measured one is an iliac crest.
+    let last = spans
+        .last()
+        .map(|b| b.s_center + b.height)
+        .unwrap_or(f64::INFINITY);
+    let rib_search = labels::find_ribs(grid, track, cl, cfg);
+    let (ribs, stubs): (Vec<labels::Rib>, Vec<labels::Rib>) = rib_search
+        .ribs
+        .into_iter()
+        .filter(|r| r.s <= last)
+        .partition(|r| r.length >= cfg.rib_min_length_mm);
+    // Bodies carrying cement or metal, from the disc above to their bottom: their streaks are
+    // not ribs.
+    let dense: Vec<(f64, f64)> = bodies
+        .iter()
+        .zip(spans)
+        .filter(|(b, _)| b.ep.max_hu > cfg.cement_hu)
+        .map(|(_, sp)| (sp.s_top - RIB_STREAK_REACH_MM, sp.s_top + sp.height))
+        .collect();
+    let ribs = labels::drop_streaks(&ribs, &dense);
+    let sacrum = find_sacrum(grid, cl, spans, &ribs, cfg);
+    // Either end body can show that the level beyond has no rib.
+    let (cranial_end, caudal_end) = ends;
+    let beyond = labels::SeenBeyond {
+        above: matches!(cranial_end, Some(EndBody::Complete(_))),
+        below: match &caudal_end {
+            Some(EndBody::Complete(_)) => true,
+            Some(EndBody::Cut(c)) => {
+                // Its rib, cut short by the scan's edge, may still show as a stub.
+                let top = c.s_endplate.iter().sum::<f64>() / 3.0;
+                let stub = stubs
+                    .iter()
+                    .any(|r| (top - labels::RIB_ABOVE_TOP_MM..=c.s_edge).contains(&r.s));
+                c.s_edge - top >= RIB_REGION_IN_VIEW_MM && !stub
+            }
+            None => false,
+        },
+    };
+    labels::name(spans, &ribs, &rib_search.unresolved, sacrum, beyond, cfg)
+}
+
+/// The flags of one measured body (`v`, from endplates `ep`), with a note for each that needs
+/// explaining.
+#[allow(clippy::too_many_arguments)]
+fn body_flags(
+    volume: &HuVolume,
+    grid: &Grid,
+    cl: &Centreline,
+    ep: &endplates::BodyEndplates,
+    v: &DetectedVertebra,
+    label_uncertain: bool,
+    (ring_cache, notes): (&mut HashMap<usize, Vec<artefacts::Ring>>, &mut Vec<String>),
+    cfg: &ClassicalConfig,
+) -> Vec<VertebraFlag> {
+    let mut flags = Vec::new();
+    if label_uncertain {
+        flags.push(VertebraFlag::LabelUncertain);
+    }
+    if ep.schmorl {
+        flags.push(VertebraFlag::SchmorlNode);
+    }
+    if ep.max_hu > cfg.cement_hu {
+        flags.push(VertebraFlag::Cement);
+        flags.push(VertebraFlag::NotGradable);
+    }
+    if metal_near(grid, cl, ep, cfg) {
+        flags.push(VertebraFlag::Hardware);
+        if !flags.contains(&VertebraFlag::NotGradable) {
+            flags.push(VertebraFlag::NotGradable);
+        }
+    }
+    if ring_crosses(volume, v, ep, cfg, ring_cache) {
+        flags.push(VertebraFlag::RingArtifact);
+        if !flags.contains(&VertebraFlag::NotGradable) {
+            flags.push(VertebraFlag::NotGradable);
+        }
+    }
+    if let Some(h) = implausible_heights(&v.keypoints_mm, cfg) {
+        flags.push(VertebraFlag::ImplausibleShape);
+        if !flags.contains(&VertebraFlag::NotGradable) {
+            flags.push(VertebraFlag::NotGradable);
+        }
+        notes.push(format!(
+            "{}: endplates not traced reliably (heights {:.1} / {:.1} / {:.1} mm): not graded",
+            v.label, h[0], h[1], h[2]
+        ));
+    }
+    flags
 }
 
 /// How much of a body cut by the scan's lower edge (mm below its superior endplate) must be in

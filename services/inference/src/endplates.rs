@@ -558,6 +558,146 @@ pub enum Measured {
     Nothing,
 }
 
+/// A calcified disc carries the middle of an endplate into the disc: confine both endplates to
+/// their rim lines, searching again short of the line; unless that confines the body into a
+/// sliver (rims misread, a sclerotic focus under a rim), when the walk's own reading stands.
+fn confine_to_rims(
+    fr: &[f64],
+    (sup, inf): (&mut Vec<Option<f64>>, &mut Vec<Option<f64>>),
+    profiles: &[Vec<f64>],
+    (mid, ds, edge_bias): (usize, f64, f64),
+    pitch: f64,
+    cfg: &ClassicalConfig,
+) {
+    let min_drop = cfg.endplate_min_drop_hu;
+    let row = |s: f64| (s / ds).round().max(0.0) as usize;
+    let (sup_walked, inf_walked) = (sup.clone(), inf.clone());
+    confine_to_rim_line(fr, sup, 1.0, RIM_TOLERANCE_MM, |k, s_line| {
+        endplate_edge(
+            &profiles[k],
+            mid,
+            row(s_line + edge_bias).min(mid),
+            min_drop,
+        )
+        .map(|(x, _)| x * ds - edge_bias)
+    });
+    confine_to_rim_line(fr, inf, -1.0, RIM_TOLERANCE_MM, |k, s_line| {
+        endplate_edge(
+            &profiles[k],
+            mid,
+            row(s_line - edge_bias).max(mid),
+            min_drop,
+        )
+        .map(|(x, _)| x * ds + edge_bias)
+    });
+    // Rims misread (a sclerotic focus under a rim) would confine a whole body into a sliver:
+    // then the walk's own reading stands.
+    if median_height(sup, inf) < cfg.body_min_pitch_fraction * pitch
+        && median_height(&sup_walked, &inf_walked) >= cfg.body_min_pitch_fraction * pitch
+    {
+        *sup = sup_walked;
+        *inf = inf_walked;
+    }
+}
+
+/// Endplate edges found on each sub-column, with their strengths and the profiles they were
+/// found on.
+struct SubColumnEdges {
+    sup: Vec<Option<f64>>,
+    inf: Vec<Option<f64>>,
+    drops: Vec<f64>,
+    profiles: Vec<Vec<f64>>,
+}
+
+/// Walk each sub-column (depth fractions `fr` of the body spanning `depth` mm from `u_post`) from
+/// the body's middle row up and down to its endplates (`rows`: middle, upper and lower disc).
+fn sub_column_edges(
+    img: &Straightened,
+    fr: &[f64],
+    (u_post, depth): (f64, f64),
+    (mid, up, down): (usize, usize, usize),
+    edge_bias: f64,
+    cfg: &ClassicalConfig,
+) -> SubColumnEdges {
+    let ds = img.ds;
+    let mut sup = vec![None; fr.len()];
+    let mut inf = vec![None; fr.len()];
+    let mut drops = Vec::new();
+    let half_w = (0.04 * depth).max(0.75);
+    let mut profiles = Vec::with_capacity(fr.len());
+    for (k, &f) in fr.iter().enumerate() {
+        let u = u_post + f * depth;
+        // The central sub-columns, where a concave endplate is deepest, read the narrow band
+        // (the wide band's shallower sides would fill the bowl in); the rims keep the wide,
+        // quieter band.
+        let band = if CENTRAL_FRACTIONS.contains(&f) {
+            img.narrow_profile(u - half_w, u + half_w)
+        } else {
+            img.profile(u - half_w, u + half_w)
+        };
+        let mut p = profile::smooth(&band, 0.5 / ds);
+        // Cement inside the body has edges of its own, far stronger than the endplates': the
+        // endplates are measured on the profile with the deposit flattened.
+        profile::flatten_bumps_above(&mut p, cfg.cement_hu, CEMENT_FLANK_FLOOR_HU);
+        if let Some((x, dr)) = endplate_edge(&p, mid, up, cfg.endplate_min_drop_hu) {
+            sup[k] = Some(x * ds - edge_bias);
+            drops.push(dr);
+        }
+        if let Some((x, dr)) = endplate_edge(&p, mid, down, cfg.endplate_min_drop_hu) {
+            inf[k] = Some(x * ds + edge_bias);
+            drops.push(dr);
+        }
+        profiles.push(p);
+    }
+    SubColumnEdges {
+        sup,
+        inf,
+        drops,
+        profiles,
+    }
+}
+
+/// A keypoint column's endplate at depth fraction `f`: the median of its sub-column and the
+/// nearest neighbours that were read (up to three either side).
+fn column_reading(fr: &[f64], e: &[Option<f64>], f: f64) -> Option<f64> {
+    let k = fr.iter().position(|&x| (x - f).abs() < 1e-6)?;
+    for reach in 1..=3 {
+        let mut v: Vec<f64> = (k.saturating_sub(reach)..(k + reach + 1).min(fr.len()))
+            .filter_map(|i| e[i])
+            .collect();
+        if !v.is_empty() {
+            return Some(crate::straighten::median(&mut v));
+        }
+    }
+    None
+}
+
+/// Highest HU in the body's core (cement, metal): its middle 80 % of depth between its
+/// endplates, 1.5 mm inside them.
+fn core_max_hu(
+    img: &Straightened,
+    (u_post, u_ant): (f64, f64),
+    s_sup: &[f64; 3],
+    s_inf: &[f64; 3],
+) -> f64 {
+    let depth = u_ant - u_post;
+    let mut max_hu = f64::NEG_INFINITY;
+    let (ca, cb) = (
+        img.col_of(u_post + 0.1 * depth),
+        img.col_of(u_ant - 0.1 * depth),
+    );
+    let (ra, rb) = (
+        img.row_of(s_sup.iter().copied().fold(f64::INFINITY, f64::min) + 1.5),
+        img.row_of(s_inf.iter().copied().fold(f64::NEG_INFINITY, f64::max) - 1.5),
+    );
+    for r in ra..=rb.max(ra) {
+        for c in ca..=cb.max(ca) {
+            max_hu = max_hu.max(img.at(r, c) as f64);
+        }
+    }
+    max_hu
+}
+
 /// Like [`measure`], but says where the disc is when the interval is centred on one.
 pub fn measure_or_disc(
     img: &Straightened,
@@ -589,66 +729,20 @@ pub fn measure_or_disc(
     let mid = img.row_of(s_mid);
     let up = img.row_of(s_up);
     let down = img.row_of(s_down);
-    let mut sup = vec![None; fr.len()];
-    let mut inf = vec![None; fr.len()];
-    let mut drops = Vec::new();
-    let half_w = (0.04 * depth).max(0.75);
-    let mut profiles = Vec::with_capacity(fr.len());
-    for (k, &f) in fr.iter().enumerate() {
-        let u = u_post + f * depth;
-        // The central sub-columns, where a concave endplate is deepest, read the narrow band
-        // (the wide band's shallower sides would fill the bowl in); the rims keep the wide,
-        // quieter band.
-        let band = if CENTRAL_FRACTIONS.contains(&f) {
-            img.narrow_profile(u - half_w, u + half_w)
-        } else {
-            img.profile(u - half_w, u + half_w)
-        };
-        let mut p = profile::smooth(&band, 0.5 / ds);
-        // Cement inside the body has edges of its own, far stronger than the endplates': the
-        // endplates are measured on the profile with the deposit flattened.
-        profile::flatten_bumps_above(&mut p, cfg.cement_hu, CEMENT_FLANK_FLOOR_HU);
-        if let Some((x, dr)) = endplate_edge(&p, mid, up, cfg.endplate_min_drop_hu) {
-            sup[k] = Some(x * ds - edge_bias);
-            drops.push(dr);
-        }
-        if let Some((x, dr)) = endplate_edge(&p, mid, down, cfg.endplate_min_drop_hu) {
-            inf[k] = Some(x * ds + edge_bias);
-            drops.push(dr);
-        }
-        profiles.push(p);
-    }
-    // A calcified disc carries the middle of an endplate into the disc: confine both endplates
-    // to their rim lines, searching again short of the line.
-    let min_drop = cfg.endplate_min_drop_hu;
-    let row = |s: f64| (s / ds).round().max(0.0) as usize;
-    let (sup_walked, inf_walked) = (sup.clone(), inf.clone());
-    confine_to_rim_line(&fr, &mut sup, 1.0, RIM_TOLERANCE_MM, |k, s_line| {
-        endplate_edge(
-            &profiles[k],
-            mid,
-            row(s_line + edge_bias).min(mid),
-            min_drop,
-        )
-        .map(|(x, _)| x * ds - edge_bias)
-    });
-    confine_to_rim_line(&fr, &mut inf, -1.0, RIM_TOLERANCE_MM, |k, s_line| {
-        endplate_edge(
-            &profiles[k],
-            mid,
-            row(s_line - edge_bias).max(mid),
-            min_drop,
-        )
-        .map(|(x, _)| x * ds + edge_bias)
-    });
-    // Rims misread (a sclerotic focus under a rim) would confine a whole body into a sliver:
-    // then the walk's own reading stands.
-    if median_height(&sup, &inf) < cfg.body_min_pitch_fraction * pitch
-        && median_height(&sup_walked, &inf_walked) >= cfg.body_min_pitch_fraction * pitch
-    {
-        sup = sup_walked;
-        inf = inf_walked;
-    }
+    let SubColumnEdges {
+        mut sup,
+        mut inf,
+        mut drops,
+        profiles,
+    } = sub_column_edges(img, &fr, (u_post, depth), (mid, up, down), edge_bias, cfg);
+    confine_to_rims(
+        &fr,
+        (&mut sup, &mut inf),
+        &profiles,
+        (mid, ds, edge_bias),
+        pitch,
+        cfg,
+    );
     despike(&mut sup, SPIKE_MM);
     despike(&mut inf, SPIKE_MM);
     drop_strays(&mut sup, STRAY_MM);
@@ -679,19 +773,7 @@ pub fn measure_or_disc(
     let schmorl_sup = repair_schmorl(&fr, &mut sup, 1.0, (&inf_read, -1.0), min_pit);
     let sup_read = sup.clone();
     let schmorl_inf = repair_schmorl(&fr, &mut inf, -1.0, (&sup_read, 1.0), min_pit);
-    // Keypoint columns: median of the sub-column and its two neighbours.
-    let pick = |e: &[Option<f64>], f: f64| -> Option<f64> {
-        let k = fr.iter().position(|&x| (x - f).abs() < 1e-6)?;
-        for reach in 1..=3 {
-            let mut v: Vec<f64> = (k.saturating_sub(reach)..(k + reach + 1).min(fr.len()))
-                .filter_map(|i| e[i])
-                .collect();
-            if !v.is_empty() {
-                return Some(crate::straighten::median(&mut v));
-            }
-        }
-        None
-    };
+    let pick = |e: &[Option<f64>], f: f64| column_reading(&fr, e, f);
     let mut s_sup = [0.0; 3];
     let mut s_inf = [0.0; 3];
     // A column shorter than any body: no body here, but perhaps a disc (below).
@@ -715,21 +797,7 @@ pub fn measure_or_disc(
         }
     }
     let edge_hu = crate::straighten::median(&mut drops);
-    // Highest HU in the body's core (cement, metal).
-    let mut max_hu = f64::NEG_INFINITY;
-    let (ca, cb) = (
-        img.col_of(u_post + 0.1 * depth),
-        img.col_of(u_ant - 0.1 * depth),
-    );
-    let (ra, rb) = (
-        img.row_of(s_sup.iter().copied().fold(f64::INFINITY, f64::min) + 1.5),
-        img.row_of(s_inf.iter().copied().fold(f64::NEG_INFINITY, f64::max) - 1.5),
-    );
-    for r in ra..=rb.max(ra) {
-        for c in ca..=cb.max(ca) {
-            max_hu = max_hu.max(img.at(r, c) as f64);
-        }
-    }
+    let max_hu = core_max_hu(img, (u_post, u_ant), &s_sup, &s_inf);
     // A chain mis-phased onto mid-body dips (dark osteoporotic interiors) puts a disc at the
     // centre: the "body" measured is then the disc with its two endplates, under half the pitch
     // at every column. A real body, even crushed to half its height, fills more of its pitch
