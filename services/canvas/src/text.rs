@@ -4,7 +4,7 @@
 //! [`draw_plain_text`] draws the glyphs alone, across or upward, for a light chart.
 
 use crate::image::{Rgb, RgbImage, BLACK};
-use ab_glyph::{point, Font, FontRef, PxScale, ScaleFont};
+use ab_glyph::{point, Font, FontRef, GlyphId, PxScale, ScaleFont};
 use std::sync::OnceLock;
 
 /// The embedded font file.
@@ -41,21 +41,28 @@ impl TextMask {
     }
 }
 
-/// Width in pixels of `text` at `size_px`.
-pub fn text_width(text: &str, size_px: f32) -> f32 {
-    let Some(font) = font() else { return 0.0 };
-    let scaled = font.as_scaled(PxScale::from(size_px));
+/// Each glyph of `text` with the caret position it starts at (kerning applied), and the caret
+/// after the last glyph: the one layout rule of [`text_width`] and [`rasterize`].
+fn layout<F: Font>(scaled: &ab_glyph::PxScaleFont<F>, text: &str) -> (Vec<(GlyphId, f32)>, f32) {
     let mut caret = 0.0;
     let mut last = None;
+    let mut glyphs = Vec::with_capacity(text.len());
     for ch in text.chars() {
         let id = scaled.glyph_id(ch);
         if let Some(prev) = last {
             caret += scaled.kern(prev, id);
         }
+        glyphs.push((id, caret));
         caret += scaled.h_advance(id);
         last = Some(id);
     }
-    caret
+    (glyphs, caret)
+}
+
+/// Width in pixels of `text` at `size_px`.
+pub fn text_width(text: &str, size_px: f32) -> f32 {
+    let Some(font) = font() else { return 0.0 };
+    layout(&font.as_scaled(PxScale::from(size_px)), text).1
 }
 
 /// Height in pixels of one line of text at `size_px`.
@@ -83,16 +90,8 @@ pub fn rasterize(text: &str, size_px: f32) -> TextMask {
     };
     let scale = PxScale::from(size_px);
     let scaled = font.as_scaled(scale);
-    let mut caret = 0.0;
-    let mut last = None;
-    for ch in text.chars() {
-        let id = scaled.glyph_id(ch);
-        if let Some(prev) = last {
-            caret += scaled.kern(prev, id);
-        }
+    for (id, caret) in layout(&scaled, text).0 {
         let glyph = id.with_scale_and_position(scale, point(caret, scaled.ascent()));
-        caret += scaled.h_advance(id);
-        last = Some(id);
         if let Some(outlined) = font.outline_glyph(glyph) {
             let b = outlined.px_bounds();
             outlined.draw(|gx, gy, c| {
