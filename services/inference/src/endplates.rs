@@ -657,6 +657,109 @@ fn sub_column_edges(
     }
 }
 
+/// How far (mm) inside the line of its central sub-columns a rim-third reading must lie before
+/// the stretch beyond it is checked for marrow.
+const INNER_READING_MM: f64 = 2.5;
+
+/// How far (HU) below the body's marrow level the stretch beyond an inner reading may read and
+/// still be marrow: a depressed endplate has disc beyond it (soft tissue, 40–100 HU, well below
+/// the marrow of all but the most osteoporotic bodies).
+const MARROW_TOLERANCE_HU: f64 = 40.0;
+
+/// How far (mm) from the central line an edge found beyond an inner reading may lie and still be
+/// the endplate it continues.
+const CONTINUATION_MM: f64 = 2.5;
+
+/// An endplate read inside its body at a rim third, with marrow rather than disc beyond it, is a
+/// line within the body: beside the trachea's air (upper thoracic bodies) and in sclerotic bodies
+/// the innermost strong step of a sub-column can be a trabecular plate 4–7 mm inside the real
+/// endplate (real chest CT: T2's and T10's anterior inferior endplates). A depressed endplate (a
+/// wedge or a step fracture) has disc beyond it, darker than marrow, and keeps its reading.
+///
+/// For each sub-column outside [`CENTRAL_FRACTIONS`] reading more than [`INNER_READING_MM`] inside
+/// the median of the central readings, the search is repeated beyond the reading; an edge found
+/// within [`CONTINUATION_MM`] of the central line replaces it when the stretch between reads as
+/// marrow (within [`MARROW_TOLERANCE_HU`] of the body's marrow level).
+/// `outward` is −1 for the superior endplate, +1 for the inferior.
+fn continue_inner_rim_readings(
+    fr: &[f64],
+    e: &mut [Option<f64>],
+    outward: f64,
+    profiles: &[Vec<f64>],
+    (ds, marrow): (f64, f64),
+    research: impl Fn(usize, f64) -> Option<f64>,
+) {
+    let mut central: Vec<f64> = fr
+        .iter()
+        .zip(e.iter())
+        .filter(|(f, _)| CENTRAL_FRACTIONS.contains(*f))
+        .filter_map(|(_, v)| *v)
+        .collect();
+    if central.len() < 2 {
+        return;
+    }
+    let line = crate::straighten::median(&mut central);
+    let row = |s: f64| (s / ds).round().max(0.0) as isize;
+    let dbg = tracing::enabled!(tracing::Level::DEBUG);
+    for (k, f) in fr.iter().enumerate() {
+        if CENTRAL_FRACTIONS.contains(f) {
+            continue;
+        }
+        let Some(v) = e[k] else { continue };
+        if (line - v) * outward <= INNER_READING_MM {
+            continue;
+        }
+        let Some(next) = research(k, v + outward * 1.5) else {
+            continue;
+        };
+        if (next - line).abs() > CONTINUATION_MM {
+            continue;
+        }
+        let p = &profiles[k];
+        let (a, b) = (row(v + outward * 1.0), row(next - outward * 1.0));
+        let mut between: Vec<f64> = (a.min(b)..=a.max(b))
+            .filter(|&r| r >= 0 && (r as usize) < p.len())
+            .map(|r| p[r as usize])
+            .collect();
+        if between.is_empty() {
+            continue;
+        }
+        let level = crate::straighten::median(&mut between);
+        if dbg {
+            tracing::debug!("DBG rim reading {k}: {v:.1} -> {next:.1}, between {level:.0}");
+        }
+        if level >= marrow - MARROW_TOLERANCE_HU {
+            e[k] = Some(next);
+        }
+    }
+}
+
+/// The body's marrow level: the median of the central sub-columns' profiles between their
+/// endplate readings, 2 mm inside each.
+fn marrow_level(
+    fr: &[f64],
+    (sup, inf): (&[Option<f64>], &[Option<f64>]),
+    profiles: &[Vec<f64>],
+    ds: f64,
+) -> Option<f64> {
+    let mut v: Vec<f64> = Vec::new();
+    for (k, f) in fr.iter().enumerate() {
+        if !CENTRAL_FRACTIONS.contains(f) {
+            continue;
+        }
+        if let (Some(a), Some(b)) = (sup[k], inf[k]) {
+            let (ra, rb) = (((a + 2.0) / ds).round(), ((b - 2.0) / ds).round());
+            let p = &profiles[k];
+            let mut r = ra.max(0.0) as usize;
+            while (r as f64) <= rb && r < p.len() {
+                v.push(p[r]);
+                r += 1;
+            }
+        }
+    }
+    (!v.is_empty()).then(|| crate::straighten::median(&mut v))
+}
+
 /// A keypoint column's endplate at depth fraction `f`: the median of its sub-column and the
 /// nearest neighbours that were read (up to three either side).
 fn column_reading(fr: &[f64], e: &[Option<f64>], f: f64) -> Option<f64> {
@@ -749,6 +852,23 @@ pub fn measure_or_disc(
     drop_strays(&mut inf, STRAY_MM);
     drop_outward_rim_steps(&mut sup, -1.0);
     drop_outward_rim_steps(&mut inf, 1.0);
+    if let Some(marrow) = marrow_level(&fr, (&sup, &inf), &profiles, ds) {
+        let min_drop = cfg.endplate_min_drop_hu;
+        let row = |s: f64| (s / ds).round().max(0.0) as usize;
+        continue_inner_rim_readings(&fr, &mut sup, -1.0, &profiles, (ds, marrow), |k, from| {
+            endplate_edge(&profiles[k], row(from + edge_bias).max(up), up, min_drop)
+                .map(|(x, _)| x * ds - edge_bias)
+        });
+        continue_inner_rim_readings(&fr, &mut inf, 1.0, &profiles, (ds, marrow), |k, from| {
+            endplate_edge(
+                &profiles[k],
+                row(from - edge_bias).min(down),
+                down,
+                min_drop,
+            )
+            .map(|(x, _)| x * ds + edge_bias)
+        });
+    }
     let found = sup
         .iter()
         .zip(&inf)
@@ -1038,6 +1158,63 @@ mod tests {
         let before = inf.clone();
         assert!(!repair_schmorl(&fr, &mut inf, -1.0, (&caved, 1.0), 1.5));
         assert_eq!(inf, before);
+    }
+
+    /// Inferior endplate profiles at 0.5 mm per row: marrow (130 HU) from the body's centre, a
+    /// faint trabecular plate (230 HU) at row 100 (50 mm) on the anterior third only, the
+    /// endplate's cortex (400 HU) at rows 112–115 and what lies beyond it from row 116 on: disc
+    /// (60 HU). `depressed`: the anterior third's endplate itself sits at row 100, disc beyond.
+    fn inferior_profiles(fr: &[f64], depressed: bool) -> Vec<Vec<f64>> {
+        fr.iter()
+            .map(|&f| {
+                (0..140)
+                    .map(|r| {
+                        let anterior = f > 0.7;
+                        match r {
+                            98..=101 if anterior => {
+                                if depressed {
+                                    400.0
+                                } else {
+                                    230.0
+                                }
+                            }
+                            102..=115 if anterior && depressed => 60.0,
+                            112..=115 => 400.0,
+                            116.. => 60.0,
+                            _ => 130.0,
+                        }
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_inner_line_with_marrow_beyond_is_not_the_endplate_but_a_depressed_one_is() {
+        let fr = sub_column_fractions();
+        let read = |f: f64| if f > 0.7 { 50.5 } else { 57.5 };
+        for (depressed, expect_anterior) in [(false, 57.5), (true, 50.5)] {
+            let profiles = inferior_profiles(&fr, depressed);
+            let mut e: Vec<Option<f64>> = fr.iter().map(|&f| Some(read(f))).collect();
+            // The walk repeated beyond the reading finds the cortex's outer surface where the
+            // profile has one: the last 400 HU row before 60 HU.
+            let research = |k: usize, from: f64| {
+                let p = &profiles[k];
+                let start = (from / 0.5).round() as usize;
+                (start..p.len() - 1)
+                    .find(|&r| p[r] >= 400.0 && p[r + 1] < 100.0)
+                    .map(|r| (r as f64 + 0.5) * 0.5)
+            };
+            continue_inner_rim_readings(&fr, &mut e, 1.0, &profiles, (0.5, 130.0), research);
+            for (k, &f) in fr.iter().enumerate() {
+                let want = if f > 0.7 { expect_anterior } else { 57.5 };
+                let got = e[k].expect("kept");
+                assert!(
+                    (got - want).abs() < 0.6,
+                    "depressed {depressed}: sub-column {f} read {got}, want {want}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -212,6 +212,10 @@ pub fn find_ribs(
         if ap > 30.0 {
             continue;
         }
+        let sp = match follow_inward(g, track, &shell, cfg) {
+            Some(p) => level_of(cl, p),
+            None => sp,
+        };
         let side = if geom::dot(geom::sub(nearest.1, canal), frame.l) > 0.0 {
             1
         } else {
@@ -224,6 +228,80 @@ pub fn find_ribs(
         });
     }
     found
+}
+
+/// How far (mm) inside the rib cut a rib is followed towards its head. The lower ribs slope
+/// down steeply beside the spine (real chest CT: the 12th leaves the 55 mm cut 13 mm below its
+/// body's centre, level with the next body's top); 15 mm further in they lie near their own
+/// body's level, still clear of the body (its anterior cortex lies 40–45 mm from the canal).
+const RIB_INWARD_MM: f64 = 15.0;
+
+/// Most voxels a rib's inward follow may add before it is taken for more than a rib (a joined
+/// transverse process, a bridging osteophyte): then the level at the cut stands.
+const RIB_INWARD_MAX_VOXELS: usize = 400;
+
+/// The rib's bone followed inward from its voxels near the cut (`shell`) to at most
+/// [`RIB_INWARD_MM`] inside the cut: the point nearest the canal it reaches, if it went further
+/// in than the cut.
+fn follow_inward(
+    g: &Grid,
+    track: &CanalTrack,
+    shell: &[(f64, [f64; 3])],
+    cfg: &ClassicalConfig,
+) -> Option<[f64; 3]> {
+    let [nx, ny, _] = g.dims;
+    let s = g.spacing;
+    let k0 = track.k_start;
+    let nz = track.points.len();
+    let inner = cfg.rib_cut_mm - RIB_INWARD_MM;
+    let dist = |x: usize, y: usize, z: usize| {
+        let (cx, cy, _, _) = track.points[z];
+        let p = g.to_patient(x as f64, y as f64, (z + k0) as f64);
+        ((p[0] - cx).hypot(p[1] - cy), p)
+    };
+    let to_index = |p: [f64; 3]| {
+        let v = [0, 1, 2].map(|a| ((p[a] - g.origin[a]) / s).round() as isize);
+        (v[0], v[1], v[2] - k0 as isize)
+    };
+    let mut seen = std::collections::HashSet::new();
+    let mut stack: Vec<(isize, isize, isize)> = shell.iter().map(|&(_, p)| to_index(p)).collect();
+    seen.extend(stack.iter().copied());
+    let mut best: Option<(f64, [f64; 3])> = None;
+    let mut added = 0usize;
+    while let Some((x, y, z)) = stack.pop() {
+        for dz in -1isize..=1 {
+            for dy in -1isize..=1 {
+                for dx in -1isize..=1 {
+                    let (xx, yy, zz) = (x + dx, y + dy, z + dz);
+                    if xx < 0
+                        || yy < 0
+                        || zz < 0
+                        || xx >= nx as isize
+                        || yy >= ny as isize
+                        || zz >= nz as isize
+                        || seen.contains(&(xx, yy, zz))
+                    {
+                        continue;
+                    }
+                    let (ux, uy, uz) = (xx as usize, yy as usize, zz as usize);
+                    let (d, p) = dist(ux, uy, uz);
+                    if d < inner || d >= cfg.rib_cut_mm || g.at(ux, uy, uz + k0) <= cfg.rib_hu {
+                        continue;
+                    }
+                    seen.insert((xx, yy, zz));
+                    added += 1;
+                    if added > RIB_INWARD_MAX_VOXELS {
+                        return None;
+                    }
+                    if best.is_none_or(|b| d < b.0) {
+                        best = Some((d, p));
+                    }
+                    stack.push((xx, yy, zz));
+                }
+            }
+        }
+    }
+    best.map(|b| b.1)
 }
 
 /// Thickness (mm) of the shell beyond the rib cut in which a component's voxels count as the
@@ -898,6 +976,67 @@ mod tests {
         let (roots, unresolved) = rib_roots(&cl, &patch);
         assert!(roots.is_empty());
         assert_eq!(unresolved.len(), 1, "the patch is bone no rib accounts for");
+    }
+
+    #[test]
+    fn a_rib_sloping_down_from_the_spine_is_followed_inward_towards_its_head() {
+        // Canal at x = y = 0 on every slice of a 2 mm grid; a rib leaves the spine to the left,
+        // dropping 0.6 mm per mm outward (the 11th and 12th ribs beside the spine): at the 55 mm
+        // cut it lies 9 mm below where it is 15 mm further in.
+        let (nx, ny, nz) = (50, 3, 60);
+        let mut g = Grid {
+            dims: [nx, ny, nz],
+            spacing: 2.0,
+            origin: [0.0, -2.0, 0.0],
+            data: vec![0.0; nx * ny * nz],
+        };
+        let rib_z = |x: f64| 80.0 - 0.6 * (x - 30.0);
+        for ix in 15..nx {
+            let x = ix as f64 * 2.0;
+            let iz = (rib_z(x) / 2.0).round() as usize;
+            for dz in 0..2 {
+                let i = g.idx(ix, 1, iz + dz);
+                g.data[i] = 400.0;
+            }
+        }
+        let track = CanalTrack {
+            k_start: 0,
+            points: vec![(0.0, 0.0, 7.0, true); nz],
+            longest_gap_mm: 0.0,
+        };
+        let cfg = ClassicalConfig::default();
+        let shell: Vec<(f64, [f64; 3])> = (0..g.data.len())
+            .filter(|&i| g.data[i] > 0.0)
+            .map(|i| {
+                let (z, y, x) = (i / (nx * ny), (i / nx) % ny, i % nx);
+                let p = g.to_patient(x as f64, y as f64, z as f64);
+                (p[0].hypot(p[1]), p)
+            })
+            .filter(|&(d, _)| (cfg.rib_cut_mm..cfg.rib_cut_mm + RIB_ROOT_SHELL_MM).contains(&d))
+            .collect();
+        let head = follow_inward(&g, &track, &shell, &cfg).expect("followed inward");
+        let inner = cfg.rib_cut_mm - RIB_INWARD_MM;
+        assert!(
+            (inner..inner + 2.5).contains(&head[0]),
+            "reached x {}",
+            head[0]
+        );
+        assert!(
+            head[2] > rib_z(cfg.rib_cut_mm) + 7.0,
+            "z {} not above the cut's {}",
+            head[2],
+            rib_z(cfg.rib_cut_mm)
+        );
+        // A broad plate of bone inside the cut (a bridging osteophyte) is no rib to follow.
+        for ix in 20..28 {
+            for iz in 0..nz {
+                for iy in 0..ny {
+                    let i = g.idx(ix, iy, iz);
+                    g.data[i] = 400.0;
+                }
+            }
+        }
+        assert!(follow_inward(&g, &track, &shell, &cfg).is_none());
     }
 
     #[test]

@@ -96,19 +96,32 @@ fn every_vertebra_in_view_of_the_chest_ct_is_reported_under_the_reference_name()
         slips.len() <= 1,
         "named otherwise than the reference: {slips:?}"
     );
-    // Every reference vertebra wholly in view (T1–L1) is reported, measured or not assessable —
-    // except, today, T1 and T2: the canal track stops below them where it bends forward towards
-    // the neck (`canal::MAX_CANAL_SLOPE`). Held there.
+    // Every reference vertebra wholly in view (T1–L1) is reported, measured or not assessable,
+    // T1 and T2 included: the canal track follows the bend towards the neck
+    // (`canal::CANAL_OVERLAP`).
     let missing: Vec<&str> = c
         .whole
         .iter()
         .filter(|(label, _)| !c.det.vertebrae.iter().any(|v| &v.label == label))
         .map(|(label, _)| label.as_str())
         .collect();
-    assert!(
-        missing.iter().all(|l| ["T1", "T2"].contains(l)),
-        "not reported: {missing:?}"
-    );
+    assert!(missing.is_empty(), "not reported: {missing:?}");
+    // No fracture on this CT: no gradable body reads a wedge (1 − Ha/Hp) or biconcave
+    // (1 − Hm/Hp) deformity of 25 % or more, Genant's within-body ratios as morphometry takes
+    // them (T1–T2 beside the trachea's air and a sclerotic T10 did before the rim-third check in
+    // `endplates`).
+    let deformed: Vec<String> = c
+        .det
+        .vertebrae
+        .iter()
+        .filter(|v| !v.flags.iter().any(|f| f.blocks_grading()))
+        .filter_map(|v| {
+            let h = v.keypoints_mm.heights();
+            let loss = 1.0 - h.anterior.min(h.middle) / h.posterior;
+            (loss >= 0.25).then(|| format!("{} {:.0} %", v.label, 100.0 * loss))
+        })
+        .collect();
+    assert!(deformed.is_empty(), "read as Genant 2–3: {deformed:?}");
     // No silent gap: the reported labels are consecutive levels.
     let idx: Vec<usize> = c.det.vertebrae.iter().map(|v| v.label.index()).collect();
     assert!(
@@ -141,11 +154,16 @@ fn measured_chest_ct_bodies_lie_within_6_mm_of_the_reference_centres() {
         }
         measured += 1;
     }
-    // The target is all 13 within 6 mm; the bodies measured today all are (T1 and T2,
-    // when the track reached them, lay 7.5 and 6.9 mm off).
-    assert!(far.is_empty(), "beyond 6 mm: {far:?}");
+    // The target is all 13 within 6 mm; today T1 and T2 lie 7.4 and 7.5 mm off (their
+    // centres, taken between endplates read on the tilted cervicothoracic bodies, sit above the
+    // reference's). Held there.
     assert!(
-        measured >= 8,
+        far.iter()
+            .all(|f| f.starts_with("T1 ") || f.starts_with("T2 ")),
+        "beyond 6 mm: {far:?}"
+    );
+    assert!(
+        measured >= 11,
         "only {measured} of the 13 whole vertebrae measured"
     );
 }
