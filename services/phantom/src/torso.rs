@@ -289,6 +289,19 @@ fn build_ribs(spine: &Spine, torso: &Torso, pairs: u8) -> Vec<Rib> {
     ribs
 }
 
+/// Heights (mm above the body's centre) of a rib's head and tubercle, by level. Ribs 2–9 have
+/// their head at the disc above their body (two demifacets) and rise to the tubercle on the
+/// transverse process; ribs 10–12 (and a 13th) articulate with their own body only, below its
+/// top, and fall steeply beside the spine: on a real chest CT the 10th–12th ribs reach the spine
+/// at their body's centre, the 2nd–9th 4–13 mm above it (docs/detection.md).
+fn rib_root_heights(level: usize, centre_height: f64, hp_nat: f64) -> (f64, f64) {
+    match level {
+        1 => (0.5 * centre_height - 2.0, 0.12 * hp_nat + 2.0),
+        2..=9 => (0.5 * centre_height + 1.0, 0.3 * hp_nat + 2.0),
+        _ => (0.15 * centre_height, -0.1 * hp_nat),
+    }
+}
+
 fn one_rib(
     spine: &Spine,
     torso: &Torso,
@@ -301,15 +314,12 @@ fn one_rib(
     let vcc = v.canal_centre_v();
     let (cw, _) = v.canal;
     let (tl, tb) = v.transverse;
-    let head = v.frame.to_patient([
-        side * (v.a + 2.5),
-        -0.5 * v.b,
-        v.centre_height() / 2.0 - 2.0,
-    ]);
+    let (head_z, tub_z) = rib_root_heights(v.level, v.centre_height(), v.hp_nat);
+    let head = v.frame.to_patient([side * (v.a + 2.5), -0.5 * v.b, head_z]);
     let tub_l = [
         side * (cw / 2.0 + 2.0 + tl * tb.cos()),
         vcc - tl * tb.sin() + 5.0,
-        0.12 * v.hp_nat + 2.0,
+        tub_z,
     ];
     let tub = v.frame.to_patient(tub_l);
     let z0 = tub[2];
