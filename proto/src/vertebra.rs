@@ -53,6 +53,28 @@ impl VertebraLevel {
         Self::ALL.get(index).copied()
     }
 
+    /// Labels in spine order joined into ranges of consecutive levels (`T1–T8`, `T10, T11`,
+    /// `L2`): how a report names the levels it assessed.
+    pub fn ranges(labels: &[VertebraLevel]) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < labels.len() {
+            let mut j = i;
+            while j + 1 < labels.len() && labels[j].offset(1) == Some(labels[j + 1]) {
+                j += 1;
+            }
+            out.push(if j > i + 1 {
+                format!("{}–{}", labels[i], labels[j])
+            } else if j == i + 1 {
+                format!("{}, {}", labels[i], labels[j])
+            } else {
+                labels[i].to_string()
+            });
+            i = j + 1;
+        }
+        out
+    }
+
     /// The level `steps` below (positive, caudal) or above (negative, cranial) this one.
     pub fn offset(self, steps: isize) -> Option<Self> {
         self.index()
@@ -258,6 +280,18 @@ impl<'de> Deserialize<'de> for VertebraFlag {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn consecutive_levels_are_written_as_ranges() {
+        use VertebraLevel::*;
+        assert_eq!(
+            VertebraLevel::ranges(&[T1, T2, T3, T5, T7, T8, L2]),
+            ["T1–T3", "T5", "T7, T8", "L2"]
+        );
+        // T12 to L1 is consecutive across the thoracolumbar junction.
+        assert_eq!(VertebraLevel::ranges(&[T11, T12, L1]), ["T11–L1"]);
+        assert!(VertebraLevel::ranges(&[]).is_empty());
+    }
+
     use super::*;
 
     #[test]

@@ -124,32 +124,11 @@ fn assessed_sentence(vertebrae: &[VertebraResult], lang: Language) -> Option<Str
     if labels.is_empty() {
         return None;
     }
-    let ranges = level_ranges(&labels).join(", ");
+    let ranges = VertebraLevel::ranges(&labels).join(", ");
     Some(match lang {
         Language::En => format!("Assessed: {ranges}."),
         Language::Ru => format!("Оценены: {ranges}."),
     })
-}
-
-/// Labels in spine order joined into ranges of consecutive levels.
-fn level_ranges(labels: &[VertebraLevel]) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < labels.len() {
-        let mut j = i;
-        while j + 1 < labels.len() && labels[j].offset(1) == Some(labels[j + 1]) {
-            j += 1;
-        }
-        out.push(if j > i + 1 {
-            format!("{}–{}", labels[i], labels[j])
-        } else if j == i + 1 {
-            format!("{}, {}", labels[i], labels[j])
-        } else {
-            labels[i].to_string()
-        });
-        i = j + 1;
-    }
-    out
 }
 
 fn mild_sentence(vertebrae: &[VertebraResult], lang: Language) -> Option<String> {

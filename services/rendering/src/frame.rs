@@ -128,6 +128,26 @@ pub fn positives(result: &StudyResult) -> Vec<&VertebraResult> {
         .collect()
 }
 
+/// "Target pathology not detected", naming the levels assessed when some were not gradable: a
+/// negative finding holds only for those.
+pub fn not_detected_line(result: &StudyResult, s: &Strings) -> String {
+    let assessed: Vec<VertebraLevel> = result
+        .vertebrae
+        .iter()
+        .filter(|v| !is_not_gradable(v))
+        .map(|v| v.label)
+        .collect();
+    if assessed.is_empty() || assessed.len() == result.vertebrae.len() {
+        return s.not_detected.to_string();
+    }
+    format!(
+        "{} ({}: {})",
+        s.not_detected,
+        s.assessed,
+        VertebraLevel::ranges(&assessed).join(", ")
+    )
+}
+
 fn header(p: &mut Painter, result: &StudyResult, title: &str, cfg: &RenderingConfig, s: &Strings) {
     p.image
         .fill_rect(0, 0, FRAME_WIDTH as i64, AREA_TOP as i64 - 8, colour::BLACK);
@@ -142,7 +162,13 @@ fn header(p: &mut Painter, result: &StudyResult, title: &str, cfg: &RenderingCon
     p.text(&line, 12, 8, TITLE_PX, colour::LIGHT);
     let pos = positives(result);
     if pos.is_empty() {
-        p.text(s.not_detected, 12, 34, SUMMARY_PX, colour::GREEN);
+        p.text(
+            &not_detected_line(result, s),
+            12,
+            34,
+            SUMMARY_PX,
+            colour::GREEN,
+        );
     } else {
         let list = pos
             .iter()

@@ -18,6 +18,8 @@ pub struct Strings {
     pub average: &'static str,
     /// The negative finding (the seed's wording).
     pub not_detected: &'static str,
+    /// Prefix of the levels assessed, after "not detected" when some were not.
+    pub assessed: &'static str,
     /// The positive finding, followed by the vertebrae.
     pub suspected: &'static str,
     /// The intended-use sentence.
@@ -47,6 +49,7 @@ const EN: Strings = Strings {
     mm: "mm",
     average: "average",
     not_detected: "Target pathology not detected",
+    assessed: "assessed",
     suspected: "Suspected compression fracture",
     disclaimer: "For assistive use; a radiologist makes the diagnosis",
     legend: [
@@ -71,6 +74,7 @@ const RU: Strings = Strings {
     mm: "мм",
     average: "среднее",
     not_detected: "Целевая патология не обнаружена",
+    assessed: "оценены",
     suspected: "Подозрение на компрессионный перелом",
     disclaimer: "Для вспомогательного использования; диагноз ставит врач-рентгенолог",
     legend: [

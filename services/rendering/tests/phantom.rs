@@ -170,3 +170,50 @@ fn phantom_l1_wedge_fracture_is_red_on_the_reformat() {
         std::fs::write(format!("{dir}/phantom-l1-wedge.png"), &r.preview_png).unwrap();
     }
 }
+
+#[test]
+fn a_negative_study_with_a_level_not_assessed_names_the_levels_assessed() {
+    let spec = PhantomSpec {
+        seed: 11,
+        matrix: 128,
+        slices: 120,
+        slice_thickness_mm: 3.0,
+        ..Default::default()
+    };
+    let phantom = generate(&spec).expect("phantom");
+    let detection = detection_from_truth(&phantom.truth);
+    let mut result = result_from_truth(
+        &phantom.truth,
+        &phantom.volume.header.study.study_instance_uid,
+    );
+    for v in &mut result.vertebrae {
+        v.genant_grade = GenantGrade::Normal;
+    }
+    let labels: Vec<_> = result.vertebrae.iter().map(|v| v.label).collect();
+    assert!(labels.len() >= 6, "{labels:?}");
+    result.vertebrae[2].flags.push(VertebraFlag::NotGradable);
+    let cfg = RenderingConfig::default();
+    let r = render(&phantom.volume, Some(&detection), &result, &cfg).expect("render");
+    let expected = format!(
+        "Target pathology not detected (assessed: {}, {}, {}–{})",
+        labels[0],
+        labels[1],
+        labels[3],
+        labels[labels.len() - 1]
+    );
+    let shown: Vec<&str> = r
+        .texts
+        .iter()
+        .map(|t| t.text.as_str())
+        .filter(|t| t.contains("Target"))
+        .collect();
+    assert!(
+        r.shows_text(&expected),
+        "no {expected:?} on the frames: {shown:?}"
+    );
+    // With every level assessed the headline stands alone.
+    result.vertebrae[2].flags.clear();
+    let r = render(&phantom.volume, Some(&detection), &result, &cfg).expect("render");
+    assert!(r.shows_text("Target pathology not detected"));
+    assert!(!r.shows_text("(assessed:"));
+}
