@@ -418,7 +418,13 @@ async fn a_browser_logs_in_filters_opens_a_study_and_sees_its_preview() {
     );
     browser.type_into("#token", "not-the-token").await;
     browser.click("#login").await;
-    assert!(browser.source().await.contains("wrong token"));
+    // The refusal is a new page: wait for it rather than read the one the click left.
+    browser
+        .wait_for(
+            "the wrong-token refusal",
+            "return document.body !== null && document.body.innerText.includes('wrong token')",
+        )
+        .await;
     browser.type_into("#token", TOKEN).await;
     browser.click("#login").await;
     browser
