@@ -168,25 +168,11 @@ pub fn find_ribs(
             if d < cfg.rib_cut_mm + RIB_ROOT_SHELL_MM {
                 shell.push((d, p));
             }
-            for dz in -1isize..=1 {
-                for dy in -1isize..=1 {
-                    for dx in -1isize..=1 {
-                        let (xx, yy, zz) = (x as isize + dx, y as isize + dy, z as isize + dz);
-                        if xx < 0
-                            || yy < 0
-                            || zz < 0
-                            || xx >= nx as isize
-                            || yy >= ny as isize
-                            || zz >= nz as isize
-                        {
-                            continue;
-                        }
-                        let j = (zz as usize) * plane + (yy as usize) * nx + xx as usize;
-                        if mask[j] && !seen[j] {
-                            seen[j] = true;
-                            stack.push(j);
-                        }
-                    }
+            for (xx, yy, zz) in neighbours26((x, y, z), [nx, ny, nz]) {
+                let j = zz * plane + yy * nx + xx;
+                if mask[j] && !seen[j] {
+                    seen[j] = true;
+                    stack.push(j);
                 }
             }
         }
@@ -267,49 +253,59 @@ fn follow_inward(
         let p = g.to_patient(x as f64, y as f64, (z + k0) as f64);
         ((p[0] - cx).hypot(p[1] - cy), p)
     };
-    let to_index = |p: [f64; 3]| {
+    let to_index = |p: [f64; 3]| -> Option<(usize, usize, usize)> {
         let v = [0, 1, 2].map(|a| ((p[a] - g.origin[a]) / s).round() as isize);
-        (v[0], v[1], v[2] - k0 as isize)
+        Some((
+            usize::try_from(v[0]).ok()?,
+            usize::try_from(v[1]).ok()?,
+            usize::try_from(v[2] - k0 as isize).ok()?,
+        ))
     };
-    let mut seen = std::collections::HashSet::new();
-    let mut stack: Vec<(isize, isize, isize)> = shell.iter().map(|&(_, p)| to_index(p)).collect();
-    seen.extend(stack.iter().copied());
+    let mut stack: Vec<(usize, usize, usize)> =
+        shell.iter().filter_map(|&(_, p)| to_index(p)).collect();
+    let mut seen: std::collections::HashSet<(usize, usize, usize)> =
+        stack.iter().copied().collect();
     let mut best: Option<(f64, [f64; 3])> = None;
     let mut added = 0usize;
-    while let Some((x, y, z)) = stack.pop() {
-        for dz in -1isize..=1 {
-            for dy in -1isize..=1 {
-                for dx in -1isize..=1 {
-                    let (xx, yy, zz) = (x + dx, y + dy, z + dz);
-                    if xx < 0
-                        || yy < 0
-                        || zz < 0
-                        || xx >= nx as isize
-                        || yy >= ny as isize
-                        || zz >= nz as isize
-                        || seen.contains(&(xx, yy, zz))
-                    {
-                        continue;
-                    }
-                    let (ux, uy, uz) = (xx as usize, yy as usize, zz as usize);
-                    let (d, p) = dist(ux, uy, uz);
-                    if d < inner || d >= cfg.rib_cut_mm || g.at(ux, uy, uz + k0) <= cfg.rib_hu {
-                        continue;
-                    }
-                    seen.insert((xx, yy, zz));
-                    added += 1;
-                    if added > RIB_INWARD_MAX_VOXELS {
-                        return None;
-                    }
-                    if best.is_none_or(|b| d < b.0) {
-                        best = Some((d, p));
-                    }
-                    stack.push((xx, yy, zz));
-                }
+    while let Some(voxel) = stack.pop() {
+        for (x, y, z) in neighbours26(voxel, [nx, ny, nz]) {
+            if seen.contains(&(x, y, z)) {
+                continue;
             }
+            let (d, p) = dist(x, y, z);
+            if d < inner || d >= cfg.rib_cut_mm || g.at(x, y, z + k0) <= cfg.rib_hu {
+                continue;
+            }
+            seen.insert((x, y, z));
+            added += 1;
+            if added > RIB_INWARD_MAX_VOXELS {
+                return None;
+            }
+            if best.is_none_or(|b| d < b.0) {
+                best = Some((d, p));
+            }
+            stack.push((x, y, z));
         }
     }
     best.map(|b| b.1)
+}
+
+/// The up to 26 neighbours of voxel `(x, y, z)` inside a box of `dims` voxels.
+fn neighbours26(
+    (x, y, z): (usize, usize, usize),
+    dims: [usize; 3],
+) -> impl Iterator<Item = (usize, usize, usize)> {
+    (-1isize..=1)
+        .flat_map(|dz| (-1isize..=1).flat_map(move |dy| (-1isize..=1).map(move |dx| (dx, dy, dz))))
+        .filter(|&step| step != (0, 0, 0))
+        .filter_map(move |(dx, dy, dz)| {
+            let (xx, yy, zz) = (
+                x.checked_add_signed(dx)?,
+                y.checked_add_signed(dy)?,
+                z.checked_add_signed(dz)?,
+            );
+            (xx < dims[0] && yy < dims[1] && zz < dims[2]).then_some((xx, yy, zz))
+        })
 }
 
 /// Thickness (mm) of the shell beyond the rib cut in which a component's voxels count as the
@@ -983,6 +979,14 @@ mod tests {
         let (roots, unresolved) = rib_roots(&cl, &patch);
         assert!(roots.is_empty());
         assert_eq!(unresolved.len(), 1, "the patch is bone no rib accounts for");
+    }
+
+    #[test]
+    fn a_voxel_has_26_neighbours_inside_the_box_and_fewer_at_its_faces() {
+        assert_eq!(neighbours26((1, 1, 1), [3, 3, 3]).count(), 26);
+        assert_eq!(neighbours26((0, 0, 0), [3, 3, 3]).count(), 7);
+        assert_eq!(neighbours26((2, 1, 1), [3, 3, 3]).count(), 17);
+        assert!(neighbours26((1, 1, 1), [3, 3, 3]).all(|v| v != (1, 1, 1)));
     }
 
     #[test]
