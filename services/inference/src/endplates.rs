@@ -854,15 +854,19 @@ pub fn measure_or_disc(
     drop_outward_rim_steps(&mut inf, 1.0);
     if let Some(marrow) = marrow_level(&fr, (&sup, &inf), &profiles, ds) {
         let min_drop = cfg.endplate_min_drop_hu;
-        let row = |s: f64| (s / ds).round().max(0.0) as usize;
         continue_inner_rim_readings(&fr, &mut sup, -1.0, &profiles, (ds, marrow), |k, from| {
-            endplate_edge(&profiles[k], row(from + edge_bias).max(up), up, min_drop)
-                .map(|(x, _)| x * ds - edge_bias)
+            endplate_edge(
+                &profiles[k],
+                img.row_of(from + edge_bias).max(up),
+                up,
+                min_drop,
+            )
+            .map(|(x, _)| x * ds - edge_bias)
         });
         continue_inner_rim_readings(&fr, &mut inf, 1.0, &profiles, (ds, marrow), |k, from| {
             endplate_edge(
                 &profiles[k],
-                row(from - edge_bias).min(down),
+                img.row_of(from - edge_bias).min(down),
                 down,
                 min_drop,
             )

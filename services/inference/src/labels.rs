@@ -26,10 +26,10 @@ pub struct BodySpan {
     pub s_top: f64,
 }
 
-/// How far (mm) above a body's superior endplate a rib may leave the spine and still be that
-/// body's: a rib head articulates at the disc above its body, so the rib can leave the exclusion
-/// radius at that disc (6–7 mm above the top on population phantoms at T12); a rib further up
-/// belongs to the body above.
+/// How far (mm) above a body's superior endplate a rib may reach the spine and still be that
+/// body's: the heads of ribs 2–9 articulate at the disc above their body, so the rib's level
+/// (followed inward, [`RIB_INWARD_MM`]) can lie at that disc; a rib further up belongs to the
+/// body above.
 pub(crate) const RIB_ABOVE_TOP_MM: f64 = 9.0;
 
 /// Where a rib is expected to reach the spine (followed inward, [`RIB_INWARD_MM`]), in body
@@ -244,7 +244,6 @@ fn follow_inward(
     cfg: &ClassicalConfig,
 ) -> Option<[f64; 3]> {
     let [nx, ny, _] = g.dims;
-    let s = g.spacing;
     let k0 = track.k_start;
     let nz = track.points.len();
     let inner = cfg.rib_cut_mm - RIB_INWARD_MM;
@@ -254,7 +253,7 @@ fn follow_inward(
         ((p[0] - cx).hypot(p[1] - cy), p)
     };
     let to_index = |p: [f64; 3]| -> Option<(usize, usize, usize)> {
-        let v = [0, 1, 2].map(|a| ((p[a] - g.origin[a]) / s).round() as isize);
+        let v = g.to_index(p).map(|c| c.round() as isize);
         Some((
             usize::try_from(v[0]).ok()?,
             usize::try_from(v[1]).ok()?,
