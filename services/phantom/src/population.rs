@@ -159,6 +159,10 @@ pub struct Population {
     pub kernel: Kernel,
     /// Iodinated contrast: HU of blood in the aorta and heart (`None`: unenhanced).
     pub contrast_blood_hu: Option<f64>,
+    /// Where the tracheal carina lies, as a fraction of the way from T5's centre down to
+    /// T6's (on CT, taken in inspiration, it projects onto T5–T6 in most adults).
+    #[serde(default)]
+    pub carina_t5_to_t6: f64,
 }
 
 impl Population {
@@ -309,6 +313,8 @@ pub fn draw(seed: u64) -> PhantomSpec {
         display_fov_mm,
         kernel,
         contrast_blood_hu,
+        // Its own stream, so that every other draw stays as it was.
+        carina_t5_to_t6: (rng(seed, stream::AIRWAYS).random::<f64>() * 100.0).round() / 100.0,
     };
     // Fractures at a prevalence that rises as bone density falls; some at the edge of the view.
     let p_frac =

@@ -19,6 +19,7 @@ pub mod stream {
     pub const PATIENT: u64 = 4;
     pub const POPULATION: u64 = 5;
     pub const POPULATION_ANATOMY: u64 = 7;
+    pub const AIRWAYS: u64 = 8;
     pub const NOISE_BASE: u64 = 1 << 32;
 }
 

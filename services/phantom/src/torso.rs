@@ -137,7 +137,9 @@ impl Torso {
             z_l2: z_of(14),
             z_apex: z_of(1) + 28.0,
             dome: (z_of(9) + 5.0 * gauss(rng).clamp(-1.5, 1.5), z_of(10)),
-            z_carina: z_of(5),
+            z_carina: pop.map_or(z_of(5), |p| {
+                z_of(5) + p.carina_t5_to_t6 * (z_of(6) - z_of(5))
+            }),
             z_arch: z_of(4) + 8.0,
             heart: [0.0; 3],
             ribs: Vec::new(),
