@@ -8,7 +8,7 @@
 //! metal, ring artefacts, Schmorl nodes).
 
 use crate::{
-    artefacts, body_axis, canal,
+    artefacts, body_axis, canal, carina,
     centreline::{self, Centreline},
     config::ClassicalConfig,
     cut_body, endplates, geom,
@@ -490,7 +490,37 @@ fn name_levels(
             None => false,
         },
     };
-    labels::name(spans, &ribs, &rib_search.unresolved, sacrum, beyond, cfg)
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        let describe = |e: &Option<EndBody>| match e {
+            Some(EndBody::Complete(_)) => "complete".to_string(),
+            Some(EndBody::Cut(c)) => format!(
+                "cut (near endplate {:.0}, edge {:.0})",
+                c.s_endplate.iter().sum::<f64>() / 3.0,
+                c.s_edge
+            ),
+            None => "none".to_string(),
+        };
+        tracing::debug!(
+            "DBG end bodies: cranial {}, caudal {}; seen beyond {beyond:?}; stubs {:?}",
+            describe(cranial_end),
+            describe(caudal_end),
+            stubs
+                .iter()
+                .map(|r| format!("{:.0}:{:.0}:{}", r.s, r.length, r.side))
+                .collect::<Vec<_>>()
+        );
+    }
+    let carina = carina::find(grid, track).map(|p| labels::level_of(cl, p));
+    tracing::debug!("DBG carina at {carina:?}");
+    labels::name(
+        spans,
+        &ribs,
+        &rib_search.unresolved,
+        sacrum,
+        beyond,
+        carina,
+        cfg,
+    )
 }
 
 /// The flags of one measured body (`v`, from endplates `ep`), with a note for each that needs
@@ -543,9 +573,12 @@ fn body_flags(
 }
 
 /// How much of a body cut by the scan's lower edge (mm below its superior endplate) must be in
-/// view for its lack of a rib to count: a rib leaves the spine at its body's top and runs
-/// laterally and down, so a sliver of T12 can show no rib at all.
-const RIB_REGION_IN_VIEW_MM: f64 = 12.0;
+/// view for its lack of a rib to count. The lower ribs reach the cut far below their heads: on
+/// the real chest CT the 12th crosses it 13 mm below its body's centre, about 25 mm below the
+/// body's top, and the population phantom's 10th–12th fall as steeply. With less in view, a
+/// cut T10 or T11 whose rib runs below the scan's edge reads rib-free and the lowest rib seen
+/// is taken for the 12th (population set: seven studies named two or three levels too high).
+const RIB_REGION_IN_VIEW_MM: f64 = 25.0;
 
 /// Fewest vertebrae that must be gradable for the study to be called: with fewer, a negative
 /// conclusion would rest on too little of the spine, so the study is declined.

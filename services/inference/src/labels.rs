@@ -473,13 +473,15 @@ pub struct SeenBeyond {
     pub below: bool,
 }
 
-/// Name the bodies (cranial → caudal). `unresolved_bone`: see [`RibSearch::unresolved`].
+/// Name the bodies (cranial → caudal). `unresolved_bone`: see [`RibSearch::unresolved`];
+/// `carina`: the tracheal carina's arc length ([`crate::carina`]), when seen.
 pub fn name(
     bodies: &[BodySpan],
     ribs: &[Rib],
     unresolved_bone: &[(f64, f64)],
     sacrum: Option<usize>,
     beyond: SeenBeyond,
+    carina: Option<f64>,
     cfg: &ClassicalConfig,
 ) -> Naming {
     let n = bodies.len();
@@ -584,6 +586,12 @@ pub fn name(
             unresolved_bone.iter().any(|&(a, b)| a <= hi && b >= lo)
         });
     let sac_anchor = sacrum.map(|j| s1 - ordinal_of(j as isize));
+    // The carina is taken to lie between T5's centre and T6's: the body whose centre lies
+    // next above it (measured or virtual) is T5.
+    let carina_anchor = carina.map(|s| {
+        let j = all.iter().rposition(|b| b.s_center <= s).unwrap_or(0);
+        CARINA_BELOW.index() as isize - ordinal_of(j as isize - 1)
+    });
     let ribbed: Vec<bool> = rib_bodies[1..=n].iter().map(|&b| b != 0).collect();
     let (offset, confidence, uncertain) = match vote(
         Anchors {
@@ -594,10 +602,35 @@ pub fn name(
         },
         &mut notes,
     ) {
-        Some(v) => v,
+        Some((offset, confidence, uncertain)) => {
+            // The carina lies at T4–T7: an anchored count that puts it two levels or more
+            // from T5–T6 has probably taken a rib for another.
+            let off_by = carina_anchor.map_or(0, |c| (c - offset).abs());
+            if off_by >= 2 {
+                notes.push(format!(
+                    "labels: by this count the tracheal carina lies {off_by} levels from T5–T6, \
+                     where it lies in most adults"
+                ));
+            }
+            (offset, confidence, uncertain || off_by >= 2)
+        }
         None => {
-            notes.push("labels: neither a last rib nor the lumbosacral junction seen; labels estimated from vertebral heights and uncertain".into());
-            (height_fit(bodies, &ordinal, &ribbed), 0.3, true)
+            let fit = LevelFit {
+                bodies,
+                ordinal: &ordinal,
+                ribbed: &ribbed,
+                ribbed_beyond: (rib_bodies[0] != 0, rib_bodies[n + 1] != 0),
+            };
+            match carina_anchor {
+                Some(c) => {
+                    notes.push("labels: neither the first nor the last rib nor the lumbosacral junction seen; counted from the tracheal carina (taken to lie between T5's and T6's centres, as it does in most adults; one level either way in others); uncertain".into());
+                    (fit.near(c), 0.45, true)
+                }
+                None => {
+                    notes.push("labels: neither a last rib nor the lumbosacral junction seen; labels estimated from vertebral heights and uncertain".into());
+                    (fit.by_heights(), 0.3, true)
+                }
+            }
         }
     };
     let ribbed = ribbed.iter().filter(|&&b| b).count();
@@ -676,36 +709,82 @@ fn vote(a: Anchors, notes: &mut Vec<String>) -> Option<(isize, f64, bool)> {
     Some((chosen, 0.6, true))
 }
 
-/// With no anchor: the offset whose normal heights (T1 → L3 growth) fit the bodies best, never
-/// naming a rib-bearing body outside T1–T12.
-fn height_fit(bodies: &[BodySpan], ordinal: &[isize], ribbed: &[bool]) -> isize {
-    let n = bodies.len();
-    let t1 = VertebraLevel::T1.index() as isize;
-    let t12 = VertebraLevel::T12.index() as isize;
-    let mut best = (f64::INFINITY, 0isize);
-    for off in (t1 - n as isize + 3)..=(VertebraLevel::L5.index() as isize - 2) {
-        let (mut sse, mut cnt, mut misplaced_ribs) = (0.0, 0, 0);
-        for (j, b) in bodies.iter().enumerate() {
-            let idx = off + ordinal[j];
-            if ribbed.get(j).copied().unwrap_or(false) && !(t1..=t12).contains(&idx) {
-                misplaced_ribs += 1;
-            }
-            if idx < 0 {
-                continue;
-            }
-            if let Some(h) = normal_height(idx as usize) {
+/// The level whose body's centre lies next above the tracheal carina. On CT (in inspiration)
+/// the carina projects onto T5–T6 in most adults, T4–T7 in nearly all; on the real chest CT it
+/// lies at the T6/T7 disc, one level lower.
+const CARINA_BELOW: VertebraLevel = VertebraLevel::T5;
+
+/// Naming with no rib or sacral anchor: what the bodies and their ribs allow.
+struct LevelFit<'a> {
+    bodies: &'a [BodySpan],
+    ordinal: &'a [isize],
+    /// Whether each body bears a rib.
+    ribbed: &'a [bool],
+    /// Whether the level above the first body and the level below the last bear a rib (then
+    /// the first body is T2 or lower, the last T11 or higher).
+    ribbed_beyond: (bool, bool),
+}
+
+impl LevelFit<'_> {
+    /// Rib-bearing levels that offset `off` would name outside T1–T12.
+    fn misplaced_ribs(&self, off: isize) -> usize {
+        let t1 = VertebraLevel::T1.index() as isize;
+        let t12 = VertebraLevel::T12.index() as isize;
+        let (first, last) = (
+            self.ordinal.first().copied().unwrap_or(0),
+            self.ordinal.last().copied().unwrap_or(0),
+        );
+        let beyond = [
+            (self.ribbed_beyond.0, off + first - 1),
+            (self.ribbed_beyond.1, off + last + 1),
+        ];
+        let bodies = self
+            .ribbed
+            .iter()
+            .zip(self.ordinal)
+            .map(|(&rib, &o)| (rib, off + o));
+        beyond
+            .into_iter()
+            .chain(bodies)
+            .filter(|&(rib, idx)| rib && !(t1..=t12).contains(&idx))
+            .count()
+    }
+
+    /// Of the carina's offset and its neighbours (one level either way), the nearest that
+    /// names no rib-bearing level outside T1–T12.
+    fn near(&self, carina: isize) -> isize {
+        [carina, carina + 1, carina - 1]
+            .into_iter()
+            .min_by_key(|&off| (self.misplaced_ribs(off), (off - carina).abs()))
+            .unwrap_or(carina)
+    }
+
+    /// The offset whose normal heights (T1 → L3 growth) fit the bodies best, never naming a
+    /// rib-bearing level outside T1–T12.
+    fn by_heights(&self) -> isize {
+        let n = self.bodies.len();
+        let t1 = VertebraLevel::T1.index() as isize;
+        let mut best = (f64::INFINITY, 0isize);
+        for off in (t1 - n as isize + 3)..=(VertebraLevel::L5.index() as isize - 2) {
+            let (mut sse, mut cnt) = (0.0, 0);
+            for (b, &o) in self.bodies.iter().zip(self.ordinal) {
+                let Some(h) = usize::try_from(off + o).ok().and_then(normal_height) else {
+                    continue;
+                };
                 sse += (b.height - h).powi(2);
                 cnt += 1;
             }
-        }
-        if cnt >= n.min(3) && cnt > 0 {
-            let m = sse / cnt as f64 + 20.0 * (n - cnt) as f64 + 100.0 * misplaced_ribs as f64;
-            if m < best.0 {
-                best = (m, off);
+            if cnt >= n.min(3) && cnt > 0 {
+                let m = sse / cnt as f64
+                    + 20.0 * (n - cnt) as f64
+                    + 100.0 * self.misplaced_ribs(off) as f64;
+                if m < best.0 {
+                    best = (m, off);
+                }
             }
         }
+        best.1
     }
-    best.1
 }
 
 /// Each body's level counted from the first (0, 1, 2 …), with a skipped level wherever the
@@ -783,6 +862,7 @@ mod tests {
             &[],
             None,
             SeenBeyond::default(),
+            None,
             &ClassicalConfig::default(),
         );
         assert_eq!(
@@ -817,17 +897,34 @@ mod tests {
     }
 
     #[test]
+    fn with_no_rib_anchor_the_body_above_the_carina_is_t5() {
+        // Seven rib-bearing bodies, with rib-bearing levels above and below them: no rib
+        // anchor. The carina lies between the third and fourth bodies' centres.
+        let (bodies, ribs) = ribbed_spine(9, &(0..9).collect::<Vec<_>>());
+        let inner = &bodies[1..8];
+        let cfg = ClassicalConfig::default();
+        let carina = Some(0.5 * (inner[2].s_center + inner[3].s_center));
+        let naming = name(inner, &ribs, &[], None, SeenBeyond::default(), carina, &cfg);
+        assert!(naming.uncertain, "{:?}", naming.notes);
+        assert_eq!(naming.label_index[2], VertebraLevel::T5.index() as isize);
+        assert!(naming.notes.iter().any(|n| n.contains("carina")));
+        // Without it the count falls back on the heights (all bodies 20 mm: another count).
+        let by_heights = name(inner, &ribs, &[], None, SeenBeyond::default(), None, &cfg);
+        assert_ne!(by_heights.label_index, naming.label_index);
+    }
+
+    #[test]
     fn a_rib_free_body_cut_by_the_scan_below_the_last_rib_confirms_t12() {
         // Six bodies, all rib-bearing; below the last one the scan cuts a rib-free body.
         let (bodies, ribs) = ribbed_spine(6, &[0, 1, 2, 3, 4, 5]);
         let cfg = ClassicalConfig::default();
-        let unseen = name(&bodies, &ribs, &[], None, SeenBeyond::default(), &cfg);
+        let unseen = name(&bodies, &ribs, &[], None, SeenBeyond::default(), None, &cfg);
         assert!(unseen.uncertain, "no anchor without the level below");
         let below = SeenBeyond {
             above: false,
             below: true,
         };
-        let seen = name(&bodies, &ribs, &[], None, below, &cfg);
+        let seen = name(&bodies, &ribs, &[], None, below, None, &cfg);
         assert!(!seen.uncertain, "{:?}", seen.notes);
         assert_eq!(seen.label_index[5], VertebraLevel::T12.index() as isize);
     }
@@ -844,6 +941,7 @@ mod tests {
             &[],
             None,
             SeenBeyond::default(),
+            None,
             &ClassicalConfig::default(),
         );
         assert_eq!(
@@ -869,6 +967,7 @@ mod tests {
             &beside_body_0,
             None,
             SeenBeyond::default(),
+            None,
             &ClassicalConfig::default(),
         );
         assert_eq!(
@@ -886,6 +985,7 @@ mod tests {
             &beside_l2,
             None,
             SeenBeyond::default(),
+            None,
             &ClassicalConfig::default(),
         );
         assert_eq!(naming.label_index[1], VertebraLevel::T1.index() as isize);

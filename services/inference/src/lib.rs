@@ -38,6 +38,7 @@
 //! - [`cut_body`]: a body cut by the scan's edge (named, not graded).
 //! - [`body_axis`]: keypoints on columns along each body's own axis, in patient space.
 //! - [`labels`]: ribs, the sacrum, and naming.
+//! - [`carina`]: the tracheal carina, a naming cue when no rib anchor is seen.
 //! - [`artefacts`]: ring artefacts about the isocentre.
 //! - [`onnx`]: the ONNX Runtime detector and its model manifest.
 //! - [`worker`]: [`InferenceWorker`], the pipeline stage.
@@ -45,6 +46,7 @@
 pub mod artefacts;
 pub mod body_axis;
 pub mod canal;
+pub mod carina;
 pub mod centreline;
 pub mod classical;
 pub mod config;
