@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # The fleet measurement of issue 20, reproducible: RabbitMQ (a vhost of its own) + s3s-fs + a
-# dcmtk storescp standing in for the PACS + the five workers as separate processes, then
-# `spinescreen load`; afterwards counts the SRs each study left at the PACS (exactly once) and,
-# with --baseline, times `spinescreen analyze` of the first study (one process, best of 3).
+# dcmtk storescp standing in for the PACS + the DICOM receivers (`worker receiver`, where the load
+# sends its C-STORE) and the five workers as separate processes, then `spinescreen load`;
+# afterwards counts the SRs each study left at the PACS (exactly once) and, with --baseline,
+# times `spinescreen analyze` of the first study (one process, best of 3).
 #
 # Usage: scripts/fleet-measure.sh BIN OUT_DIR [--baseline] [load args…]
 #   e.g. scripts/fleet-measure.sh target/release/spinescreen /tmp/fleet \
 #          --count 12 --seed 1000 --concurrency 2 --send cstore
 # Needs RabbitMQ on 127.0.0.1:5672 (guest/guest, rabbitmqctl), s3s-fs and dcmtk on PATH.
 # Ports and vhost: FLEET_VHOST, FLEET_S3_PORT (8015), FLEET_PACS_PORT (11215),
-# FLEET_SCP_PORT (11216), FLEET_METRICS_BASE (9470 … 9474).
+# FLEET_SCP_PORT (11216), FLEET_METRICS_BASE (9470 … 9475).
 set -euo pipefail
 
 BIN=$(realpath "$1")
@@ -25,7 +26,8 @@ S3_PORT=${FLEET_S3_PORT:-8015}
 PACS_PORT=${FLEET_PACS_PORT:-11215}
 SCP_PORT=${FLEET_SCP_PORT:-11216}
 METRICS_BASE=${FLEET_METRICS_BASE:-9470}
-STAGES=(ingest inference morphometry rendering publisher)
+# `worker` arguments, one process each: the receivers first, then the five stages.
+STAGES=(receiver ingest inference morphometry rendering publisher)
 
 rm -rf "$OUT"
 mkdir -p "$OUT/s3/spinescreen" "$OUT/pacs"
@@ -66,7 +68,8 @@ secret_key = "S"
 allow_http = true
 
 [ingest.scp]
-enabled = false
+enabled = true
+bind_address = "127.0.0.1"
 ae_title = "SPINESCREEN"
 port = $SCP_PORT
 
@@ -84,10 +87,7 @@ EOF
 WORKER_PIDS=()
 for i in "${!STAGES[@]}"; do
   stage=${STAGES[$i]}
-  scp=false
-  [[ "$stage" == ingest ]] && scp=true
-  SPINESCREEN__METRICS_ADDR="127.0.0.1:$((METRICS_BASE + i))" \
-    SPINESCREEN__INGEST__SCP__ENABLED=$scp RUST_LOG=info \
+  SPINESCREEN__METRICS_ADDR="127.0.0.1:$((METRICS_BASE + i))" RUST_LOG=info \
     "$BIN" --config "$OUT/spinescreen.toml" worker "$stage" >"$OUT/$stage.log" 2>&1 &
   PIDS+=($!)
   WORKER_PIDS+=($!)

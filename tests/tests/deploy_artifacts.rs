@@ -1,6 +1,8 @@
 //! The deploy artifacts hold together: the Helm chart renders to valid Kubernetes objects (one
-//! worker Deployment and one KEDA ScaledObject per stage), every metric the Grafana dashboard and
-//! the alert rules query is one the workers export, and the compose pilot runs every stage.
+//! worker Deployment and one KEDA ScaledObject per stage, and a fixed-size receiver Deployment
+//! behind the hospital-facing DICOM and STOW-RS ports), every metric the Grafana dashboard and
+//! the alert rules query is one the workers export, and the compose pilot runs every stage and
+//! the receivers.
 //!
 //! Chart tests run the real Helm engine: `helm` when it is on PATH (or named by `SPINESCREEN_HELM`),
 //! otherwise `helm/helm_shim.py`, which calls Helm's Go engine from the `helm-python-sdk` wheel.
@@ -61,6 +63,29 @@ fn seq(value: &Value) -> &[Value] {
 
 fn stage_names() -> Vec<&'static str> {
     Stage::ALL.iter().map(|s| s.name()).collect()
+}
+
+/// `spinescreen worker receiver`: the DICOM receivers, deployed beside the stages.
+const RECEIVER: &str = "receiver";
+
+/// Every `spinescreen worker …` the chart and the pilot run: the stages, then the receivers.
+fn worker_names() -> Vec<&'static str> {
+    let mut names = stage_names();
+    names.push(RECEIVER);
+    names
+}
+
+/// Container ports (or Service ports) by name.
+fn named_ports<'a>(ports: &'a Value, field: &str) -> BTreeMap<&'a str, u64> {
+    seq(ports)
+        .iter()
+        .map(|p| {
+            (
+                str_at(p, &["name"]).unwrap_or(""),
+                p[field].as_u64().unwrap_or(0),
+            )
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -285,20 +310,20 @@ fn rendered_config(docs: &[Value]) -> toml::Table {
 }
 
 #[test]
-fn chart_renders_a_probed_sized_deployment_per_stage() {
+fn chart_renders_a_probed_sized_deployment_per_stage_and_for_the_receivers() {
     let Some(helm) = helm() else { return };
     let docs = render(&helm, &[]);
     let deployments = of_kind(&docs, "Deployment");
     assert_eq!(
         deployments.len(),
-        Stage::ALL.len(),
-        "one Deployment per stage"
+        Stage::ALL.len() + 1,
+        "one Deployment per stage and one for the receivers"
     );
     let secret = find(&docs, "Secret", &format!("{RELEASE}-spinescreen-secrets"))
         .expect("release Secret rendered");
     let cm_name = format!("{RELEASE}-spinescreen-config");
 
-    for stage in stage_names() {
+    for stage in worker_names() {
         let name = format!("{RELEASE}-spinescreen-{stage}");
         let dep =
             find(&docs, "Deployment", &name).unwrap_or_else(|| panic!("no Deployment {name}"));
@@ -341,20 +366,16 @@ fn chart_renders_a_probed_sized_deployment_per_stage() {
                 "{name} {probe}"
             );
         }
-        let ports: BTreeMap<&str, u64> = seq(&c["ports"])
-            .iter()
-            .map(|p| {
-                (
-                    str_at(p, &["name"]).unwrap_or(""),
-                    p["containerPort"].as_u64().unwrap_or(0),
-                )
-            })
-            .collect();
-        assert_eq!(ports.get("metrics"), Some(&9464), "{name}: metrics port");
-        if stage == "ingest" {
-            assert_eq!(ports.get("dicom"), Some(&11112), "ingest DICOM port");
-            assert_eq!(ports.get("stow"), Some(&8042), "ingest STOW-RS port");
+        // The hospital-facing ports are the receivers' alone: ingest scales on its queue.
+        let mut want = BTreeMap::from([("metrics", 9464)]);
+        if stage == RECEIVER {
+            want.extend([("dicom", 11112), ("stow", 8042)]);
         }
+        assert_eq!(
+            named_ports(&c["ports"], "containerPort"),
+            want,
+            "{name}: ports"
+        );
 
         for kind in ["requests", "limits"] {
             for res in ["cpu", "memory"] {
@@ -433,8 +454,8 @@ fn chart_renders_a_probed_sized_deployment_per_stage() {
         );
         assert_eq!(
             secret_keys.contains("stow-bearer-token"),
-            stage == "ingest",
-            "{name}: only ingest needs the STOW-RS token"
+            stage == RECEIVER,
+            "{name}: only the receivers need the STOW-RS token"
         );
 
         let sc = at(c, &["securityContext"]);
@@ -452,10 +473,10 @@ fn chart_renders_a_probed_sized_deployment_per_stage() {
 }
 
 #[test]
-fn chart_exposes_ingest_dicom_and_stow_and_every_metrics_port() {
+fn chart_exposes_dicom_and_stow_on_the_receivers_only_and_every_metrics_port() {
     let Some(helm) = helm() else { return };
     let docs = render(&helm, &[]);
-    for stage in stage_names() {
+    for stage in worker_names() {
         let name = format!("{RELEASE}-spinescreen-{stage}");
         let svc = find(&docs, "Service", &name).unwrap_or_else(|| panic!("no Service {name}"));
         let dep = find(&docs, "Deployment", &name).expect("deployment");
@@ -464,23 +485,61 @@ fn chart_exposes_ingest_dicom_and_stow_and_every_metrics_port() {
                 at(svc, &["spec", "selector"]),
                 at(dep, &["spec", "template", "metadata", "labels"])
             ),
-            "Service {name} does not select its stage's pods"
+            "Service {name} does not select its own pods"
         );
-        let ports: BTreeMap<&str, u64> = seq(at(svc, &["spec", "ports"]))
-            .iter()
-            .map(|p| {
-                (
-                    str_at(p, &["name"]).unwrap_or(""),
-                    p["port"].as_u64().unwrap_or(0),
-                )
-            })
-            .collect();
         let mut want = BTreeMap::from([("metrics", 9464)]);
-        if stage == "ingest" {
+        if stage == RECEIVER {
             want.extend([("dicom", 11112), ("stow", 8042)]);
         }
-        assert_eq!(ports, want, "Service {name} ports");
+        assert_eq!(
+            named_ports(at(svc, &["spec", "ports"]), "port"),
+            want,
+            "Service {name} ports"
+        );
     }
+    // No Service routes DICOM or STOW-RS to any pod but the receivers'.
+    let receiver = find(
+        &docs,
+        "Deployment",
+        &format!("{RELEASE}-spinescreen-{RECEIVER}"),
+    )
+    .expect("receiver deployment");
+    for svc in of_kind(&docs, "Service") {
+        let ports = named_ports(at(svc, &["spec", "ports"]), "port");
+        if ports.contains_key("dicom") || ports.contains_key("stow") {
+            for dep in of_kind(&docs, "Deployment") {
+                let selects = labels_match(
+                    at(svc, &["spec", "selector"]),
+                    at(dep, &["spec", "template", "metadata", "labels"]),
+                );
+                assert_eq!(
+                    selects,
+                    name_of(dep) == name_of(receiver),
+                    "Service {} and Deployment {}",
+                    name_of(svc),
+                    name_of(dep)
+                );
+            }
+        }
+    }
+    // The Service type and annotations for reaching it from the PACS.
+    let docs = render(
+        &helm,
+        &["receiver: {service: {type: LoadBalancer, annotations: {lb.example/internal: \"true\"}}}\n"],
+    );
+    let svc = find(
+        &docs,
+        "Service",
+        &format!("{RELEASE}-spinescreen-{RECEIVER}"),
+    )
+    .expect("receiver Service");
+    assert_eq!(str_at(svc, &["spec", "type"]), Some("LoadBalancer"));
+    assert_eq!(
+        str_at(svc, &["metadata", "annotations", "lb.example/internal"]),
+        Some("true")
+    );
+    let ingest = find(&docs, "Service", &format!("{RELEASE}-spinescreen-ingest")).expect("ingest");
+    assert_eq!(str_at(ingest, &["spec", "type"]), Some("ClusterIP"));
 }
 
 #[test]
@@ -542,8 +601,8 @@ fn chart_scales_every_stage_on_its_rabbitmq_queue_with_keda() {
             "{target}: scaling to zero would leave the queue without a consumer"
         );
         assert!(max >= min);
-        if stage == Stage::Inference {
-            assert!(max > min, "inference must scale out on backlog");
+        if stage == Stage::Inference || stage == Stage::Ingest {
+            assert!(max > min, "{target} must scale out on backlog");
         }
         let auth_name = str_at(trigger, &["authenticationRef", "name"]).expect("authenticationRef");
         let auth = find(&docs, "TriggerAuthentication", auth_name)
@@ -558,13 +617,24 @@ fn chart_scales_every_stage_on_its_rabbitmq_queue_with_keda() {
             .expect("Secret key exists")
             .starts_with("amqp://"));
     }
+    // The receivers keep their fixed replica count: KEDA never opens or closes their ports.
+    let receiver = format!("{RELEASE}-spinescreen-{RECEIVER}");
+    for so in &objects {
+        assert_ne!(
+            str_at(so, &["spec", "scaleTargetRef", "name"]),
+            Some(receiver.as_str()),
+            "KEDA scales the receivers"
+        );
+    }
+    let dep = find(&docs, "Deployment", &receiver).expect("receiver deployment");
+    assert_eq!(at(dep, &["spec", "replicas"]).as_u64(), Some(2));
 }
 
 #[test]
-fn chart_guards_each_stage_with_a_disruption_budget() {
+fn chart_guards_each_stage_and_the_receivers_with_a_disruption_budget() {
     let Some(helm) = helm() else { return };
     let docs = render(&helm, &[]);
-    for stage in stage_names() {
+    for stage in worker_names() {
         let name = format!("{RELEASE}-spinescreen-{stage}");
         let pdb = find(&docs, "PodDisruptionBudget", &name)
             .unwrap_or_else(|| panic!("no PodDisruptionBudget {name}"));
@@ -641,7 +711,7 @@ extraConfig:
     }
     let secret = find(&docs, "Secret", &format!("{RELEASE}-spinescreen-secrets")).expect("Secret");
 
-    for stage in stage_names() {
+    for stage in worker_names() {
         let dep = find(
             &docs,
             "Deployment",
@@ -696,8 +766,8 @@ extraConfig:
         assert_eq!((ingest.scp.port, ingest.stow.port), (11112, 8042));
         assert_eq!(
             ingest.stow.bearer_token.as_deref(),
-            (stage == "ingest").then_some("stow-token"),
-            "{stage}: only ingest gets the STOW-RS token"
+            (stage == RECEIVER).then_some("stow-token"),
+            "{stage}: only the receivers get the STOW-RS token"
         );
         let inference = &app.inference;
         assert_eq!(inference.detector, "classical");
@@ -731,9 +801,9 @@ fn chart_without_stow_token_leaves_stow_unauthenticated_rather_than_empty() {
     let dep = find(
         &docs,
         "Deployment",
-        &format!("{RELEASE}-spinescreen-ingest"),
+        &format!("{RELEASE}-spinescreen-{RECEIVER}"),
     )
-    .expect("ingest");
+    .expect("receiver");
     let container = &seq(at(dep, &["spec", "template", "spec", "containers"]))[0];
     let config = load_config(
         str_at(cm, &["data", "config.toml"]).expect("config.toml"),
@@ -775,6 +845,32 @@ fn chart_refuses_to_render_without_broker_or_with_bad_values() {
     )
     .expect_err("nested extra config");
     assert!(err.contains("nested"), "unexpected error: {err}");
+    // The receivers are not a stage and are never autoscaled; their Service moved off ingest.
+    let err = template(
+        &helm,
+        &[
+            BASE_VALUES,
+            "stages:\n  receiver:\n    resources: {requests: {cpu: 1, memory: 1Gi}, \
+             limits: {cpu: 1, memory: 1Gi}}\n    autoscaling: {enabled: true}\n",
+        ],
+    )
+    .expect_err("receiver as a stage");
+    assert!(err.contains("receiver"), "unexpected error: {err}");
+    let err = template(
+        &helm,
+        &[BASE_VALUES, "receiver: {autoscaling: {enabled: true}}\n"],
+    )
+    .expect_err("autoscaled receivers");
+    assert!(err.contains("autoscaling"), "unexpected error: {err}");
+    let err = template(
+        &helm,
+        &[BASE_VALUES, "ingest: {service: {type: LoadBalancer}}\n"],
+    )
+    .expect_err("ingest.service");
+    assert!(
+        err.contains("ingest.service moved to receiver.service"),
+        "unexpected error: {err}"
+    );
 }
 
 #[test]
@@ -802,7 +898,7 @@ fn chart_uses_an_existing_secret_instead_of_rendering_one() {
         }
     }
     assert!(
-        refs >= 3 * Stage::ALL.len(),
+        refs >= 3 * worker_names().len(),
         "every worker takes its secrets from the Secret"
     );
     for auth in of_kind(&docs, "TriggerAuthentication") {
@@ -970,6 +1066,13 @@ fn chart_without_keda_keeps_fixed_replicas() {
     )
     .expect("inference");
     assert_eq!(at(inference, &["spec", "replicas"]).as_u64(), Some(3));
+    let receiver = find(
+        &docs,
+        "Deployment",
+        &format!("{RELEASE}-spinescreen-{RECEIVER}"),
+    )
+    .expect("receiver");
+    assert_eq!(at(receiver, &["spec", "replicas"]).as_u64(), Some(2));
 }
 
 #[test]
@@ -985,7 +1088,7 @@ fn chart_monitoring_objects_use_the_pilot_job_names_and_alert_rules() {
         str_at(&seq(at(sm, &["spec", "endpoints"]))[0], &["port"]),
         Some("metrics")
     );
-    for stage in stage_names() {
+    for stage in worker_names() {
         let svc = find(&docs, "Service", &format!("{RELEASE}-spinescreen-{stage}")).expect("svc");
         assert!(labels_match(
             at(sm, &["spec", "selector", "matchLabels"]),
@@ -1634,7 +1737,7 @@ fn alert_rules_cover_sla_breach_dead_letter_growth_and_worker_down() {
         "dead-letter queue growing"
     );
     assert!(has(&["up{job=~\"spinescreen-.+\"} == 0"]), "a worker down");
-    for stage in stage_names() {
+    for stage in worker_names() {
         assert!(
             has(&[&format!("absent(up{{job=\"spinescreen-{stage}\"}})")]),
             "no {stage} worker at all"
@@ -1656,7 +1759,7 @@ fn chart_alert_rules_are_the_pilot_alert_rules() {
 // ---------------------------------------------------------------------------------------------
 
 #[test]
-fn compose_pilot_runs_every_stage_with_broker_store_and_monitoring() {
+fn compose_pilot_runs_every_stage_and_the_receivers_with_broker_store_and_monitoring() {
     let compose = yaml("deploy/docker-compose.yml");
     let services = compose["services"].as_mapping().expect("services");
     let service = |name: &str| -> &Value {
@@ -1667,7 +1770,7 @@ fn compose_pilot_runs_every_stage_with_broker_store_and_monitoring() {
     let worker_image = str_at(service("ingest"), &["image"])
         .expect("image")
         .to_string();
-    for stage in stage_names() {
+    for stage in worker_names() {
         let svc = service(stage);
         let cmd: Vec<&str> = seq(&svc["command"])
             .iter()
@@ -1689,18 +1792,27 @@ fn compose_pilot_runs_every_stage_with_broker_store_and_monitoring() {
             "{stage} waits for the broker"
         );
     }
-    let ingest_ports: Vec<&str> = seq(&service("ingest")["ports"])
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
+    let published = |name: &str| -> Vec<&str> {
+        seq(&service(name)["ports"])
+            .iter()
+            .filter_map(Value::as_str)
+            .collect()
+    };
+    let receiver_ports = published(RECEIVER);
     assert!(
-        ingest_ports.iter().any(|p| p.ends_with(":11112")),
-        "DICOM port published"
+        receiver_ports.iter().any(|p| p.ends_with(":11112")),
+        "DICOM port published by the receivers"
     );
     assert!(
-        ingest_ports.iter().any(|p| p.ends_with(":8042")),
-        "STOW-RS port published"
+        receiver_ports.iter().any(|p| p.ends_with(":8042")),
+        "STOW-RS port published by the receivers"
     );
+    for stage in stage_names() {
+        assert!(
+            published(stage).is_empty(),
+            "{stage} publishes ports: scaling it must not touch the hospital-facing ones"
+        );
+    }
 
     let rabbit = service("rabbitmq");
     assert!(str_at(rabbit, &["image"])
@@ -1763,7 +1875,7 @@ fn prometheus_scrapes_each_stage_and_rabbitmq_per_queue() {
             .find(|j| str_at(j, &["job_name"]) == Some(name))
             .unwrap_or_else(|| panic!("prometheus.yml has no job {name}"))
     };
-    for stage in stage_names() {
+    for stage in worker_names() {
         let j = job(&format!("spinescreen-{stage}"));
         let sd = &seq(&j["dns_sd_configs"])[0];
         assert_eq!(
@@ -1814,7 +1926,7 @@ fn pilot_config_and_compose_env_load_into_every_stage_config() {
         .collect();
     let compose = yaml("deploy/docker-compose.yml");
     let text = read("deploy/config.toml");
-    for stage in stage_names() {
+    for stage in worker_names() {
         let env: Vec<(String, String)> = at(&compose, &["services", stage, "environment"])
             .as_mapping()
             .expect("environment map")
@@ -1867,7 +1979,7 @@ fn pilot_config_and_compose_env_load_into_every_stage_config() {
         assert_eq!((ingest.scp.port, ingest.stow.port), (11112, 8042));
         assert_eq!(
             ingest.stow.bearer_token.is_some(),
-            stage == "ingest",
+            stage == RECEIVER,
             "{stage}: STOW-RS token"
         );
     }

@@ -1,9 +1,10 @@
-//! The fleet as the city runs it: one process per stage (two for inference) on a real RabbitMQ,
-//! s3s-fs as the object store, studies sent by dcmtk `storescu` to ingest's C-STORE SCP, results
-//! received by a dcmtk `storescp` standing in for the PACS. Then the fault drills: `kill -9` of
-//! each worker type mid-job, a broker restart, thirty seconds without S3, a poison job and a
-//! duplicate delivery — after each, every study must reach the PACS exactly once (one SR SOP
-//! Instance UID per study) with its images.
+//! The fleet as the city runs it: one process per stage (two for inference) and one for the DICOM
+//! receivers (`worker receiver`) on a real RabbitMQ, s3s-fs as the object store, studies sent by
+//! dcmtk `storescu` to the receivers' C-STORE SCP (one by STOW-RS) and taken from there by the
+//! separate ingest worker, results received by a dcmtk `storescp` standing in for the PACS.
+//! Then the fault drills: `kill -9` of each worker type mid-job (the receivers mid-association),
+//! a broker restart, thirty seconds without S3, a poison job and a duplicate delivery — after each, every study must reach
+//! the PACS exactly once (one SR SOP Instance UID per study) with its images.
 //!
 //! Needs RabbitMQ on 127.0.0.1:5672 (guest/guest, `rabbitmqctl` on PATH), `s3s-fs` and dcmtk; the
 //! tests fail when one is missing unless `SPINESCREEN_SKIP_SERVICES=1`. Each fleet lives in its
@@ -15,7 +16,9 @@
 
 mod fleet;
 
-use fleet::{phantom_study, skip_services, BrokerStopped, Fleet, FleetOptions, SKIP_ENV};
+use fleet::{
+    http_get, phantom_study, skip_services, BrokerStopped, Fleet, FleetOptions, RECEIVER, SKIP_ENV,
+};
 use spinescreen_proto::{Stage, StudyStatus};
 use spinescreen_runtime::broker::{ATTEMPTS_HEADER, ERROR_HEADER, STAGE_HEADER};
 use spinescreen_runtime::Message;
@@ -120,6 +123,15 @@ fn studies_reach_the_pacs_once_and_poison_and_duplicates_are_contained() {
     let rt = runtime();
     let broker = rt.block_on(fleet.broker());
 
+    // The receivers are a process of their own, ready because they listen; the ingest worker
+    // (same config file, same ports) listens on nothing and is ready because it consumes.
+    let readyz = |i: usize| http_get(fleet.worker(i).metrics_port, "/readyz").map(|r| r.1);
+    assert_eq!(
+        readyz(RECEIVER).as_deref(),
+        Some("ready\nc-store-scp ready\nstow-rs ready\n")
+    );
+    assert_eq!(readyz(0).as_deref(), Some("ready\ningest ready\n"));
+
     // Poison first: garbage where an ingest job belongs.
     rt.block_on(broker.publish(
         Stage::Ingest.queue(),
@@ -129,8 +141,12 @@ fn studies_reach_the_pacs_once_and_poison_and_duplicates_are_contained() {
         },
     ))
     .expect("poison published");
-    for (dir, _) in &sent {
-        fleet.send(dir);
+    for (i, (dir, _)) in sent.iter().enumerate() {
+        if i == 2 {
+            fleet.send_stow(dir);
+        } else {
+            fleet.send(dir);
+        }
     }
     // The same reception delivered twice (a receiver that crashed after publishing).
     let job = rt
@@ -213,10 +229,30 @@ fn kill_9_of_each_worker_type_mid_job_loses_and_duplicates_nothing() {
         .collect();
     let sent = studies(&fleet, &seeds);
     // One killer per stage (inference: the first of two workers): SIGKILL as soon as the worker
-    // reports a job in hand, then start it again. Studies are sent meanwhile; a send cut off by
-    // the ingest kill is repeated, as a PACS does.
+    // reports a job in hand, then start it again. Studies are sent meanwhile; the receivers are
+    // killed in the middle of the first study's association, and a send cut off by that is
+    // repeated, as a PACS does.
     let targets = [0usize, 1, 3, 4, 5];
     let killed: Vec<(String, bool)> = std::thread::scope(|scope| {
+        let receiver = scope.spawn(|| {
+            let deadline = Instant::now() + Duration::from_secs(90);
+            // 20 of the first study's 200 instances stored: its association is open.
+            let mid_association = loop {
+                let stored = fleet.incoming_files();
+                if stored >= 20 {
+                    break stored < 200;
+                }
+                if Instant::now() > deadline {
+                    break false;
+                }
+                std::thread::sleep(Duration::from_millis(3));
+            };
+            let mut w = fleet.worker(RECEIVER);
+            w.kill9();
+            w.start();
+            w.wait_ready(Duration::from_secs(60));
+            (w.stage.to_string(), mid_association)
+        });
         let handles: Vec<_> = targets
             .iter()
             .map(|&i| {
@@ -243,10 +279,17 @@ fn kill_9_of_each_worker_type_mid_job_loses_and_duplicates_nothing() {
         for (dir, _) in &sent {
             fleet.send_retrying(dir, Duration::from_secs(60));
         }
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
+        handles
+            .into_iter()
+            .chain([receiver])
+            .map(|h| h.join().unwrap())
+            .collect()
     });
     for (stage, mid_job) in &killed {
-        assert!(mid_job, "{stage} was never seen with a job in hand");
+        assert!(
+            mid_job,
+            "{stage} was never seen with a job (or an association) in hand"
+        );
     }
     let uids: BTreeSet<String> = sent.iter().map(|(_, u)| u.clone()).collect();
     let rt = runtime();

@@ -16,7 +16,7 @@
 mod fleet;
 
 use fleet::{
-    binary, phantom_study, phantom_study_with, skip_services, Fleet, FleetOptions, SKIP_ENV,
+    binary, phantom_study, phantom_study_with, skip_services, Fleet, FleetOptions, LEDGER, SKIP_ENV,
 };
 use spinescreen_ledger::query::find;
 use spinescreen_ledger::Ledger;
@@ -29,9 +29,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-/// The index of the ledger in [`Fleet::workers`] (after the six stage workers).
-const LEDGER: usize = 6;
 
 fn database_url() -> String {
     std::env::var("SPINESCREEN_TEST_DATABASE_URL")

@@ -1,6 +1,7 @@
 //! The HTTP face of every worker: `/metrics` (Prometheus text format), `/healthz` (the process
-//! is alive) and `/readyz` (every stage the process runs consumes from its broker; the body lists
-//! each stage's state), for Prometheus scraping and Kubernetes probes.
+//! is alive) and `/readyz` (every stage the process runs consumes from its broker and every DICOM
+//! receiver it runs listens; the body lists each one's state), for Prometheus scraping and
+//! Kubernetes probes.
 
 use crate::metrics;
 use axum::{http::StatusCode, response::IntoResponse, routing::get, Router};
@@ -9,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
-/// Readiness of each stage this process runs, by stage name.
+/// Readiness of each stage (or receiver) this process runs, by name.
 static STAGES: Mutex<BTreeMap<&'static str, bool>> = Mutex::new(BTreeMap::new());
 
 fn stages() -> std::sync::MutexGuard<'static, BTreeMap<&'static str, bool>> {
@@ -29,7 +30,8 @@ pub fn expect_stages(names: &[&'static str]) {
 }
 
 /// Mark one stage ready (consuming) or not. [`crate::worker::run_stage`] sets it once its
-/// consumer is up and clears it when the consumer goes away or on shutdown.
+/// consumer is up and clears it when the consumer goes away or on shutdown; a DICOM receiver
+/// registers under its own name, ready while it listens.
 pub fn set_stage_ready(stage: &'static str, ready: bool) {
     stages().insert(stage, ready);
 }

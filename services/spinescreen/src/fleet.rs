@@ -1,14 +1,15 @@
-//! Starting workers: one stage (`worker <stage>`) or all of them (`all`, `analyze`, `demo`) over
-//! the same broker and store. There is no second code path for the embedded mode: the embedded
+//! Starting workers: one stage (`worker <stage>`), the DICOM receivers (`worker receiver`) or
+//! all of them (`all`, `analyze`, `demo`) over the same broker and store. There is no second code path for the embedded mode: the embedded
 //! default is simply the in-memory broker and a local-directory store.
 
 use crate::config::AppConfig;
 use anyhow::Context;
 use spinescreen_proto::{ServiceInfo, Stage};
 use spinescreen_runtime::{
-    run_stage, Broker, CancellationToken, LoopOptions, StageContext, StageWorker, StudyStore,
+    http, run_stage, Broker, CancellationToken, LoopOptions, StageContext, StageWorker, StudyStore,
 };
 use std::sync::Arc;
+use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 /// Software version reported in results, SR and SC objects.
@@ -41,8 +42,8 @@ pub fn build_worker(stage: Stage, config: &AppConfig) -> anyhow::Result<Arc<dyn 
     })
 }
 
-/// Spawn the consume loops of `stages` (and, with ingest, the configured DICOM receivers) into
-/// `tasks`. Every task stops when `shutdown` is cancelled, after finishing its job in hand.
+/// Spawn the consume loops of `stages` into `tasks` (the DICOM receivers are
+/// [`spawn_receivers`]). Every task stops when `shutdown` is cancelled, after finishing its job in hand.
 pub async fn spawn_stages(
     stages: &[Stage],
     config: &AppConfig,
@@ -78,33 +79,70 @@ pub async fn connect(config: &AppConfig) -> anyhow::Result<(Arc<dyn Broker>, Stu
     Ok((broker, store))
 }
 
-/// Spawn ingest's enabled DICOM receivers (C-STORE SCP, STOW-RS) into `tasks`.
-pub fn spawn_receivers(
+/// Names the DICOM receivers report under in `/readyz`.
+pub const SCP_READINESS: &str = "c-store-scp";
+/// See [`SCP_READINESS`].
+pub const STOW_READINESS: &str = "stow-rs";
+
+/// Bind the enabled DICOM receivers (C-STORE SCP, STOW-RS) and spawn them into `tasks`
+/// (`worker receiver` and `all`). Each is marked ready in `/readyz` once its port is bound, so a
+/// Service routes to a pod only when it listens; it is marked not ready when it stops.
+///
+/// Fails when a port cannot be bound, or when `require_one` is set and both are disabled (a
+/// receiver process with nothing to listen on would never be ready).
+pub async fn spawn_receivers(
     config: &AppConfig,
     broker: Arc<dyn Broker>,
     store: StudyStore,
     shutdown: CancellationToken,
     tasks: &mut JoinSet<anyhow::Result<()>>,
-) {
+    require_one: bool,
+) -> anyhow::Result<()> {
     let ingest = config.ingest.clone();
+    if require_one && !ingest.scp.enabled && !ingest.stow.enabled {
+        anyhow::bail!(
+            "both DICOM receivers are disabled ([ingest.scp] and [ingest.stow] enabled = false); \
+             `worker receiver` has nothing to run"
+        );
+    }
     if ingest.scp.enabled {
+        let listener = bind(&ingest.scp.bind_address, ingest.scp.port, "C-STORE SCP").await?;
         let (cfg, store, broker, shutdown) = (
             ingest.clone(),
             store.clone(),
             broker.clone(),
             shutdown.clone(),
         );
+        http::expect_stages(&[SCP_READINESS]);
+        http::set_stage_ready(SCP_READINESS, true);
         tasks.spawn(async move {
-            spinescreen_ingest::run_scp(&cfg, store, broker, shutdown)
-                .await
-                .context("C-STORE SCP")
+            let outcome =
+                spinescreen_ingest::receive::run_scp_on(listener, &cfg, store, broker, shutdown)
+                    .await
+                    .context("C-STORE SCP");
+            http::set_stage_ready(SCP_READINESS, false);
+            outcome
         });
     }
     if ingest.stow.enabled {
+        let listener = bind(&ingest.stow.bind_address, ingest.stow.port, "STOW-RS").await?;
+        http::expect_stages(&[STOW_READINESS]);
+        http::set_stage_ready(STOW_READINESS, true);
         tasks.spawn(async move {
-            spinescreen_ingest::run_stow(&ingest, store, broker, shutdown)
-                .await
-                .context("STOW-RS receiver")
+            let outcome = spinescreen_ingest::receive::run_stow_on(
+                listener, &ingest, store, broker, shutdown,
+            )
+            .await
+            .context("STOW-RS receiver");
+            http::set_stage_ready(STOW_READINESS, false);
+            outcome
         });
     }
+    Ok(())
+}
+
+async fn bind(address: &str, port: u16, what: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind((address, port))
+        .await
+        .with_context(|| format!("{what}: cannot listen on {address}:{port}"))
 }

@@ -13,7 +13,7 @@
 //! and can only be shown by driving it the way a PACS would.
 //!
 //! Studies are sent either as a PACS does, by C-STORE (PS3.4 Annex B) with dcmtk's `storescu` to
-//! the ingest SCP, one association per study (`--send cstore`), or by staging the files in the
+//! the receivers' SCP (`worker receiver`), one association per study (`--send cstore`), or by staging the files in the
 //! store and publishing the ingest job directly (`--send direct`,
 //! [`spinescreen_ingest::stage_directory`]), which leaves the DICOM network out. At most
 //! `--concurrency` studies are in flight at once (a closed loop): a new study is sent only when
@@ -41,7 +41,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SendMode {
-    /// C-STORE with dcmtk `storescu` to the ingest SCP, one association per study.
+    /// C-STORE with dcmtk `storescu` to the receivers' SCP, one association per study.
     Cstore,
     /// Store the files in the object store and publish the ingest job (no DICOM network).
     Direct,
@@ -81,13 +81,13 @@ pub struct LoadArgs {
     /// How studies are sent.
     #[arg(long, value_enum, default_value = "cstore")]
     pub send: SendMode,
-    /// Ingest SCP host (`--send cstore`).
+    /// Host of the receivers' C-STORE SCP (`--send cstore`).
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
-    /// Ingest SCP port (`--send cstore`).
+    /// Port of the receivers' C-STORE SCP (`--send cstore`).
     #[arg(long, default_value_t = 11112)]
     pub port: u16,
-    /// Called AE title of the ingest SCP.
+    /// Called AE title of the receivers' C-STORE SCP.
     #[arg(long, default_value = "SPINESCREEN")]
     pub called_ae: String,
     /// Our calling AE title.

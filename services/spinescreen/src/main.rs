@@ -1,7 +1,9 @@
 //! `spinescreen`: one binary for every role.
 //!
 //! - `worker <stage>` runs one stage against the configured broker and store (a fleet member);
-//!   `worker ledger` runs the study ledger (PostgreSQL) on the done queue and the events feed;
+//!   `worker receiver` runs the DICOM receivers (C-STORE SCP, STOW-RS) that hand received
+//!   studies to ingest's queue; `worker ledger` runs the study ledger (PostgreSQL) on the done
+//!   queue and the events feed;
 //! - `studies list | show | retry` query the ledger; `monitor sample | report` run the periodic
 //!   expert review on it; `console` serves a read-only web page over it;
 //! - `all` runs every stage in one process (embedded by default: in-memory queues, local store);
@@ -34,9 +36,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run one stage's worker (ingest also runs its DICOM receivers), or the study ledger.
+    /// Run one stage's worker, the DICOM receivers (C-STORE SCP, STOW-RS) or the study ledger.
     Worker {
-        /// ingest | inference | morphometry | rendering | publisher | ledger
+        /// ingest | inference | morphometry | rendering | publisher | receiver | ledger
         #[arg(value_parser = parse_role)]
         stage: Role,
     },
@@ -91,21 +93,24 @@ enum Command {
     Load(load::LoadArgs),
 }
 
-/// What `worker` runs: one stage, or the study ledger.
+/// What `worker` runs: one stage, the DICOM receivers, or the study ledger.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Role {
     Stage(Stage),
+    Receiver,
     Ledger,
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
-    if s == "ledger" {
-        return Ok(Role::Ledger);
+    match s {
+        "ledger" => return Ok(Role::Ledger),
+        "receiver" => return Ok(Role::Receiver),
+        _ => {}
     }
     Stage::from_name(s).map(Role::Stage).ok_or_else(|| {
         format!(
-            "unknown worker {s:?}; expected ingest, inference, morphometry, rendering, publisher \
-             or ledger"
+            "unknown worker {s:?}; expected ingest, inference, morphometry, rendering, publisher, \
+             receiver or ledger"
         )
     })
 }
@@ -135,14 +140,17 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Worker {
             stage: Role::Stage(stage),
-        } => runtime.block_on(serve(&config, &[stage])),
+        } => runtime.block_on(serve(&config, &[stage], Receivers::Off)),
+        Command::Worker {
+            stage: Role::Receiver,
+        } => runtime.block_on(serve(&config, &[], Receivers::Required)),
         Command::Worker {
             stage: Role::Ledger,
         } => runtime.block_on(ledger::serve_ledger(&config)),
         Command::Studies { command } => runtime.block_on(ledger::studies(&config, &command)),
         Command::Monitor { command } => runtime.block_on(ledger::monitor(&config, &command)),
         Command::Console { listen } => runtime.block_on(ledger::console(&config, listen)),
-        Command::All => runtime.block_on(serve(&config, &Stage::ALL)),
+        Command::All => runtime.block_on(serve(&config, &Stage::ALL, Receivers::Enabled)),
         Command::Analyze {
             dicom_dir,
             out,
@@ -200,12 +208,24 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-/// Run the given stages until SIGTERM/SIGINT, serving `/metrics`, with ingest's receivers when
-/// ingest is among them.
-async fn serve(config: &AppConfig, stages: &[Stage]) -> anyhow::Result<()> {
+/// Whether a process runs the DICOM receivers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Receivers {
+    /// Not in this process (`worker <stage>`: scaling ingest never opens or closes a port).
+    Off,
+    /// Those enabled in `[ingest.scp]` / `[ingest.stow]` (`all`).
+    Enabled,
+    /// Those enabled, at least one (`worker receiver`).
+    Required,
+}
+
+/// Run the given stages and receivers until SIGTERM/SIGINT, serving `/metrics`, `/healthz` and
+/// `/readyz`.
+async fn serve(config: &AppConfig, stages: &[Stage], receivers: Receivers) -> anyhow::Result<()> {
     let shutdown = spinescreen_runtime::shutdown::cancel_on_signal();
     let names: Vec<&'static str> = stages.iter().map(|s| s.name()).collect();
-    // `/readyz` answers 200 only once every one of these stages consumes.
+    // `/readyz` answers 200 only once every one of these stages consumes (and each receiver
+    // listens, registered when it binds).
     spinescreen_runtime::http::expect_stages(&names);
     let (broker, store) = fleet::connect(config).await?;
     let mut tasks = JoinSet::new();
@@ -213,17 +233,21 @@ async fn serve(config: &AppConfig, stages: &[Stage]) -> anyhow::Result<()> {
         config.runtime.metrics_addr,
         shutdown.clone(),
     ));
-    if stages.contains(&Stage::Ingest) {
+    if receivers != Receivers::Off {
         fleet::spawn_receivers(
             config,
             broker.clone(),
             store.clone(),
             shutdown.clone(),
             &mut tasks,
-        );
+            receivers == Receivers::Required,
+        )
+        .await?;
+    } else if stages.contains(&Stage::Ingest) {
+        tracing::info!("the DICOM receivers run in `spinescreen worker receiver`, not here");
     }
     fleet::spawn_stages(stages, config, broker, store, shutdown.clone(), &mut tasks).await?;
-    tracing::info!(stages = ?names, "spinescreen started");
+    tracing::info!(stages = ?names, receivers = ?receivers, "spinescreen started");
     wait_all(tasks, shutdown).await
 }
 

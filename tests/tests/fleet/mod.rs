@@ -1,6 +1,6 @@
 //! Harness for `fleet_distributed.rs`: a spinescreen fleet as separate processes — one per stage,
-//! two for inference — on a real RabbitMQ (a fresh vhost per fleet), its own s3s-fs and a dcmtk
-//! `storescp` standing in for the PACS. Every child process is killed when the [`Fleet`] is
+//! two for inference, and the DICOM receivers (`worker receiver`) — on a real RabbitMQ (a fresh
+//! vhost per fleet), its own s3s-fs and a dcmtk `storescp` standing in for the PACS. Every child process is killed when the [`Fleet`] is
 //! dropped, also when a test fails.
 
 #![allow(dead_code)] // each test uses a different part of the harness
@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 /// Set to `1` to skip these tests where RabbitMQ, s3s-fs or dcmtk are missing.
 pub const SKIP_ENV: &str = "SPINESCREEN_SKIP_SERVICES";
-/// Called AE title of the ingest SCP.
+/// Called AE title of the receivers' C-STORE SCP.
 pub const INGEST_AE: &str = "SPINESCREEN";
 /// AE title of the PACS (storescp).
 pub const PACS_AE: &str = "PACS";
@@ -484,10 +484,11 @@ impl Default for FleetOptions {
     }
 }
 
-/// The fleet: vhost, s3s-fs, storescp and one process per stage (two for inference).
+/// The fleet: vhost, s3s-fs, storescp, one process per stage (two for inference) and the
+/// receivers.
 pub struct Fleet {
-    /// Workers: ingest, inference ×2, morphometry, rendering, publisher (then the ledger, when
-    /// asked for). Dropped first.
+    /// Workers: ingest, inference ×2, morphometry, rendering, publisher, receiver (then the
+    /// ledger, when asked for). Dropped first.
     pub workers: Vec<Arc<Mutex<Worker>>>,
     /// Each worker's stage and log file, in the order of `workers`.
     pub worker_logs: Vec<(&'static str, PathBuf)>,
@@ -497,8 +498,10 @@ pub struct Fleet {
     pub pacs_dir: PathBuf,
     /// Object store.
     pub s3: S3,
-    /// Port of ingest's C-STORE SCP.
+    /// Port of the receivers' C-STORE SCP.
     pub scp_port: u16,
+    /// Port of the receivers' STOW-RS endpoint.
+    pub stow_port: u16,
     /// AMQP URL of the vhost.
     pub amqp_url: String,
     /// Delivery limit the queues were declared with.
@@ -512,15 +515,23 @@ pub struct Fleet {
 /// The `worker` argument of the study ledger, after [`WORKER_STAGES`] when asked for.
 pub const LEDGER_WORKER: &str = "ledger";
 
-/// Stages in the order of [`Fleet::workers`].
-pub const WORKER_STAGES: [&str; 6] = [
+/// `worker` arguments in the order of [`Fleet::workers`]: the stages, then the receivers.
+pub const WORKER_STAGES: [&str; 7] = [
     "ingest",
     "inference",
     "inference",
     "morphometry",
     "rendering",
     "publisher",
+    RECEIVER_WORKER,
 ];
+
+/// The `worker` argument of the DICOM receivers (C-STORE SCP, STOW-RS).
+pub const RECEIVER_WORKER: &str = "receiver";
+/// Index of the receivers in [`Fleet::workers`].
+pub const RECEIVER: usize = 6;
+/// Index of the study ledger in [`Fleet::workers`], when asked for.
+pub const LEDGER: usize = WORKER_STAGES.len();
 
 impl Fleet {
     /// Start everything and wait until every worker is ready.
@@ -550,6 +561,7 @@ impl Fleet {
         };
         wait_port(pacs_port, "storescp", Duration::from_secs(10));
         let scp_port = free_port();
+        let stow_port = free_port();
         let amqp_url = format!("amqp://guest:guest@127.0.0.1:5672/{}", vhost.name);
         let webhook = opts
             .webhook_port
@@ -582,12 +594,15 @@ allow_http = true
 inactivity_timeout_s = 5
 
 [ingest.scp]
-enabled = false
+enabled = true
+bind_address = "127.0.0.1"
 ae_title = "{INGEST_AE}"
 port = {scp_port}
 
 [ingest.stow]
-enabled = false
+enabled = true
+bind_address = "127.0.0.1"
+port = {stow_port}
 
 [publisher]
 timeout_s = 10
@@ -624,12 +639,6 @@ calling_ae = "SPINESCREEN"
                     "1".to_string(),
                 ));
             }
-            if stage == "ingest" {
-                env.push((
-                    "SPINESCREEN__INGEST__SCP__ENABLED".to_string(),
-                    "true".to_string(),
-                ));
-            }
             let mut w = Worker {
                 stage,
                 metrics_port,
@@ -644,7 +653,10 @@ calling_ae = "SPINESCREEN"
         for w in &mut workers {
             w.wait_ready(Duration::from_secs(60));
         }
-        wait_port(scp_port, "ingest SCP", Duration::from_secs(10));
+        // Every process reads the receivers' ports from the one config file: were the ingest
+        // worker to listen too, one of them would fail to bind.
+        wait_port(scp_port, "receiver SCP", Duration::from_secs(10));
+        wait_port(stow_port, "receiver STOW-RS", Duration::from_secs(10));
         Self {
             worker_logs: workers.iter().map(|w| (w.stage, w.log.clone())).collect(),
             workers: workers
@@ -655,6 +667,7 @@ calling_ae = "SPINESCREEN"
             pacs_dir,
             s3,
             scp_port,
+            stow_port,
             amqp_url,
             delivery_limit: opts.delivery_limit,
             vhost,
@@ -669,7 +682,8 @@ calling_ae = "SPINESCREEN"
             .unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Send a study folder's `*.dcm` files to ingest with dcmtk `storescu` (one association).
+    /// Send a study folder's `*.dcm` files to the receivers with dcmtk `storescu` (one
+    /// association).
     pub fn send(&self, study: &Path) {
         let out = Command::new(require("storescu"))
             .args(["-aet", "MODALITY", "-aec", INGEST_AE])
@@ -687,7 +701,7 @@ calling_ae = "SPINESCREEN"
         );
     }
 
-    /// [`Fleet::send`], repeated until it succeeds (the ingest worker may be restarting).
+    /// [`Fleet::send`], repeated until it succeeds (the receivers may be restarting).
     pub fn send_retrying(&self, study: &Path, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         loop {
@@ -710,6 +724,53 @@ calling_ae = "SPINESCREEN"
             );
             std::thread::sleep(Duration::from_millis(500));
         }
+    }
+
+    /// Send a study folder's `*.dcm` files to the receivers' STOW-RS endpoint in one
+    /// `multipart/related` request; panics unless every instance is stored (200).
+    pub fn send_stow(&self, study: &Path) {
+        let mut files = vec![];
+        collect(study, &mut files);
+        files.retain(|f| f.extension().is_some_and(|e| e == "dcm"));
+        assert!(!files.is_empty(), "no .dcm files in {}", study.display());
+        let boundary = "spinescreen-e2e-boundary";
+        let mut body = Vec::new();
+        for f in &files {
+            write!(
+                body,
+                "--{boundary}\r\nContent-Type: application/dicom\r\n\r\n"
+            )
+            .unwrap();
+            body.extend_from_slice(&std::fs::read(f).unwrap());
+            body.extend_from_slice(b"\r\n");
+        }
+        write!(body, "--{boundary}--\r\n").unwrap();
+        let mut s = TcpStream::connect(("127.0.0.1", self.stow_port)).expect("STOW-RS listens");
+        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        write!(
+            s,
+            "POST /studies HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
+             Content-Type: multipart/related; type=\"application/dicom\"; boundary={boundary}\r\n\
+             Accept: application/dicom+json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .unwrap();
+        s.write_all(&body).unwrap();
+        let mut response = String::new();
+        s.read_to_string(&mut response).unwrap();
+        assert!(
+            response.starts_with("HTTP/1.1 200"),
+            "STOW-RS answered {}\n{}",
+            response.lines().next().unwrap_or(""),
+            self.logs()
+        );
+    }
+
+    /// Received instances in the store (`incoming/` of the bucket; deleted after delivery).
+    pub fn incoming_files(&self) -> usize {
+        let mut files = vec![];
+        collect(&self.s3.root.join(BUCKET).join("incoming"), &mut files);
+        files.len()
     }
 
     /// A broker client on the fleet's vhost, declaring queues as the workers do.
