@@ -43,8 +43,8 @@ fn cpu_seconds() -> (f64, f64) {
 fn ours(rt: &tokio::runtime::Runtime, dir: &Path, out: &StudyStore) -> Duration {
     let start = Instant::now();
     let files = SourceFile::read_dir(dir).expect("read series");
-    let volume = build_volume(&files, &IngestLimits::default()).expect("volume");
-    drop(files);
+    // By value, as the worker does: each file is freed once decoded.
+    let volume = build_volume(files, &IngestLimits::default()).expect("volume");
     let keys = StudyUid::new(&volume.header.study.study_instance_uid)
         .expect("uid")
         .keys();

@@ -5,13 +5,19 @@
 //! geometry and decode it in parallel; if it is unusable, fall back to the next candidate. The
 //! reason reported is the best-ranked candidate's, so a defect names the series a reader would
 //! have looked at.
+//!
+//! Memory: the files are taken by value and released once parsed; uncompressed pixel data stays
+//! a view of its file until that instance is decoded into the volume, then the file is freed.
+//! The volume's buffer is zeroed lazily (its pages become resident as slices are written), so a
+//! reception's bytes and its volume are never both held in full.
 
 use crate::config::IngestLimits;
 use crate::decode::decode_frame;
 use crate::error::IngestError;
 use crate::geometry::{validate, Stack};
-use crate::instance::{parse_instance, Instance, NotDicom};
+use crate::instance::{parse_instance, Instance, NotDicom, Pixels};
 use crate::orient::reorient_to_lps;
+use crate::select::FrameRef;
 use crate::select::{select, Series, SeriesNote};
 use crate::uidgen::derived_uid;
 use bytes::Bytes;
@@ -21,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use spinescreen_proto::uid::validate_uid;
 use spinescreen_proto::{HuVolume, Reason, ReasonCode, StudyInfo, VolumeHeader, SCHEMA_VERSION};
 use std::path::Path;
+use std::sync::Arc;
 
 /// One received file: a name for messages (storage key or path; never patient data) and bytes.
 #[derive(Debug, Clone)]
@@ -51,6 +58,38 @@ impl SourceFile {
                 })
             })
             .collect()
+    }
+}
+
+/// A reception's files for [`build_volume`]: a `Vec` by value, so that each file can be freed
+/// as soon as it is decoded, or borrowed (the `Bytes` are shared, cheaply, and the caller's
+/// copies keep them alive).
+pub trait IntoSourceFiles {
+    /// The files, owned.
+    fn into_source_files(self) -> Vec<SourceFile>;
+}
+
+impl IntoSourceFiles for Vec<SourceFile> {
+    fn into_source_files(self) -> Vec<SourceFile> {
+        self
+    }
+}
+
+impl IntoSourceFiles for &[SourceFile] {
+    fn into_source_files(self) -> Vec<SourceFile> {
+        self.to_vec()
+    }
+}
+
+impl IntoSourceFiles for &Vec<SourceFile> {
+    fn into_source_files(self) -> Vec<SourceFile> {
+        self.clone()
+    }
+}
+
+impl<const N: usize> IntoSourceFiles for &[SourceFile; N] {
+    fn into_source_files(self) -> Vec<SourceFile> {
+        self.to_vec()
     }
 }
 
@@ -92,15 +131,21 @@ pub struct IngestReport {
 }
 
 /// Build the HU volume of the best axial CT series among `files`, or say why none is usable.
-pub fn build_volume(files: &[SourceFile], limits: &IngestLimits) -> Result<HuVolume, Reason> {
+/// Pass the files by value (a `Vec`) to let each be freed as soon as it is decoded
+/// ([`IntoSourceFiles`]).
+pub fn build_volume(
+    files: impl IntoSourceFiles,
+    limits: &IngestLimits,
+) -> Result<HuVolume, Reason> {
     build_volume_with_report(files, limits).0
 }
 
 /// [`build_volume`], plus a report of every series and why it was or was not used.
 pub fn build_volume_with_report(
-    files: &[SourceFile],
+    files: impl IntoSourceFiles,
     limits: &IngestLimits,
 ) -> (Result<HuVolume, Reason>, IngestReport) {
+    let files = files.into_source_files();
     let mut report = IngestReport {
         files: files.len(),
         ..Default::default()
@@ -158,6 +203,8 @@ pub fn build_volume_with_report(
             })
         })
         .collect();
+    // From here on each file lives only as long as an instance still needs its pixels.
+    drop(files);
     let mut instances = Vec::with_capacity(parsed.len());
     let mut oversize = None;
     for p in parsed {
@@ -189,7 +236,7 @@ pub fn build_volume_with_report(
         return (
             Err(Reason::new(
                 ReasonCode::NO_DICOM,
-                format!("none of the {} files is a DICOM file", files.len()),
+                format!("none of the {} files is a DICOM file", report.files),
             )),
             report,
         );
@@ -224,7 +271,7 @@ pub fn build_volume_with_report(
                 .push(series.note("skipped: ranked below the selected series"));
             continue;
         }
-        match build_series(series, &instances, limits) {
+        match build_series(series, &mut instances, limits) {
             Ok(v) => {
                 report.study_uid = Some(v.header.study.study_instance_uid.clone());
                 report.series.push(series.note("selected"));
@@ -256,9 +303,11 @@ fn display_number(s: &Series) -> &str {
     }
 }
 
+/// Validate and decode one series. Its instances' pixel data is consumed (series are disjoint,
+/// so a fallback to the next candidate never needs it again).
 fn build_series(
     series: &Series,
-    instances: &[Instance],
+    instances: &mut [Instance],
     limits: &IngestLimits,
 ) -> Result<HuVolume, Reason> {
     let stack = validate(series, instances, limits)?;
@@ -304,17 +353,34 @@ fn build_series(
     HuVolume::new(header, array).map_err(|e| Reason::new(ReasonCode::DECODE_FAILURE, e.to_string()))
 }
 
-/// Decode every frame of the stack into one `[z][y][x]` buffer, slices in parallel.
-fn decode_stack(stack: &Stack, instances: &[Instance]) -> Result<Vec<i16>, Reason> {
+/// Decode every frame of the stack into one `[z][y][x]` buffer, slices in parallel. Each
+/// instance's pixel data is taken out of it and dropped with its last decoded frame, which frees
+/// the received file; the buffer's zeroed pages only become resident as slices are written.
+fn decode_stack(stack: &Stack, instances: &mut [Instance]) -> Result<Vec<i16>, Reason> {
     let plane = stack.rows * stack.columns;
+    let mut taken: Vec<Option<Arc<Pixels>>> = vec![None; instances.len()];
+    for &(i, _) in &stack.frames {
+        if taken[i].is_none() {
+            let pixels = std::mem::replace(&mut instances[i].pixels, Pixels::Missing);
+            taken[i] = Some(Arc::new(pixels));
+        }
+    }
+    let jobs: Vec<(FrameRef, Option<Arc<Pixels>>)> = stack
+        .frames
+        .iter()
+        .map(|&(i, f)| ((i, f), taken[i].clone()))
+        .collect();
+    drop(taken);
+    let instances = &*instances;
     let mut voxels = vec![0i16; plane * stack.frames.len()];
     voxels
         .par_chunks_mut(plane)
-        .zip(stack.frames.par_iter())
-        .try_for_each(|(out, &(i, f))| {
+        .zip(jobs.into_par_iter())
+        .try_for_each(|(out, ((i, f), pixels))| {
             let inst = &instances[i];
+            let pixels = pixels.as_deref().unwrap_or(&Pixels::Missing);
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                decode_frame(inst, &inst.frames[f], out)
+                decode_frame(inst, pixels, &inst.frames[f], out)
             }))
             .unwrap_or_else(|_| {
                 Err(Reason::new(

@@ -83,8 +83,14 @@ fn failure(inst: &Instance, text: impl std::fmt::Display) -> Reason {
     )
 }
 
-/// Decode frame `frame` of `inst` into `out` (rows × columns HU values).
-pub(crate) fn decode_frame(inst: &Instance, frame: &Frame, out: &mut [i16]) -> Result<(), Reason> {
+/// Decode frame `frame` of `inst`, whose pixel data is `pixels` (taken out of it by the
+/// caller), into `out` (rows × columns HU values).
+pub(crate) fn decode_frame(
+    inst: &Instance,
+    pixels: &Pixels,
+    frame: &Frame,
+    out: &mut [i16],
+) -> Result<(), Reason> {
     let n = out.len();
     if inst.samples_per_pixel != 1 {
         return Err(failure(
@@ -104,7 +110,7 @@ pub(crate) fn decode_frame(inst: &Instance, frame: &Frame, out: &mut [i16]) -> R
     }
     let rescale = Rescale::new(inst, frame, bits);
     let index = frame.index as usize;
-    match &inst.pixels {
+    match pixels {
         Pixels::Words(words) => {
             let slice = words
                 .get(index * n..(index + 1) * n)

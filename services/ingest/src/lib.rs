@@ -12,7 +12,7 @@
 //! ```no_run
 //! use spinescreen_ingest::{build_volume, IngestLimits, SourceFile};
 //! let files = SourceFile::read_dir(std::path::Path::new("study/"))?;
-//! match build_volume(&files, &IngestLimits::default()) {
+//! match build_volume(files, &IngestLimits::default()) {
 //!     Ok(volume) => println!("{:?} voxels", volume.header.dims),
 //!     Err(reason) => println!("technical defect {}: {}", reason.code, reason.text),
 //! }
@@ -22,13 +22,16 @@
 //! # Layout
 //! - [`config`]: [`IngestConfig`] (limits, SCP, STOW-RS, inactivity timeout).
 //! - `guard` (private): the pre-parse check of every received file (lengths, nesting, counts).
-//! - `instance` (private): one file parsed into UIDs, geometry, rescale and pixel data.
+//! - `instance` (private): one file parsed into UIDs, geometry, rescale and pixel data (native
+//!   pixels stay a view of the received file until decoded).
 //! - [`select`]: grouping into series and choosing the best axial CT series ([`SeriesNote`]).
 //! - `geometry` (private): validation and slice order along the normal.
 //! - [`decode`]: pixel data of any supported transfer syntax to HU.
-//! - [`build`]: [`build_volume`], the pure core from files to [`spinescreen_proto::HuVolume`].
+//! - [`build`]: [`build_volume`], the pure core from files to [`spinescreen_proto::HuVolume`],
+//!   freeing each file once decoded.
 //! - `orient` (private): canonical LPS axis order shared by DICOM and NIfTI.
 //! - [`nifti`]: [`read_nifti`] for research data sets.
+//! - [`memory`]: freed memory returned at once (glibc's mmap threshold), for `worker ingest`.
 //! - [`worker`]: [`IngestWorker`], the pipeline stage.
 //! - [`receive`]: [`stage_directory`], [`run_scp`], [`run_stow`] — receivers that store a
 //!   reception and publish one ingest job.
@@ -42,6 +45,7 @@ pub mod error;
 mod geometry;
 mod guard;
 mod instance;
+pub mod memory;
 pub mod nifti;
 mod orient;
 pub mod receive;
@@ -50,7 +54,9 @@ pub mod source;
 pub mod uidgen;
 pub mod worker;
 
-pub use build::{build_volume, build_volume_with_report, voxel_bytes, IngestReport, SourceFile};
+pub use build::{
+    build_volume, build_volume_with_report, voxel_bytes, IngestReport, IntoSourceFiles, SourceFile,
+};
 pub use config::{IngestConfig, IngestLimits, ScpConfig, StowConfig};
 pub use error::IngestError;
 pub use nifti::read_nifti;
@@ -58,5 +64,5 @@ pub use receive::{
     run_scp, run_stow, stage_directory, stage_directory_with_limits, CancellationToken,
 };
 pub use select::SeriesNote;
-pub use source::read_source;
+pub use source::{read_source, SourceHeaders};
 pub use worker::IngestWorker;

@@ -7,6 +7,7 @@
 //! describe the result exactly: nothing is resampled, every voxel keeps its patient position.
 
 use ndarray::{Array3, Axis};
+use rayon::prelude::*;
 use spinescreen_proto::volume::Vec3;
 use spinescreen_proto::VolumeHeader;
 
@@ -39,10 +40,8 @@ pub(crate) fn reorient_to_lps(
     let mut dims = [0usize; 3];
     let mut spacing = [0f64; 3];
     let mut direction = [[0f64; 3]; 3];
-    // ndarray axis of old index axis a is 2 - a (arrays are [z, y, x]).
-    let mut view = array
-        .view()
-        .permuted_axes([2 - perm[2], 2 - perm[1], 2 - perm[0]]);
+    // flip[c]: new index axis c runs against old index axis perm[c].
+    let mut flip = [false; 3];
     for c in 0..3 {
         let old = perm[c];
         let n = header.dims[old];
@@ -53,13 +52,27 @@ pub(crate) fn reorient_to_lps(
                 origin[k] += d[k] * step;
             }
             d = d.map(|v| -v);
-            view.invert_axis(Axis(2 - c));
+            flip[c] = true;
         }
         dims[c] = n;
         spacing[c] = header.spacing_mm[old];
         direction[c] = d;
     }
-    let array = view.as_standard_layout().into_owned();
+    let array = if perm == [0, 1, 2] {
+        // Flips only (feet first, prone: the usual case): in place, no second volume in memory.
+        flip_in_place(array, flip)
+    } else {
+        // ndarray axis of old index axis a is 2 - a (arrays are [z, y, x]).
+        let mut view = array
+            .view()
+            .permuted_axes([2 - perm[2], 2 - perm[1], 2 - perm[0]]);
+        for (c, &f) in flip.iter().enumerate() {
+            if f {
+                view.invert_axis(Axis(2 - c));
+            }
+        }
+        view.as_standard_layout().into_owned()
+    };
     let header = VolumeHeader {
         dims,
         spacing_mm: spacing,
@@ -68,6 +81,44 @@ pub(crate) fn reorient_to_lps(
         ..header
     };
     (header, array)
+}
+
+/// Reverse the index axes marked in `flip` (`[x, y, z]`) of a `[z, y, x]` array, swapping
+/// voxels within its own buffer.
+fn flip_in_place(mut array: Array3<i16>, flip: [bool; 3]) -> Array3<i16> {
+    let (nz, ny, nx) = array.dim();
+    let plane = ny * nx;
+    if !array.is_standard_layout() || plane == 0 {
+        for (c, &f) in flip.iter().enumerate() {
+            if f {
+                array.invert_axis(Axis(2 - c));
+            }
+        }
+        return array.as_standard_layout().into_owned();
+    }
+    if let Some(data) = array.as_slice_mut() {
+        if flip[2] {
+            // Slice k with slice nz − 1 − k; an odd middle slice stays.
+            let (head, tail) = data.split_at_mut(plane * (nz / 2));
+            head.par_chunks_mut(plane)
+                .zip(tail.par_chunks_mut(plane).rev())
+                .for_each(|(a, b)| a.swap_with_slice(b));
+        }
+        if flip[0] || flip[1] {
+            data.par_chunks_mut(plane).for_each(|slice| {
+                if flip[1] {
+                    let (head, tail) = slice.split_at_mut(nx * (ny / 2));
+                    head.chunks_mut(nx)
+                        .zip(tail.chunks_mut(nx).rev())
+                        .for_each(|(a, b)| a.swap_with_slice(b));
+                }
+                if flip[0] {
+                    slice.chunks_mut(nx).for_each(|row| row.reverse());
+                }
+            });
+        }
+    }
+    array
 }
 
 #[cfg(test)]
@@ -99,6 +150,37 @@ mod tests {
                     let i = h.patient_to_index(p).map(|v| v.round() as usize);
                     assert_eq!(a[[i[2], i[1], i[0]]], array[[z, y, x]]);
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn every_combination_of_flips_keeps_each_voxel_at_its_position() {
+        for signs in 0..8 {
+            let sign = |c: usize| if signs & (1 << c) != 0 { -1.0 } else { 1.0 };
+            let header = VolumeHeader {
+                schema_version: SCHEMA_VERSION,
+                dims: [4, 3, 5],
+                spacing_mm: [0.5, 0.7, 2.0],
+                origin_mm: [10.0, 20.0, 30.0],
+                direction: [
+                    [sign(0), 0.0, 0.0],
+                    [0.0, sign(1), 0.0],
+                    [0.0, 0.0, sign(2)],
+                ],
+                study: StudyInfo::default(),
+            };
+            let array = Array3::from_shape_fn((5, 3, 4), |(z, y, x)| (z * 100 + y * 10 + x) as i16);
+            let (h, a) = reorient_to_lps(header.clone(), array.clone());
+            assert_eq!(h.dims, [4, 3, 5]);
+            for ((z, y, x), v) in array.indexed_iter() {
+                let p = header.index_to_patient([x as f64, y as f64, z as f64]);
+                let i = h.patient_to_index(p).map(|v| v.round() as usize);
+                assert_eq!(
+                    a[[i[2], i[1], i[0]]],
+                    *v,
+                    "signs {signs:03b} at {z} {y} {x}"
+                );
             }
         }
     }

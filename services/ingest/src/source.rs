@@ -8,6 +8,7 @@ use crate::build::SourceFile;
 use crate::instance::text;
 use dicom_dictionary_std::tags;
 use dicom_object::{file::ReadPreamble, OpenFileOptions};
+use rayon::prelude::*;
 use spinescreen_proto::SourceInfo;
 
 /// Headers parsed at most while looking for a file of the chosen series.
@@ -22,31 +23,47 @@ pub fn read_source(
     study_uid: Option<&str>,
     series_uid: Option<&str>,
 ) -> Option<SourceInfo> {
-    let mut fallback: Option<SourceInfo> = None;
-    for file in files.iter().take(MAX_HEADERS) {
-        let Some(info) = header(&file.bytes) else {
-            continue;
-        };
-        if series_uid.is_some_and(|s| s == info.series_instance_uid) {
-            return Some(info);
-        }
-        let same_study = study_uid.is_some_and(|s| s == info.study_instance_uid);
-        let better = match &fallback {
-            None => true,
-            Some(f) => same_study && study_uid.is_some_and(|s| s != f.study_instance_uid),
-        };
-        if better {
-            fallback = Some(info);
-        }
+    SourceHeaders::read(files).choose(study_uid, series_uid)
+}
+
+/// The headers [`read_source`] chooses from, read before the files are handed to
+/// [`crate::build_volume`] (which frees them as it decodes) and chosen from once the series is
+/// known.
+#[derive(Debug, Clone, Default)]
+pub struct SourceHeaders(Vec<SourceInfo>);
+
+impl SourceHeaders {
+    /// The readable headers among the first files of a reception, in file order.
+    pub fn read(files: &[SourceFile]) -> Self {
+        let first = &files[..files.len().min(MAX_HEADERS)];
+        Self(first.par_iter().filter_map(|f| header(&f.bytes)).collect())
     }
-    let mut info = fallback?;
-    if series_uid.is_none() {
-        // No series was analysed: say which study and scanner, not which series.
-        info.series_instance_uid.clear();
-        info.series_number.clear();
-        info.series_description.clear();
+
+    /// The source, chosen as [`read_source`] says.
+    pub fn choose(&self, study_uid: Option<&str>, series_uid: Option<&str>) -> Option<SourceInfo> {
+        let mut fallback: Option<&SourceInfo> = None;
+        for info in &self.0 {
+            if series_uid.is_some_and(|s| s == info.series_instance_uid) {
+                return Some(info.clone());
+            }
+            let same_study = study_uid.is_some_and(|s| s == info.study_instance_uid);
+            let better = match fallback {
+                None => true,
+                Some(f) => same_study && study_uid.is_some_and(|s| s != f.study_instance_uid),
+            };
+            if better {
+                fallback = Some(info);
+            }
+        }
+        let mut info = fallback?.clone();
+        if series_uid.is_none() {
+            // No series was analysed: say which study and scanner, not which series.
+            info.series_instance_uid.clear();
+            info.series_number.clear();
+            info.series_description.clear();
+        }
+        Some(info)
     }
-    Some(info)
 }
 
 fn header(bytes: &[u8]) -> Option<SourceInfo> {

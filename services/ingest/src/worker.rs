@@ -16,7 +16,7 @@
 use crate::build::{build_volume_with_report, IngestReport, SourceFile};
 use crate::config::{IngestConfig, IngestLimits};
 use crate::receive::{instance_ids, now_ms, InstanceIds};
-use crate::source::read_source;
+use crate::source::SourceHeaders;
 use crate::uidgen::derived_uid;
 use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt};
@@ -270,13 +270,15 @@ impl IngestWorker {
     ) -> Result<(Result<HuVolume, Reason>, IngestReport, Option<SourceInfo>), StageError> {
         let limits = self.limits.clone();
         tokio::task::spawn_blocking(move || {
-            let (result, report) = build_volume_with_report(&files, &limits);
+            // The source's headers first: the build frees each file once it is decoded.
+            let headers = SourceHeaders::read(&files);
+            let (result, report) = build_volume_with_report(files, &limits);
             let chosen = result
                 .as_ref()
                 .ok()
                 .map(|v| v.header.study.series_instance_uid.as_str());
             let study = report.study_uid.as_deref();
-            let source = read_source(&files, study, chosen);
+            let source = headers.choose(study, chosen);
             (result, report, source)
         })
         .await

@@ -38,7 +38,7 @@ fn code(files: &[SourceFile]) -> String {
 #[test]
 fn clean_series_is_ordered_along_the_normal_and_converted_to_hu() {
     let spec = SeriesSpec::default();
-    let v = build_volume(&spec.files(), &limits()).unwrap();
+    let v = build_volume(spec.files(), &limits()).unwrap();
     let h = &v.header;
     assert_eq!(h.dims, [40, 32, 24]);
     // [column spacing, row spacing, slice spacing]; PixelSpacing is row\column.
@@ -77,7 +77,7 @@ fn prone_feet_first_series_is_reoriented_without_moving_voxels() {
         orientation: [-1.0, 0.0, 0.0, 0.0, -1.0, 0.0],
         ..Default::default()
     };
-    let v = build_volume(&spec.files(), &limits()).unwrap();
+    let v = build_volume(spec.files(), &limits()).unwrap();
     assert_eq!(
         v.header.direction,
         [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
@@ -272,7 +272,7 @@ fn an_mr_study_is_no_ct_series() {
         sop_class: MR_STORAGE,
         ..Default::default()
     };
-    let (r, report) = build_volume_with_report(&spec.files(), &limits());
+    let (r, report) = build_volume_with_report(spec.files(), &limits());
     let reason = r.unwrap_err();
     assert_eq!(reason.code, ReasonCode::NO_CT_SERIES);
     assert!(reason.text.contains("modality MR"), "{}", reason.text);
@@ -514,7 +514,7 @@ fn padding_values_become_air() {
 
 #[test]
 fn bulk_voxel_bytes_equal_the_contract_encoding() {
-    let v = build_volume(&SeriesSpec::default().files(), &limits()).unwrap();
+    let v = build_volume(SeriesSpec::default().files(), &limits()).unwrap();
     assert_eq!(spinescreen_ingest::voxel_bytes(&v), v.voxel_bytes());
 }
 
@@ -523,7 +523,7 @@ fn an_enhanced_ct_multiframe_instance_builds_the_same_volume() {
     use dicom_core::value::DataSetSequence;
     use dicom_object::InMemDicomObject;
     let spec = SeriesSpec::default();
-    let reference = build_volume(&spec.files(), &limits()).unwrap();
+    let reference = build_volume(spec.files(), &limits()).unwrap();
     let item = |elements: Vec<DataElement<InMemDicomObject>>| {
         InMemDicomObject::from_element_iter(elements)
     };

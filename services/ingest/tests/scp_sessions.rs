@@ -101,7 +101,7 @@ async fn native_rle_and_jpeg_ls_instances_sent_with_storescu_decode_like_the_ori
         columns: 160,
         ..Default::default()
     };
-    let reference = build_volume(&spec.files(), &limits()).unwrap();
+    let reference = build_volume(spec.files(), &limits()).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     spec.write_dir(tmp.path());
     let scp = start_scp(10).await;
