@@ -93,34 +93,77 @@ impl Centreline {
     }
 }
 
-/// Body centre anterior to the canal on slice `k`: along the central strip (|lateral| ≤ 8 mm) in
-/// front of the canal, the body runs from its posterior wall to the last sample above the body
-/// threshold before soft tissue; its centre is the midpoint. `None` at disc levels (no bone).
-fn body_centroid(
+/// Profile step, mm.
+const PROFILE_STEP_MM: f64 = 1.0;
+
+/// HU profile anterior (−y) from the canal's edge on slice `k`, averaged across the central strip
+/// (|lateral| ≤ 8 mm), at [`PROFILE_STEP_MM`] out to the deepest body.
+fn anterior_profile(
     g: &Grid,
     k: usize,
     cx: f64,
     cy: f64,
     r: f64,
     cfg: &ClassicalConfig,
-) -> Option<(f64, f64)> {
-    let step = 1.0;
-    let n = (cfg.body_max_depth_mm / step) as usize;
-    // Profile anterior (−y) from the canal wall, averaged across the strip.
-    let prof: Vec<f64> = (0..n)
+) -> Vec<f64> {
+    let n = (cfg.body_max_depth_mm / PROFILE_STEP_MM) as usize;
+    (0..n)
         .map(|i| {
-            let u = r + i as f64 * step;
-            let mut acc = 0.0;
-            let mut cnt = 0.0;
-            for v in [-8.0, -4.0, 0.0, 4.0, 8.0] {
-                acc += g.sample([cx + v, cy - u, g.origin[2] + k as f64 * g.spacing]) as f64;
-                cnt += 1.0;
-            }
-            acc / cnt
+            let u = r + i as f64 * PROFILE_STEP_MM;
+            let z = g.origin[2] + k as f64 * g.spacing;
+            [-8.0, -4.0, 0.0, 4.0, 8.0]
+                .iter()
+                .map(|v| g.sample([cx + v, cy - u, z]) as f64)
+                .sum::<f64>()
+                / 5.0
+        })
+        .collect()
+}
+
+/// Posterior wall on a profile: the first bone sample within 8 mm of the canal's edge.
+fn posterior_wall(prof: &[f64], cfg: &ClassicalConfig) -> Option<usize> {
+    prof.iter().take(9).position(|&v| v > cfg.bone_hu as f64)
+}
+
+/// Marrow reached from the posterior wall: 3–12 mm in front of it (past the wall's blur, short
+/// of the shallowest body's front).
+const MARROW_WINDOW_MM: (usize, usize) = (3, 12);
+
+/// The study's marrow level: the median over slices of the median HU in [`MARROW_WINDOW_MM`]
+/// in front of the posterior wall. Bodies fill most slices, so discs do not move it.
+fn marrow_level(profiles: &[Vec<f64>], cfg: &ClassicalConfig) -> Option<f64> {
+    let mut levels: Vec<f64> = profiles
+        .iter()
+        .filter_map(|prof| {
+            let start = posterior_wall(prof, cfg)?;
+            let (a, b) = (start + MARROW_WINDOW_MM.0, start + MARROW_WINDOW_MM.1);
+            let mut window = prof.get(a..b.min(prof.len()))?.to_vec();
+            (!window.is_empty()).then(|| median(&mut window))
         })
         .collect();
-    // Posterior wall: first bone sample within 8 mm of the canal edge.
-    let start = prof.iter().take(9).position(|&v| v > cfg.bone_hu as f64)?;
+    (!levels.is_empty()).then(|| median(&mut levels))
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Body centre anterior to the canal on a slice, from its [`anterior_profile`] `prof`: the body
+/// runs from its posterior wall to the last sample above the body threshold before soft tissue;
+/// its centre is the midpoint. In a study whose marrow is darker than that threshold
+/// (`dark_marrow`, an old patient's 60 HU) the run ends at the posterior wall, and the body then
+/// reaches to its anterior cortex. `None` at disc levels (no bone).
+fn body_centroid(
+    g: &Grid,
+    k: usize,
+    (cx, cy, r): (f64, f64, f64),
+    prof: &[f64],
+    dark_marrow: bool,
+    cfg: &ClassicalConfig,
+) -> Option<(f64, f64)> {
+    let step = PROFILE_STEP_MM;
+    let start = posterior_wall(prof, cfg)?;
     // Anterior end: last sample before 4 consecutive mm below the body threshold.
     let mut end = start;
     let mut low = 0;
@@ -134,6 +177,9 @@ fn body_centroid(
                 break;
             }
         }
+    }
+    if dark_marrow && ((end - start) as f64 * step) < cfg.body_min_depth_mm {
+        end = anterior_cortex_beyond(prof, end, cfg).unwrap_or(end);
     }
     let depth = (end - start) as f64 * step;
     if depth < cfg.body_min_depth_mm {
@@ -162,6 +208,35 @@ fn body_centroid(
     };
     let (left, right) = (lateral(1.0), lateral(-1.0));
     Some((cx + 0.5 * (left - right), y))
+}
+
+/// Widest bright run (mm at 1 mm steps) taken for a body's anterior cortex: the shell is 1–2 mm
+/// thick and blurs to 3–4; a wider bright run is something else (contrast in the aorta, a rib).
+const ANTERIOR_CORTEX_MAX_MM: usize = 4;
+
+/// HU below which a profile sample is fat or air, outside any vertebral body.
+const OUTSIDE_BODY_HU: f64 = 0.0;
+
+/// Index of the anterior cortex of a body whose marrow is darker than `body_hu`, searching the
+/// anteriorward profile beyond `from`: the first bright run (above `bone_hu`) no wider than
+/// [`ANTERIOR_CORTEX_MAX_MM`] and followed by soft tissue, reached without crossing fat or air.
+/// `None` when fat, air or a wide bright structure comes first.
+fn anterior_cortex_beyond(prof: &[f64], from: usize, cfg: &ClassicalConfig) -> Option<usize> {
+    let bone = cfg.bone_hu as f64;
+    let mut j = from + 1;
+    while j < prof.len() {
+        if prof[j] < OUTSIDE_BODY_HU {
+            return None;
+        }
+        if prof[j] > bone {
+            let run = prof[j..].iter().take_while(|&&v| v > bone).count();
+            let after = j + run;
+            let ends = after < prof.len() && prof[after] < cfg.body_hu;
+            return (run <= ANTERIOR_CORTEX_MAX_MM && ends).then_some(after - 1);
+        }
+        j += 1;
+    }
+    None
 }
 
 /// Local linear regression of samples `(z, value)` at `z0` with a Gaussian kernel of `sigma`:
@@ -202,13 +277,21 @@ pub fn build(g: &Grid, track: &CanalTrack, cfg: &ClassicalConfig) -> Option<Cent
     let mut cxs = Vec::new();
     let mut cys = Vec::new();
     let mut observed = 0usize;
+    let profiles: Vec<Vec<f64>> = track
+        .points
+        .iter()
+        .enumerate()
+        .map(|(i, &(cx, cy, r, _))| anterior_profile(g, track.k_start + i, cx, cy, r, cfg))
+        .collect();
+    let dark_marrow = marrow_level(&profiles, cfg).is_some_and(|m| m < cfg.body_hu);
     for (i, &(cx, cy, r, obs)) in track.points.iter().enumerate() {
         let z = z_of(i);
         if obs {
             cxs.push((z, cx));
             cys.push((z, cy));
         }
-        if let Some((x, y)) = body_centroid(g, track.k_start + i, cx, cy, r, cfg) {
+        let k = track.k_start + i;
+        if let Some((x, y)) = body_centroid(g, k, (cx, cy, r), &profiles[i], dark_marrow, cfg) {
             bx.push((z, x));
             by.push((z, y));
             observed += 1;
@@ -303,4 +386,62 @@ pub fn from_samples(
         canal,
         body_coverage: observed as f64 / n as f64,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A profile forward from the canal: posterior wall, marrow at `marrow` HU for `depth` mm,
+    /// a 2 mm anterior cortex, then `beyond` for the rest.
+    fn profile(marrow: f64, depth: usize, beyond: &[f64]) -> Vec<f64> {
+        let mut p = vec![400.0, 400.0];
+        p.extend(std::iter::repeat_n(marrow, depth));
+        p.extend([400.0, 400.0]);
+        p.extend_from_slice(beyond);
+        p
+    }
+
+    #[test]
+    fn dark_marrow_reaches_to_the_anterior_cortex() {
+        let cfg = ClassicalConfig::default();
+        let p = profile(60.0, 24, &[40.0; 10]);
+        // The run above `body_hu` ends at the wall (index 1); the cortex ends at 2 + 24 + 1.
+        assert_eq!(anterior_cortex_beyond(&p, 1, &cfg), Some(27));
+    }
+
+    #[test]
+    fn contrast_in_the_aorta_or_fat_first_is_not_a_cortex() {
+        let cfg = ClassicalConfig::default();
+        // Marrow straight into 15 mm of contrast-filled aorta: too wide for a shell.
+        let mut aorta = vec![400.0, 400.0];
+        aorta.extend([60.0; 20]);
+        aorta.extend([350.0; 15]);
+        aorta.extend([40.0; 5]);
+        assert_eq!(anterior_cortex_beyond(&aorta, 1, &cfg), None);
+        // Fat before any bright shell: the body has ended.
+        let mut fat = vec![400.0, 400.0];
+        fat.extend([60.0; 5]);
+        fat.extend([-100.0; 3]);
+        fat.extend([400.0, 400.0]);
+        fat.extend([40.0; 5]);
+        assert_eq!(anterior_cortex_beyond(&fat, 1, &cfg), None);
+    }
+
+    #[test]
+    fn the_marrow_level_is_the_patients() {
+        let cfg = ClassicalConfig::default();
+        // An old patient's bodies (60 HU) with a disc slice between: darker than `body_hu`.
+        let old = vec![
+            profile(60.0, 24, &[40.0; 10]),
+            profile(60.0, 24, &[40.0; 10]),
+            profile(90.0, 24, &[40.0; 10]),
+        ];
+        assert!(marrow_level(&old, &cfg).is_some_and(|m| m < cfg.body_hu));
+        // A young patient's (230 HU) is not.
+        let young = vec![profile(230.0, 24, &[40.0; 10]); 3];
+        assert!(marrow_level(&young, &cfg).is_some_and(|m| m > cfg.body_hu));
+        // No posterior wall anywhere: no level.
+        assert_eq!(marrow_level(&[vec![40.0; 30]], &cfg), None);
+    }
 }

@@ -154,9 +154,10 @@ fn measured_chest_ct_bodies_lie_within_6_mm_of_the_reference_centres() {
         }
         measured += 1;
     }
-    // The target is all 13 within 6 mm; today T1 and T2 lie 7.4 and 7.5 mm off (their
-    // centres, taken between endplates read on the tilted cervicothoracic bodies, sit above the
-    // reference's). Held there.
+    // The target is all 13 within 6 mm; T1 and T2 lie 7.4 and 8.1 mm off. The
+    // reference's `body_center_mm_lps` is itself 7.1 and 7.6 mm from the body its own label map
+    // draws there (the vertebra's voxels in front of the cord; 6.0 at T3, ≤ 3 at T4–L1), while
+    // ours lie within 1 mm of it: the next test checks against the map.
     assert!(
         far.iter()
             .all(|f| f.starts_with("T1 ") || f.starts_with("T2 ")),
@@ -166,6 +167,86 @@ fn measured_chest_ct_bodies_lie_within_6_mm_of_the_reference_centres() {
         measured >= 11,
         "only {measured} of the 13 whole vertebrae measured"
     );
+}
+
+/// Reference class id of the spinal cord in the map.
+const SPINAL_CORD_ID: i16 = 79;
+
+/// Centre (LPS mm) of each reference vertebra's body, taken from the label map itself: the
+/// vertebra's voxels that lie in front of the spinal cord on their axial slice (1.5 mm clear of
+/// the cord's most anterior voxel), which leaves out the arch, pedicles and processes.
+fn body_centroids_from_map(map: &HuVolume, ids: &[i16]) -> Vec<Option<[f64; 3]>> {
+    let [nx, ny, nz] = map.header.dims;
+    let mut sums = vec![([0.0f64; 3], 0usize); ids.len()];
+    for k in 0..nz {
+        let at = |i: usize, j: usize| map.get(i as isize, j as isize, k as isize);
+        let p = |i: usize, j: usize| map.header.index_to_patient([i as f64, j as f64, k as f64]);
+        // LPS y grows posteriorly: the cord's front is its smallest y.
+        let mut cord_front = f64::INFINITY;
+        for j in 0..ny {
+            for i in 0..nx {
+                if at(i, j) == Some(SPINAL_CORD_ID) {
+                    cord_front = cord_front.min(p(i, j)[1]);
+                }
+            }
+        }
+        if !cord_front.is_finite() {
+            continue;
+        }
+        for j in 0..ny {
+            for i in 0..nx {
+                let Some(n) = at(i, j).and_then(|v| ids.iter().position(|&id| id == v)) else {
+                    continue;
+                };
+                let q = p(i, j);
+                if q[1] < cord_front - 1.5 {
+                    let (sum, count) = &mut sums[n];
+                    (0..3).for_each(|a| sum[a] += q[a]);
+                    *count += 1;
+                }
+            }
+        }
+    }
+    sums.into_iter()
+        .map(|(sum, count)| (count > 0).then(|| sum.map(|v| v / count as f64)))
+        .collect()
+}
+
+#[test]
+fn chest_ct_bodies_lie_on_the_reference_maps_vertebral_bodies() {
+    let Some(c) = chest_2_5mm() else { return };
+    let levels: Vec<VertebraLevel> = c
+        .whole
+        .iter()
+        .filter_map(|(label, _)| label.parse::<VertebraLevel>().ok())
+        .collect();
+    let ids: Vec<i16> = levels.iter().filter_map(|&l| reference_id(l)).collect();
+    assert_eq!(
+        ids.len(),
+        c.whole.len(),
+        "every whole vertebra has a class id"
+    );
+    let centres = body_centroids_from_map(&c.map, &ids);
+    let mut off = Vec::new();
+    for (level, centre) in levels.iter().zip(&centres) {
+        let centre = centre.unwrap_or_else(|| panic!("{level}: no body voxels in the map"));
+        let v = c
+            .det
+            .vertebrae
+            .iter()
+            .find(|v| v.label == *level)
+            .unwrap_or_else(|| panic!("{level} not reported"));
+        let d = spinescreen_inference::geom::dist(v.center_mm, centre);
+        let measured = !v.flags.contains(&VertebraFlag::EndplatesNotTraced)
+            && !v.flags.contains(&VertebraFlag::ImplausibleShape);
+        eprintln!("{level}: {d:.1} mm from the map's body centre (measured: {measured})");
+        // Measured bodies within 3 mm (the 2.5 mm slices); the levels reported not
+        // assessable are placed between their neighbours, within 5 mm.
+        if d > if measured { 3.0 } else { 5.0 } {
+            off.push(format!("{level} {d:.1} mm"));
+        }
+    }
+    assert!(off.is_empty(), "off the reference map's bodies: {off:?}");
 }
 
 #[test]
