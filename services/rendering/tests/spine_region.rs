@@ -9,8 +9,7 @@ mod common;
 use common::{detection_from_truth, result_from_truth, service};
 use spinescreen_phantom::{generate, FractureSpec, FractureType, Phantom, PhantomSpec};
 use spinescreen_proto::{
-    Detection, HuSource, HuVolume, Job, RegionBox, RegionVolume, StudyResult, StudyStatus,
-    StudyUid,
+    Detection, HuSource, HuVolume, Job, RegionBox, RegionVolume, StudyResult, StudyStatus, StudyUid,
 };
 use spinescreen_rendering::{render, secondary_capture_series, RenderingConfig, RenderingWorker};
 use spinescreen_runtime::broker::MemoryBroker;
@@ -157,10 +156,7 @@ async fn the_worker_renders_from_the_region_and_falls_back_to_the_full_volume() 
     assert!(rendered_with(&ctx, &uid, &detection, Some(small)).await == full);
     // Named but not the stored one, or gone: the full volume.
     assert!(rendered_with(&ctx, &uid, &detection, Some(b)).await == full);
-    ctx.store
-        .delete(&keys.spine_region_header())
-        .await
-        .unwrap();
+    ctx.store.delete(&keys.spine_region_header()).await.unwrap();
     assert!(rendered_with(&ctx, &uid, &detection, Some(small)).await == full);
 
     // The region alone suffices: without the full volume's voxels the region path still
