@@ -150,7 +150,8 @@ impl StageWorker for RenderingWorker {
                 study = %uid,
                 "the reformat reached beyond the spine region; rendering from the full volume"
             );
-            inputs.volume = None;
+            // Free the region before the full volume arrives.
+            drop(inputs.volume.take());
             inputs.volume = Some(RegionVolume::whole(read_volume(&ctx.store, &keys).await?));
             (_, output) = render_blocking(inputs, &self.cfg).await?;
         }
