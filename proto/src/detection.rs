@@ -2,6 +2,7 @@
 //! keypoints, plus the spine centreline the renderer reuses for its curved reformation.
 
 use crate::{
+    region::RegionBox,
     result::{Heights, Reason, StudyStatus},
     vec3,
     vertebra::{VertebraFlag, VertebraLevel},
@@ -90,4 +91,9 @@ pub struct Detection {
     pub centreline: Vec<CentrelinePoint>,
     /// Study-level observations (e.g. "13 rib pairs: labels counted from the lumbosacral junction").
     pub notes: Vec<String>,
+    /// The box of `volume.json`'s grid stored as the spine region (`spine_region.json`), which
+    /// holds everything morphometry and rendering read ([`crate::region`]). `None` (absent in
+    /// detections written before it existed, or nothing detected): they read the full volume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spine_region: Option<RegionBox>,
 }

@@ -11,6 +11,7 @@
 //! - [`language`]: the [`Language`] of text written for people (images, reports).
 //! - [`volume`]: [`HuVolume`], the i16 Hounsfield volume with its geometry, and its byte format.
 //! - [`voxels`]: how the volume's voxels are stored: format 2, zstd frames along z.
+//! - [`region`]: the spine region, the box of the volume that morphometry and rendering read.
 //! - [`study`]: the patient/study module copied from the source series into derived objects.
 //! - [`vertebra`]: [`VertebraLevel`] (`C1` … `S1`) and [`VertebraFlag`], the vertebra vocabulary.
 //! - [`detection`]: what inference hands to morphometry: vertebrae with labels and keypoints.
@@ -22,6 +23,7 @@ pub mod detection;
 pub mod event;
 pub mod job;
 pub mod language;
+pub mod region;
 pub mod result;
 pub mod source;
 pub mod study;
@@ -35,6 +37,7 @@ pub use detection::{DetectedVertebra, Detection, Keypoints, Point3};
 pub use event::{EventKind, StudyEvent, EVENTS_QUEUE};
 pub use job::{dlq_name, Job, Stage, StudyDone, ATTEMPTS_HEADER, ERROR_HEADER, STAGE_HEADER};
 pub use language::Language;
+pub use region::{RegionBox, RegionVolume, SPINE_REGION_MARGIN_MM};
 pub use result::{
     BoneDensity, DeformityType, GenantGrade, Heights, Reason, ReasonCode, ServiceInfo, StudyResult,
     StudyStatus, TrabecularHu, VertebraResult,
@@ -43,7 +46,7 @@ pub use source::SourceInfo;
 pub use study::StudyInfo;
 pub use uid::{InvalidUid, StudyKeys, StudyUid};
 pub use vertebra::{UnknownLevel, VertebraFlag, VertebraLevel};
-pub use volume::{HuVolume, VolumeError, VolumeHeader};
+pub use volume::{HuSource, HuVolume, VolumeError, VolumeHeader};
 pub use voxels::{StoredHeader, VoxelLayout, VOLUME_FORMAT};
 
 /// Version of every message and stored document in this crate. Bump on any incompatible change;

@@ -93,6 +93,15 @@ impl StudyKeys {
     pub fn volume_frames(&self) -> String {
         format!("{}/volume.zst", self.prefix)
     }
+    /// Inference output: the spine region's header ([`crate::StoredHeader`] with `region` set),
+    /// the part of the volume that morphometry and rendering read ([`crate::region`]).
+    pub fn spine_region_header(&self) -> String {
+        format!("{}/spine_region.json", self.prefix)
+    }
+    /// Inference output: the spine region's voxels, volume format 2 ([`crate::voxels`]).
+    pub fn spine_region_frames(&self) -> String {
+        format!("{}/spine_region.zst", self.prefix)
+    }
     /// Inference output ([`crate::Detection`]).
     pub fn detection(&self) -> String {
         format!("{}/detection.json", self.prefix)

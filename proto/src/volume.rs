@@ -153,23 +153,55 @@ impl HuVolume {
 
     /// HU at integer voxel `[x, y, z]`, or `None` outside the volume.
     pub fn get(&self, x: isize, y: isize, z: isize) -> Option<i16> {
-        let [nx, ny, nz] = self.header.dims;
-        if x < 0 || y < 0 || z < 0 || x as usize >= nx || y as usize >= ny || z as usize >= nz {
-            return None;
-        }
-        Some(self.voxels[[z as usize, y as usize, x as usize]])
+        HuSource::get(self, x, y, z)
     }
 
     /// Trilinear HU at a patient-space point, or `None` outside the volume.
     pub fn sample_patient(&self, p: Vec3) -> Option<f32> {
-        let idx = self.header.patient_to_index(p);
-        self.sample_index(idx)
+        HuSource::sample_patient(self, p)
     }
 
     /// Trilinear HU at a fractional voxel index `[x, y, z]`, or `None` outside the volume.
     pub fn sample_index(&self, idx: Vec3) -> Option<f32> {
-        let [nx, ny, nz] = self.header.dims;
+        HuSource::sample_index(self, idx)
+    }
+}
+
+/// HU on the voxel grid of a [`VolumeHeader`]: the whole volume ([`HuVolume`]) or the part of
+/// it a stage holds ([`crate::region::RegionVolume`]). Indices are always those of the header's
+/// grid, so the same index or patient point reads the same voxel from either; the reads are
+/// defined here once, so both give bit-identical values wherever they hold the voxels.
+pub trait HuSource {
+    /// Geometry of the grid the indices refer to.
+    fn header(&self) -> &VolumeHeader;
+
+    /// HU at voxel `[x, y, z]` (inside the header's dims), or `None` when this source does not
+    /// hold that voxel.
+    fn held(&self, x: usize, y: usize, z: usize) -> Option<i16>;
+
+    /// HU at integer voxel `[x, y, z]`, or `None` outside the volume (or not held).
+    fn get(&self, x: isize, y: isize, z: isize) -> Option<i16> {
+        let [nx, ny, nz] = self.header().dims;
+        if x < 0 || y < 0 || z < 0 || x as usize >= nx || y as usize >= ny || z as usize >= nz {
+            return None;
+        }
+        self.held(x as usize, y as usize, z as usize)
+    }
+
+    /// Trilinear HU at a patient-space point, or `None` outside the volume (or not held).
+    fn sample_patient(&self, p: Vec3) -> Option<f32> {
+        let idx = self.header().patient_to_index(p);
+        self.sample_index(idx)
+    }
+
+    /// Trilinear HU at a fractional voxel index `[x, y, z]`, or `None` outside the volume (or
+    /// when one of the eight voxels it blends is not held).
+    fn sample_index(&self, idx: Vec3) -> Option<f32> {
+        let [nx, ny, nz] = self.header().dims;
         let (x, y, z) = (idx[0], idx[1], idx[2]);
+        if nx == 0 || ny == 0 || nz == 0 {
+            return None;
+        }
         if !(x >= 0.0 && y >= 0.0 && z >= 0.0)
             || x > (nx - 1) as f64
             || y > (ny - 1) as f64
@@ -184,14 +216,24 @@ impl HuVolume {
             (z0 + 1).min(nz - 1),
         );
         let (fx, fy, fz) = (x - x0 as f64, y - y0 as f64, z - z0 as f64);
-        let v = |zz: usize, yy: usize, xx: usize| self.voxels[[zz, yy, xx]] as f64;
-        let c00 = v(z0, y0, x0) * (1.0 - fx) + v(z0, y0, x1) * fx;
-        let c01 = v(z0, y1, x0) * (1.0 - fx) + v(z0, y1, x1) * fx;
-        let c10 = v(z1, y0, x0) * (1.0 - fx) + v(z1, y0, x1) * fx;
-        let c11 = v(z1, y1, x0) * (1.0 - fx) + v(z1, y1, x1) * fx;
+        let v = |zz: usize, yy: usize, xx: usize| self.held(xx, yy, zz).map(f64::from);
+        let c00 = v(z0, y0, x0)? * (1.0 - fx) + v(z0, y0, x1)? * fx;
+        let c01 = v(z0, y1, x0)? * (1.0 - fx) + v(z0, y1, x1)? * fx;
+        let c10 = v(z1, y0, x0)? * (1.0 - fx) + v(z1, y0, x1)? * fx;
+        let c11 = v(z1, y1, x0)? * (1.0 - fx) + v(z1, y1, x1)? * fx;
         let c0 = c00 * (1.0 - fy) + c01 * fy;
         let c1 = c10 * (1.0 - fy) + c11 * fy;
         Some((c0 * (1.0 - fz) + c1 * fz) as f32)
+    }
+}
+
+impl HuSource for HuVolume {
+    fn header(&self) -> &VolumeHeader {
+        &self.header
+    }
+
+    fn held(&self, x: usize, y: usize, z: usize) -> Option<i16> {
+        self.voxels.get([z, y, x]).copied()
     }
 }
 

@@ -8,6 +8,7 @@
 //! straight into its slab of the array; nothing ever holds the whole object. A `volume.json`
 //! without `"voxels"` is format 1: raw voxels in `volume.i16`.
 
+use crate::region::RegionBox;
 use crate::volume::{HuVolume, VolumeError, VolumeHeader};
 use crate::SCHEMA_VERSION;
 use serde::{Deserialize, Serialize};
@@ -50,6 +51,10 @@ pub struct StoredHeader {
     /// Format 2's frame table; `None`: format 1 (`volume.i16`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub voxels: Option<VoxelLayout>,
+    /// Set on a part of a study's volume (the spine region, [`crate::region`]): where these
+    /// voxels lie in `volume.json`'s grid. `None`: the whole volume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<RegionBox>,
 }
 
 impl StoredHeader {
@@ -76,6 +81,14 @@ impl StoredHeader {
         }
         if let Some(layout) = &stored.voxels {
             layout.check(nz)?;
+        }
+        if let Some(region) = &stored.region {
+            if region.dims != stored.header.dims {
+                return Err(VolumeError::Header(format!(
+                    "region dims {:?} differ from the header's {:?}",
+                    region.dims, stored.header.dims
+                )));
+            }
         }
         Ok(stored)
     }
@@ -191,6 +204,7 @@ pub fn encode_volume(volume: &HuVolume) -> std::io::Result<(Vec<u8>, Vec<u8>)> {
             chunk_slices: CHUNK_SLICES,
             chunks,
         }),
+        region: None,
     };
     Ok((object, header.to_bytes()))
 }

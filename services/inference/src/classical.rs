@@ -57,6 +57,7 @@ pub(crate) fn named_detection(detector: String, outcome: Result<Detection, Reaso
             vertebrae: vec![],
             centreline: vec![],
             notes: vec![],
+            spine_region: None,
         },
     }
 }
@@ -326,6 +327,7 @@ pub fn measure_and_name(
         vertebrae,
         centreline,
         notes,
+        spine_region: None,
     };
     if let Some(reason) = declined(n, n_gradable, n_ring, n_metal) {
         det.status = StudyStatus::Abstained;

@@ -5,7 +5,8 @@
 
 use spinescreen_inference::{InferenceConfig, InferenceWorker};
 use spinescreen_phantom::{generate, PhantomSpec};
-use spinescreen_proto::{Detection, Job, ServiceInfo, StudyStatus, StudyUid};
+use spinescreen_proto::{Detection, HuSource, Job, RegionBox, ServiceInfo, StudyStatus, StudyUid};
+use spinescreen_runtime::volumes::read_spine_region;
 use spinescreen_runtime::{broker::MemoryBroker, StageContext, StageWorker, StudyStore};
 use std::sync::Arc;
 
@@ -57,6 +58,34 @@ async fn worker_stores_detection_and_passes_defects_through() {
     );
     assert!(det.centreline.len() > 100);
 
+    // The spine region: the box of the detection's points, stored before the detection, holding
+    // exactly the volume's voxels there, in the volume's grid.
+    let region = det
+        .spine_region
+        .expect("a detection names its spine region");
+    assert_eq!(
+        Some(region),
+        RegionBox::for_detection(&det, &ph.volume.header)
+    );
+    assert!(
+        region.voxel_count() < ph.volume.header.voxel_count() * 3 / 4,
+        "region {region:?} of {:?}",
+        ph.volume.header.dims
+    );
+    let held = read_spine_region(&ctx.store, &keys, region).await.unwrap();
+    assert_eq!(held.header(), &ph.volume.header);
+    let [ox, oy, oz] = region.offset;
+    let [nx, ny, nz] = region.dims;
+    for (x, y, z) in [
+        (ox, oy, oz),
+        (ox + nx - 1, oy + ny - 1, oz + nz - 1),
+        (ox + nx / 2, oy + 3, oz + nz / 3),
+    ] {
+        let (x, y, z) = (x as isize, y as isize, z as isize);
+        assert_eq!(held.get(x, y, z), ph.volume.get(x, y, z));
+    }
+    assert_eq!(held.misses(), 0);
+
     // A technical defect passes through untouched and nothing is written.
     let uid2 = StudyUid::new("1.2.3.5").unwrap();
     let mut defect = job;
@@ -103,6 +132,14 @@ async fn a_volume_of_air_is_abstained_with_no_spine() {
         det.reason.unwrap().code,
         spinescreen_proto::ReasonCode::NO_SPINE
     );
+    // Nothing found, no region: later stages read the full volume (and nothing after an
+    // abstention reads HU).
+    assert_eq!(det.spine_region, None);
+    assert!(!ctx
+        .store
+        .exists(&uid.keys().spine_region_header())
+        .await
+        .unwrap());
     // An unknown detector name is a configuration error, not a panic.
     assert!(InferenceWorker::new(&InferenceConfig {
         detector: "magic".into(),

@@ -7,7 +7,7 @@ use crate::levels::{expected_posterior_heights, LevelHeight};
 use crate::probability::study_fracture_probability;
 use crate::roi::{trabecular_hu, trabecular_roi, BodyFrame};
 use spinescreen_proto::{
-    DeformityType, DetectedVertebra, Detection, GenantGrade, HuVolume, Reason, ReasonCode,
+    DeformityType, DetectedVertebra, Detection, GenantGrade, HuSource, Reason, ReasonCode,
     ServiceInfo, StudyResult, StudyStatus, TrabecularHu, VertebraFlag, VertebraResult,
     SCHEMA_VERSION,
 };
@@ -26,8 +26,12 @@ pub fn is_gradable(v: &DetectedVertebra) -> bool {
 /// that abstained gives an `abstained` result carrying its reason. A study in which no vertebra
 /// could be graded is `abstained` with [`ReasonCode::TOO_FEW_VERTEBRAE`] (its vertebrae are
 /// still listed). `timings_ms` is left empty for the caller (the worker copies the job's).
-pub fn measure(detection: &Detection, volume: &HuVolume, service: &ServiceInfo) -> StudyResult {
-    let uid = volume.header.study.study_instance_uid.clone();
+pub fn measure(
+    detection: &Detection,
+    volume: &impl HuSource,
+    service: &ServiceInfo,
+) -> StudyResult {
+    let uid = volume.header().study.study_instance_uid.clone();
     if detection.status != StudyStatus::Ok {
         let reason = detection.reason.clone().unwrap_or_else(|| {
             Reason::new(
@@ -118,7 +122,7 @@ pub fn measure(detection: &Detection, volume: &HuVolume, service: &ServiceInfo) 
         });
     }
 
-    let contrast = volume.header.study.contrast_agent.clone();
+    let contrast = volume.header().study.contrast_agent.clone();
     let density = bone_density(&vertebrae, contrast).map(|(bd, fractured)| {
         if fractured {
             notes.push(format!(
@@ -173,9 +177,9 @@ pub fn measure(detection: &Detection, volume: &HuVolume, service: &ServiceInfo) 
 }
 
 /// Trabecular HU of one vertebra, `None` when its keypoints give no frame or the ROI is too small.
-fn trabecular_of(v: &DetectedVertebra, volume: &HuVolume) -> Option<TrabecularHu> {
+fn trabecular_of(v: &DetectedVertebra, volume: &impl HuSource) -> Option<TrabecularHu> {
     let frame = BodyFrame::from_keypoints(&v.keypoints_mm)?;
-    let roi = trabecular_roi(&frame, &volume.header);
+    let roi = trabecular_roi(&frame, volume.header());
     trabecular_hu(volume, &roi)
 }
 
@@ -238,7 +242,7 @@ mod tests {
     use super::*;
     use crate::levels::reference_posterior_height;
     use ndarray::Array3;
-    use spinescreen_proto::{Keypoints, StudyInfo, VolumeHeader};
+    use spinescreen_proto::{HuVolume, Keypoints, StudyInfo, VolumeHeader};
 
     /// One synthetic body: heights (Ha, Hm, Hp) in mm, centred at `z`, 30 mm deep (anterior is
     /// −y in LPS), keypoints on the outer surface in the mid-sagittal plane x = 0.
@@ -286,6 +290,7 @@ mod tests {
             vertebrae,
             centreline: vec![],
             notes: vec!["anchor: test".into()],
+            spine_region: None,
         }
     }
 

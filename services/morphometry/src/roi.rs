@@ -20,7 +20,7 @@
 //!   partial volume of the cortex).
 
 use crate::geometry::{cross, dot, midpoint, normalize, scale, sub};
-use spinescreen_proto::{volume::Vec3, HuVolume, Keypoints, TrabecularHu, VolumeHeader};
+use spinescreen_proto::{volume::Vec3, HuSource, Keypoints, TrabecularHu, VolumeHeader};
 
 /// Minimum distance of ROI voxel centres from each endplate keypoint, mm: keypoints mark the
 /// outer (disc-side) surface, so this is 3 mm clear of the endplate plus up to 2 mm for the
@@ -223,7 +223,7 @@ pub fn trabecular_roi(frame: &BodyFrame, header: &VolumeHeader) -> Vec<[usize; 3
 
 /// Mean and median HU over the ROI voxels, excluding any voxel that is, or touches (26
 /// neighbours), a voxel above [`SCLEROTIC_HU`]. `None` when fewer than [`MIN_ROI_VOXELS`] remain.
-pub fn trabecular_hu(volume: &HuVolume, roi: &[[usize; 3]]) -> Option<TrabecularHu> {
+pub fn trabecular_hu(volume: &impl HuSource, roi: &[[usize; 3]]) -> Option<TrabecularHu> {
     let mut values: Vec<i16> = Vec::with_capacity(roi.len());
     'voxel: for &[x, y, z] in roi {
         let (x, y, z) = (x as isize, y as isize, z as isize);
@@ -264,7 +264,7 @@ pub fn trabecular_hu(volume: &HuVolume, roi: &[[usize; 3]]) -> Option<Trabecular
 mod tests {
     use super::*;
     use ndarray::Array3;
-    use spinescreen_proto::{StudyInfo, SCHEMA_VERSION};
+    use spinescreen_proto::{HuVolume, StudyInfo, SCHEMA_VERSION};
 
     /// A 1 mm isotropic volume with one box-shaped body: 30 mm deep (y), 40 mm wide (x), 24 mm
     /// tall (z), centred at (0, 0, 0), a 2 mm cortex of 800 HU around 150 HU trabecular bone, in

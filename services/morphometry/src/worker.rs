@@ -1,16 +1,19 @@
 //! [`MorphometryWorker`]: the pipeline stage around [`crate::measure()`].
 //!
-//! Thin by design: load `detection.json` and the HU volume (keys from
-//! [`spinescreen_proto::StudyUid::keys`]), measure, store `result.json`, pass the job on.
+//! Thin by design: load `detection.json` and the HU volume (the spine region the detection
+//! names, else the full volume; keys from [`spinescreen_proto::StudyUid::keys`]), measure, store
+//! `result.json`, pass the job on.
 
 use crate::measure::measure;
 use async_trait::async_trait;
 use spinescreen_proto::{
-    Detection, Job, Reason, ReasonCode, Stage, StudyResult, StudyStatus, StudyUid, SCHEMA_VERSION,
+    Detection, Job, Reason, ReasonCode, RegionVolume, Stage, StudyResult, StudyStatus, StudyUid,
+    SCHEMA_VERSION,
 };
 use spinescreen_runtime::storage::StorageError;
-use spinescreen_runtime::volumes::read_volume;
+use spinescreen_runtime::volumes::{read_spine_volume, read_volume};
 use spinescreen_runtime::{StageContext, StageError, StageWorker};
+use std::sync::Arc;
 
 /// The morphometry stage.
 ///
@@ -56,6 +59,23 @@ async fn store_result(
         .put(&uid.keys().result(), bytes)
         .await
         .map_err(transient)
+}
+
+/// Measure off the async threads (sampling ROIs is CPU work); also says whether the
+/// measurement read a voxel the spine region does not hold (then it must be redone on the full
+/// volume).
+async fn measure_blocking(
+    detection: &Arc<Detection>,
+    volume: RegionVolume,
+    ctx: &StageContext,
+) -> Result<(StudyResult, bool), StageError> {
+    let (detection, service) = (detection.clone(), ctx.service.clone());
+    tokio::task::spawn_blocking(move || {
+        let result = measure(&detection, &volume, &service);
+        (result, volume.misses() > 0)
+    })
+    .await
+    .map_err(|e| StageError::Transient(anyhow::anyhow!("measurement task failed: {e}")))
 }
 
 #[async_trait]
@@ -129,15 +149,17 @@ impl StageWorker for MorphometryWorker {
         let detection = detection.ok_or_else(|| {
             StageError::Permanent(anyhow::anyhow!("missing object {}", keys.detection()))
         })?;
-        let volume = read_volume(&ctx.store, &keys).await?;
-        let service = ctx.service.clone();
-        // Sampling ROIs is CPU work: keep it off the async threads.
-        let mut result =
-            tokio::task::spawn_blocking(move || measure(&detection, &volume, &service))
-                .await
-                .map_err(|e| {
-                    StageError::Transient(anyhow::anyhow!("measurement task failed: {e}"))
-                })?;
+        let detection = Arc::new(detection);
+        let volume = read_spine_volume(&ctx.store, &keys, detection.spine_region).await?;
+        let (mut result, missed) = measure_blocking(&detection, volume, ctx).await?;
+        if missed {
+            tracing::info!(
+                job_id = %job.job_id,
+                "a measurement reached beyond the spine region; measuring on the full volume"
+            );
+            let volume = RegionVolume::whole(read_volume(&ctx.store, &keys).await?);
+            (result, _) = measure_blocking(&detection, volume, ctx).await?;
+        }
         result.study_instance_uid = uid.to_string();
         result.timings_ms = job.timings_ms.clone();
         if result.status != StudyStatus::Ok {

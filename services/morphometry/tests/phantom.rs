@@ -43,6 +43,7 @@ fn detection_from_truth(truth: &Truth, confidence: f64) -> Detection {
             .collect(),
         centreline: vec![],
         notes: vec![],
+        spine_region: None,
     }
 }
 

@@ -85,6 +85,7 @@ fn detection() -> Detection {
         ],
         centreline: vec![],
         notes: vec!["12 rib pairs".into()],
+        spine_region: None,
     }
 }
 

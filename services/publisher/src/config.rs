@@ -145,8 +145,8 @@ pub struct PublisherConfig {
 pub struct Retention {
     /// Delete the reception's files (`incoming/<batch>/`) after delivery.
     pub delete_received: bool,
-    /// Delete the intermediate volume (`volume.i16`) and detection (`detection.json`) after
-    /// delivery.
+    /// Delete the intermediate volume (`volume.i16` / `volume.zst`), the spine region
+    /// (`spine_region.zst`, `spine_region.json`) and detection (`detection.json`) after delivery.
     pub delete_intermediates: bool,
 }
 

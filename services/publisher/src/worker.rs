@@ -53,6 +53,8 @@ impl PublisherWorker {
         if self.cfg.retention.delete_intermediates {
             doomed.push(("intermediate", keys.volume_voxels()));
             doomed.push(("intermediate", keys.volume_frames()));
+            doomed.push(("intermediate", keys.spine_region_frames()));
+            doomed.push(("intermediate", keys.spine_region_header()));
             doomed.push(("intermediate", keys.detection()));
         }
         for (kind, key) in doomed {

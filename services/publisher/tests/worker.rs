@@ -328,10 +328,13 @@ async fn retention_deletes_received_files_and_voxels_after_delivery_and_keeps_th
         ] {
             store.put(key, b"DICM".to_vec()).await.unwrap();
         }
-        store
-            .put(&keys.volume_voxels(), vec![0u8; 16])
-            .await
-            .unwrap();
+        for key in [
+            keys.volume_voxels(),
+            keys.spine_region_frames(),
+            keys.spine_region_header(),
+        ] {
+            store.put(&key, vec![0u8; 16]).await.unwrap();
+        }
         let broker = MemoryBroker::new();
         let worker = PublisherWorker::new(PublisherConfig {
             retention,
@@ -346,11 +349,13 @@ async fn retention_deletes_received_files_and_voxels_after_delivery_and_keeps_th
             .unwrap();
         let received = store.list("incoming/b1/").await.unwrap();
         assert_eq!(received.len(), if kept { 2 } else { 0 }, "{received:?}");
-        assert_eq!(
-            store.exists(&keys.volume_voxels()).await.unwrap(),
-            kept,
-            "volume.i16"
-        );
+        for key in [
+            keys.volume_voxels(),
+            keys.spine_region_frames(),
+            keys.spine_region_header(),
+        ] {
+            assert_eq!(store.exists(&key).await.unwrap(), kept, "{key}");
+        }
         // Another reception, and the study's record, are never touched.
         assert_eq!(store.list("incoming/b2/").await.unwrap().len(), 1);
         for key in [

@@ -110,6 +110,7 @@ fn study() -> (HuVolume, Detection, StudyResult) {
         vertebrae: vec![],
         centreline,
         notes: vec![],
+        spine_region: None,
     };
     let result = StudyResult {
         schema_version: SCHEMA_VERSION,

@@ -214,6 +214,7 @@ fn main() -> Result<(), String> {
         vertebrae: vec![],
         centreline,
         notes: vec![],
+        spine_region: None,
     };
     let result = StudyResult {
         schema_version: SCHEMA_VERSION,

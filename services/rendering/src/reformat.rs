@@ -16,7 +16,7 @@
 use crate::config::{Projection, RenderingConfig};
 use spinescreen_proto::detection::CentrelinePoint;
 use spinescreen_proto::vec3::{add, cross, dot, lerp, norm, normalize as unit, scale, sub, Vec3};
-use spinescreen_proto::HuVolume;
+use spinescreen_proto::HuSource;
 
 /// Which reformation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -310,8 +310,8 @@ impl CurvedPlane {
 }
 
 /// Sample the volume on `plane` across a slab and apply the window.
-pub fn sample(volume: &HuVolume, plane: CurvedPlane, cfg: &RenderingConfig) -> Reformat {
-    let h = &volume.header;
+pub fn sample(volume: &impl HuSource, plane: CurvedPlane, cfg: &RenderingConfig) -> Reformat {
+    let h = volume.header();
     let min_spacing = h
         .spacing_mm
         .iter()
@@ -374,7 +374,7 @@ pub fn sample(volume: &HuVolume, plane: CurvedPlane, cfg: &RenderingConfig) -> R
 mod tests {
     use super::*;
     use ndarray::Array3;
-    use spinescreen_proto::{StudyInfo, VolumeHeader, SCHEMA_VERSION};
+    use spinescreen_proto::{HuVolume, StudyInfo, VolumeHeader, SCHEMA_VERSION};
 
     fn straight_centreline(x: f64, y: f64, z0: f64, z1: f64) -> Vec<CentrelinePoint> {
         let n = (z1 - z0).round() as usize;

@@ -6,7 +6,7 @@ use crate::frame::{notice_frame, reformat_frame, DrawnOutline, DrawnText, FrameK
 use crate::frame::{AREA_MAX_COLUMNS, AREA_ROWS};
 use crate::reformat::{plan, sample, View};
 use crate::text::font_available;
-use spinescreen_proto::{Detection, HuVolume, StudyResult, StudyStatus};
+use spinescreen_proto::{Detection, HuSource, StudyResult, StudyStatus};
 
 /// Why rendering failed. Bad inputs never fail: they become a notice frame saying why.
 #[derive(Debug, thiserror::Error)]
@@ -79,7 +79,7 @@ impl Rendered {
 /// technical defect, an abstention, a missing detection or an unusable centreline gives one
 /// notice frame with the reason.
 pub fn render(
-    volume: &HuVolume,
+    volume: &impl HuSource,
     detection: Option<&Detection>,
     result: &StudyResult,
     cfg: &RenderingConfig,
@@ -105,7 +105,7 @@ pub fn render(
             .unwrap_or_else(|| "The spine detector abstained.".into());
         return render_not_analysed(result, Some(&why), cfg);
     }
-    if volume.header.dims.contains(&0) {
+    if volume.header().dims.contains(&0) {
         return render_not_analysed(result, Some("The CT volume is empty."), cfg);
     }
     let mut painters = Vec::new();

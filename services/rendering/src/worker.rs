@@ -1,6 +1,7 @@
 //! [`RenderingWorker`]: the rendering stage as a [`StageWorker`]. Loads `result.json` (always),
-//! the volume and `detection.json` when they exist, renders, and stores `preview.png` and the
-//! secondary-capture instances `sc/NNNN.dcm`.
+//! `detection.json` and the volume when they exist (the spine region the detection names, else
+//! the full volume), renders, and stores `preview.png` and the secondary-capture instances
+//! `sc/NNNN.dcm`.
 //!
 //! A study that ingest rejected has no volume and therefore no patient/study module to file
 //! images under: it gets `preview.png` (the notice frame) but no SC series; the publisher's SR
@@ -11,9 +12,9 @@ use crate::dicom::secondary_capture_series;
 use crate::render::{render, render_not_analysed, RenderError, Rendered};
 use anyhow::anyhow;
 use async_trait::async_trait;
-use spinescreen_proto::{Detection, HuVolume, Job, Stage, StudyResult, VolumeHeader};
+use spinescreen_proto::{Detection, HuSource, Job, RegionVolume, Stage, StudyResult, VolumeHeader};
 use spinescreen_runtime::storage::StorageError;
-use spinescreen_runtime::volumes::{read_volume, VolumeReadError};
+use spinescreen_runtime::volumes::{read_spine_volume, read_volume, VolumeReadError};
 use spinescreen_runtime::{StageContext, StageError, StageWorker, StudyStore};
 
 /// The rendering stage.
@@ -49,16 +50,45 @@ async fn get_optional(store: &StudyStore, key: &str) -> Result<Option<bytes::Byt
 struct Inputs {
     result: StudyResult,
     header: Option<VolumeHeader>,
-    volume: Option<HuVolume>,
+    volume: Option<RegionVolume>,
     volume_problem: Option<String>,
     detection: Option<Detection>,
 }
 
-fn render_inputs(inputs: &Inputs, cfg: &RenderingConfig) -> Result<Rendered, RenderError> {
-    match (&inputs.volume, &inputs.volume_problem) {
-        (Some(v), _) => render(v, inputs.detection.as_ref(), &inputs.result, cfg),
-        (None, problem) => render_not_analysed(&inputs.result, problem.as_deref(), cfg),
+impl Inputs {
+    /// Whether rendering read a voxel the spine region does not hold (redo on the full volume).
+    fn missed_voxels(&self) -> bool {
+        self.volume.as_ref().is_some_and(|v| v.misses() > 0)
     }
+}
+
+/// The frames and the secondary-capture files of a study.
+type Output = (Rendered, Vec<Vec<u8>>);
+
+fn render_inputs(inputs: &Inputs, cfg: &RenderingConfig) -> Result<Output, RenderError> {
+    let rendered = match (&inputs.volume, &inputs.volume_problem) {
+        (Some(v), _) => render(v, inputs.detection.as_ref(), &inputs.result, cfg)?,
+        (None, problem) => render_not_analysed(&inputs.result, problem.as_deref(), cfg)?,
+    };
+    let files = match &inputs.header {
+        Some(h) => secondary_capture_series(&rendered, h, &inputs.result, cfg)?,
+        None => Vec::new(),
+    };
+    Ok((rendered, files))
+}
+
+/// Render off the async threads, handing the inputs back for a second try.
+async fn render_blocking(
+    inputs: Inputs,
+    cfg: &RenderingConfig,
+) -> Result<(Inputs, Result<Output, RenderError>), StageError> {
+    let cfg = cfg.clone();
+    tokio::task::spawn_blocking(move || {
+        let out = render_inputs(&inputs, &cfg);
+        (inputs, out)
+    })
+    .await
+    .map_err(|e| StageError::Transient(anyhow!("render task: {e}")))
 }
 
 #[async_trait]
@@ -84,8 +114,15 @@ impl StageWorker for RenderingWorker {
             .map_err(|e| StageError::Permanent(anyhow!("result.json: {e}")))?;
         // The series description and burned-in name are the configured service's.
         result.service = ctx.service.clone();
-        let (header, volume, volume_problem) = match read_volume(&ctx.store, &keys).await {
-            Ok(v) => (Some(v.header.clone()), Some(v), None),
+        // A detection that does not parse is treated as missing (the frame says so).
+        let detection = get_optional(&ctx.store, &keys.detection())
+            .await?
+            .and_then(|b| serde_json::from_slice::<Detection>(&b).ok());
+        let region = detection.as_ref().and_then(|d| d.spine_region);
+        let (header, volume, volume_problem) = match read_spine_volume(&ctx.store, &keys, region)
+            .await
+        {
+            Ok(v) => (Some(v.header().clone()), Some(v), None),
             Err(VolumeReadError::NoHeader(_)) => (None, None, None),
             Err(e) if e.is_transient() => return Err(e.into()),
             Err(e) => {
@@ -100,30 +137,25 @@ impl StageWorker for RenderingWorker {
                 (header, None, Some(problem))
             }
         };
-        let detection_bytes = get_optional(&ctx.store, &keys.detection()).await?;
-        let cfg = self.cfg.clone();
-        let (rendered, files) = tokio::task::spawn_blocking(move || {
-            // A detection that does not parse is treated as missing (the frame says so).
-            let detection = detection_bytes
-                .as_ref()
-                .and_then(|b| serde_json::from_slice::<Detection>(b).ok());
-            let inputs = Inputs {
-                result,
-                header,
-                volume,
-                volume_problem,
-                detection,
-            };
-            let rendered = render_inputs(&inputs, &cfg)?;
-            let files = match &inputs.header {
-                Some(h) => secondary_capture_series(&rendered, h, &inputs.result, &cfg)?,
-                None => Vec::new(),
-            };
-            Ok::<_, RenderError>((rendered, files))
-        })
-        .await
-        .map_err(|e| StageError::Transient(anyhow!("render task: {e}")))?
-        .map_err(|e| StageError::Permanent(anyhow!(e)))?;
+        let inputs = Inputs {
+            result,
+            header,
+            volume,
+            volume_problem,
+            detection,
+        };
+        let (mut inputs, mut output) = render_blocking(inputs, &self.cfg).await?;
+        if inputs.missed_voxels() {
+            tracing::info!(
+                study = %uid,
+                "the reformat reached beyond the spine region; rendering from the full volume"
+            );
+            // Free the region before the full volume arrives.
+            drop(inputs.volume.take());
+            inputs.volume = Some(RegionVolume::whole(read_volume(&ctx.store, &keys).await?));
+            (_, output) = render_blocking(inputs, &self.cfg).await?;
+        }
+        let (rendered, files) = output.map_err(|e| StageError::Permanent(anyhow!(e)))?;
 
         ctx.store
             .put(&keys.preview_png(), rendered.preview_png)

@@ -7,7 +7,9 @@ use crate::storage::{StorageError, StudyStore};
 use futures::{StreamExt, TryStreamExt};
 use ndarray::Array3;
 use spinescreen_proto::voxels::{decode_frame, encode_frame, CHUNK_SLICES};
-use spinescreen_proto::{HuVolume, StoredHeader, StudyKeys, VolumeError, VoxelLayout};
+use spinescreen_proto::{
+    HuVolume, RegionBox, RegionVolume, StoredHeader, StudyKeys, VolumeError, VoxelLayout,
+};
 use std::sync::Arc;
 
 /// Frames compressed or fetched at once.
@@ -66,9 +68,46 @@ pub async fn write_volume(
     keys: &StudyKeys,
     volume: Arc<HuVolume>,
 ) -> Result<(), StorageError> {
+    write_format_2(
+        store,
+        &keys.volume_header(),
+        &keys.volume_frames(),
+        volume,
+        None,
+    )
+    .await
+}
+
+/// Write the spine region of a study: `region` is [`RegionBox::crop`] of its volume by `placement`
+/// (the box named in `detection.json`), stored in format 2 as `spine_region.zst` and
+/// `spine_region.json` (written last, with `"region": placement`).
+pub async fn write_spine_region(
+    store: &StudyStore,
+    keys: &StudyKeys,
+    region: Arc<HuVolume>,
+    placement: RegionBox,
+) -> Result<(), StorageError> {
+    write_format_2(
+        store,
+        &keys.spine_region_header(),
+        &keys.spine_region_frames(),
+        region,
+        Some(placement),
+    )
+    .await
+}
+
+/// The format-2 writer behind [`write_volume`] and [`write_spine_region`].
+async fn write_format_2(
+    store: &StudyStore,
+    header_key: &str,
+    frames_key: &str,
+    volume: Arc<HuVolume>,
+    region: Option<RegionBox>,
+) -> Result<(), StorageError> {
     let nz = volume.header.dims[2];
     let frames = VoxelLayout::frame_count(nz, CHUNK_SLICES);
-    let mut upload = store.put_multipart(&keys.volume_frames()).await?;
+    let mut upload = store.put_multipart(frames_key).await?;
     let mut compressed = futures::stream::iter(0..frames)
         .map(|i| {
             let volume = volume.clone();
@@ -119,8 +158,19 @@ pub async fn write_volume(
             chunk_slices: CHUNK_SLICES,
             chunks,
         }),
+        region,
     };
-    store.put(&keys.volume_header(), header.to_bytes()).await
+    store.put(header_key, header.to_bytes()).await
+}
+
+/// Read and parse a stored header.
+async fn read_header(store: &StudyStore, key: &str) -> Result<StoredHeader, VolumeReadError> {
+    let bytes = match store.get(key).await {
+        Ok(b) => b,
+        Err(StorageError::NotFound(_)) => return Err(VolumeReadError::NoHeader(key.to_string())),
+        Err(e) => return Err(VolumeReadError::Store(e)),
+    };
+    Ok(StoredHeader::parse(&bytes)?)
 }
 
 /// Read the study's volume (format 2, or format 1 when the header has no frame table).
@@ -128,13 +178,7 @@ pub async fn read_volume(
     store: &StudyStore,
     keys: &StudyKeys,
 ) -> Result<HuVolume, VolumeReadError> {
-    let header_key = keys.volume_header();
-    let header_bytes = match store.get(&header_key).await {
-        Ok(b) => b,
-        Err(StorageError::NotFound(_)) => return Err(VolumeReadError::NoHeader(header_key)),
-        Err(e) => return Err(VolumeReadError::Store(e)),
-    };
-    let stored = StoredHeader::parse(&header_bytes)?;
+    let stored = read_header(store, &keys.volume_header()).await?;
     let [nx, ny, nz] = stored.header.dims;
     let plane = nx * ny;
     let data = match &stored.voxels {
@@ -144,6 +188,65 @@ pub async fn read_volume(
     let voxels = Array3::from_shape_vec((nz, ny, nx), data)
         .map_err(|e| VolumeError::Header(e.to_string()))?;
     Ok(HuVolume::new(stored.header, voxels)?)
+}
+
+/// Read the spine region `expected` (the box `detection.json` names) as a [`RegionVolume`] in
+/// the grid of the study's `volume.json`, whose geometry it takes (so every index and patient
+/// point means exactly what it means on the full volume). A region whose header disagrees with
+/// `expected` or with `volume.json` is [`VolumeReadError::Unreadable`].
+pub async fn read_spine_region(
+    store: &StudyStore,
+    keys: &StudyKeys,
+    expected: RegionBox,
+) -> Result<RegionVolume, VolumeReadError> {
+    let full = read_header(store, &keys.volume_header()).await?.header;
+    let stored = read_header(store, &keys.spine_region_header()).await?;
+    let mismatch = |why: String| VolumeReadError::Unreadable(VolumeError::Header(why));
+    if stored.region != Some(expected) {
+        return Err(mismatch(format!(
+            "spine region {:?}, but the detection names {expected:?}",
+            stored.region
+        )));
+    }
+    if !expected.fits(full.dims)
+        || stored.header.spacing_mm != full.spacing_mm
+        || stored.header.direction != full.direction
+    {
+        return Err(mismatch(format!(
+            "spine region {expected:?} does not lie in the volume's {:?} grid",
+            full.dims
+        )));
+    }
+    let layout = stored
+        .voxels
+        .as_ref()
+        .ok_or_else(|| mismatch("spine region without a frame table".into()))?;
+    let [nx, ny, nz] = expected.dims;
+    let data = read_frames(store, &keys.spine_region_frames(), layout, nx * ny, nz).await?;
+    let voxels = Array3::from_shape_vec((nz, ny, nx), data)
+        .map_err(|e| VolumeError::Header(e.to_string()))?;
+    Ok(RegionVolume::new(full, expected, voxels)?)
+}
+
+/// What morphometry and rendering read: the spine region when the detection names one
+/// (`region`), otherwise, or when the region cannot be read for good (missing, damaged, not
+/// matching; studies written before regions existed), the full volume. A store failure is
+/// returned (retrying may help), not papered over.
+pub async fn read_spine_volume(
+    store: &StudyStore,
+    keys: &StudyKeys,
+    region: Option<RegionBox>,
+) -> Result<RegionVolume, VolumeReadError> {
+    if let Some(region) = region {
+        match read_spine_region(store, keys, region).await {
+            Ok(r) => return Ok(r),
+            Err(e) if e.is_transient() => return Err(e),
+            Err(e) => {
+                tracing::warn!(error = %e, "spine region unreadable; reading the full volume");
+            }
+        }
+    }
+    Ok(RegionVolume::whole(read_volume(store, keys).await?))
 }
 
 /// Format 2: ranged reads of the frames, a few in flight, each decompressed into its slab.
@@ -226,7 +329,7 @@ async fn read_raw(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use spinescreen_proto::{StudyInfo, StudyUid, VolumeHeader, SCHEMA_VERSION};
+    use spinescreen_proto::{HuSource, StudyInfo, StudyUid, VolumeHeader, SCHEMA_VERSION};
 
     fn volume(nz: usize) -> HuVolume {
         let header = VolumeHeader {
@@ -318,5 +421,74 @@ mod tests {
             read_volume(&store, &keys).await,
             Err(VolumeReadError::NoVoxels(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn a_spine_region_reads_as_the_full_volume_where_it_holds_voxels() {
+        let (_dir, store) = store();
+        let keys = StudyUid::new("1.2.6").unwrap().keys();
+        let v = volume(CHUNK_SLICES + 7);
+        write_volume(&store, &keys, Arc::new(v.clone()))
+            .await
+            .unwrap();
+        let b = RegionBox {
+            offset: [2, 1, 3],
+            dims: [5, 4, CHUNK_SLICES],
+        };
+        write_spine_region(&store, &keys, Arc::new(b.crop(&v).unwrap()), b)
+            .await
+            .unwrap();
+        // The region is read without the full volume's voxels.
+        store.delete(&keys.volume_frames()).await.unwrap();
+        let r = read_spine_volume(&store, &keys, Some(b)).await.unwrap();
+        assert_eq!(r.region(), b);
+        assert_eq!(r.header(), &v.header);
+        for z in 3..3 + CHUNK_SLICES as isize {
+            for y in 1..5 {
+                for x in 2..7 {
+                    assert_eq!(r.get(x, y, z), v.get(x, y, z));
+                }
+            }
+        }
+        assert_eq!(r.misses(), 0);
+    }
+
+    #[tokio::test]
+    async fn without_a_usable_region_the_full_volume_is_read() {
+        let (_dir, store) = store();
+        let keys = StudyUid::new("1.2.7").unwrap().keys();
+        let v = volume(5);
+        write_volume(&store, &keys, Arc::new(v.clone()))
+            .await
+            .unwrap();
+        let whole = |r: RegionVolume| {
+            assert!(r.is_whole());
+            r
+        };
+        // No region named (a detection from before regions existed).
+        let r = whole(read_spine_volume(&store, &keys, None).await.unwrap());
+        assert_eq!(r.get(8, 5, 4), v.get(8, 5, 4));
+        // Named but never stored.
+        let b = RegionBox {
+            offset: [1, 1, 1],
+            dims: [3, 3, 3],
+        };
+        whole(read_spine_volume(&store, &keys, Some(b)).await.unwrap());
+        // Stored, but not the box the detection names (left from another run).
+        let other = RegionBox {
+            offset: [0, 1, 1],
+            dims: [3, 3, 3],
+        };
+        write_spine_region(&store, &keys, Arc::new(other.crop(&v).unwrap()), other)
+            .await
+            .unwrap();
+        assert!(matches!(
+            read_spine_region(&store, &keys, b).await,
+            Err(VolumeReadError::Unreadable(_))
+        ));
+        whole(read_spine_volume(&store, &keys, Some(b)).await.unwrap());
+        // The box named matches the stored one: the region is read.
+        let r = read_spine_volume(&store, &keys, Some(other)).await.unwrap();
+        assert_eq!(r.region(), other);
     }
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use ndarray::Array3;
+use spinescreen_phantom::Truth;
 use spinescreen_proto::detection::CentrelinePoint;
 use spinescreen_proto::*;
 use std::collections::BTreeMap;
@@ -177,6 +178,7 @@ pub fn spine(anterior_heights: [f64; 5], grades: [u8; 5], scoliosis_mm: f64) -> 
         vertebrae: det_vertebrae,
         centreline,
         notes: vec![],
+        spine_region: None,
     };
     let result = StudyResult {
         schema_version: SCHEMA_VERSION,
@@ -219,4 +221,110 @@ pub fn fractured() -> Spine {
 /// No fracture.
 pub fn normal() -> Spine {
     spine([24.0; 5], [0; 5], 0.0)
+}
+
+fn lerp(a: [f64; 3], b: [f64; 3], t: f64) -> [f64; 3] {
+    [
+        a[0] + (b[0] - a[0]) * t,
+        a[1] + (b[1] - a[1]) * t,
+        a[2] + (b[2] - a[2]) * t,
+    ]
+}
+
+/// A detection as a perfect detector would give it: truth keypoints, and a centreline through
+/// the body centres at 1 mm steps, extended 15 mm past the end vertebrae.
+pub fn detection_from_truth(truth: &Truth) -> Detection {
+    let v = &truth.vertebrae;
+    let mut centreline = Vec::new();
+    let first = &v[0];
+    let last = &v[v.len() - 1];
+    let ext_top = lerp(first.center_mm, [0.0; 3], 0.0);
+    let ext_top = [
+        ext_top[0] + 15.0 * first.cranial_dir[0],
+        ext_top[1] + 15.0 * first.cranial_dir[1],
+        ext_top[2] + 15.0 * first.cranial_dir[2],
+    ];
+    let ext_bottom = [
+        last.center_mm[0] - 15.0 * last.cranial_dir[0],
+        last.center_mm[1] - 15.0 * last.cranial_dir[1],
+        last.center_mm[2] - 15.0 * last.cranial_dir[2],
+    ];
+    let mut knots: Vec<([f64; 3], [f64; 3], [f64; 3])> =
+        vec![(ext_top, first.cranial_dir, first.anterior_dir)];
+    knots.extend(
+        v.iter()
+            .map(|t| (t.center_mm, t.cranial_dir, t.anterior_dir)),
+    );
+    knots.push((ext_bottom, last.cranial_dir, last.anterior_dir));
+    for w in knots.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        let d = ((b.0[0] - a.0[0]).powi(2) + (b.0[1] - a.0[1]).powi(2) + (b.0[2] - a.0[2]).powi(2))
+            .sqrt();
+        let n = d.ceil().max(1.0) as usize;
+        for i in 0..n {
+            let t = i as f64 / n as f64;
+            centreline.push(CentrelinePoint {
+                position_mm: lerp(a.0, b.0, t),
+                cranial_dir: lerp(a.1, b.1, t),
+                anterior_dir: lerp(a.2, b.2, t),
+            });
+        }
+    }
+    Detection {
+        schema_version: SCHEMA_VERSION,
+        status: StudyStatus::Ok,
+        reason: None,
+        detector: "truth".into(),
+        vertebrae: v
+            .iter()
+            .map(|t| DetectedVertebra {
+                label: t.label.parse().unwrap(),
+                center_mm: t.center_mm,
+                keypoints_mm: t.keypoints_mm,
+                anterior_dir: t.anterior_dir,
+                cranial_dir: t.cranial_dir,
+                confidence: 1.0,
+                flags: t.flags.iter().map(|f| VertebraFlag::parse(f)).collect(),
+            })
+            .collect(),
+        centreline,
+        notes: vec![],
+        spine_region: None,
+    }
+}
+
+pub fn result_from_truth(truth: &Truth, study_uid: &str) -> StudyResult {
+    StudyResult {
+        schema_version: SCHEMA_VERSION,
+        study_instance_uid: study_uid.to_string(),
+        status: StudyStatus::Ok,
+        reason: None,
+        has_fracture: Some(truth.positive),
+        fracture_probability: Some(if truth.positive { 0.9 } else { 0.1 }),
+        max_deformity: Some(truth.max_deformity),
+        vertebrae: truth
+            .vertebrae
+            .iter()
+            .map(|t| VertebraResult {
+                label: t.label.parse().unwrap(),
+                center_mm: t.center_mm,
+                keypoints_mm: t.keypoints_mm,
+                heights_mm: t.heights_mm,
+                deformity: t.deformity,
+                deformity_type: t.deformity_type,
+                genant_grade: t.genant_grade,
+                trabecular_hu: None,
+                confidence: 1.0,
+                flags: t.flags.iter().map(|f| VertebraFlag::parse(f)).collect(),
+            })
+            .collect(),
+        bone_density: None,
+        timings_ms: BTreeMap::new(),
+        service: ServiceInfo {
+            name: "spinescreen".into(),
+            version: "0.1.0".into(),
+        },
+        detector: "truth".into(),
+        notes: vec![],
+    }
 }
