@@ -106,6 +106,19 @@ pub struct ScpConfig {
     pub idle_timeout_s: u64,
     /// Most connections served at once; further connections are closed on accept.
     pub max_associations: usize,
+    /// Local write-ahead spool (one directory per receiver process, on a volume that outlives
+    /// the process). When set, each instance is appended to the spool and flushed to disk
+    /// before its C-STORE success, and a reception is uploaded as a few bundles
+    /// (`incoming/<batch>/bundle-<seq>.bundle`); a receiver completes what an earlier process
+    /// left there when it starts. When unset, each instance is stored as its own object before
+    /// its C-STORE success (slower: one store round trip per instance on the sender's clock).
+    pub spool_dir: Option<std::path::PathBuf>,
+    /// A spool segment (and the bundle it becomes) is closed and uploaded once it holds this
+    /// many MiB, while the association goes on.
+    pub spool_segment_mib: u64,
+    /// Flush each spooled instance to disk (`fdatasync`) before answering it. Turning it off
+    /// keeps instances across a receiver crash but not across a node crash or power loss.
+    pub spool_fsync: bool,
 }
 
 impl Default for ScpConfig {
@@ -118,6 +131,9 @@ impl Default for ScpConfig {
             bind_address: "0.0.0.0".into(),
             idle_timeout_s: 30,
             max_associations: 32,
+            spool_dir: None,
+            spool_segment_mib: 32,
+            spool_fsync: true,
         }
     }
 }
