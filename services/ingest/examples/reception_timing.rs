@@ -10,7 +10,11 @@
 //! completion (release to the ingest job published), and the ingest worker's stage (list, read,
 //! build, write `volume.zst`). The store is a local directory, or an S3 bucket when
 //! `SPINESCREEN_BENCH_S3_ENDPOINT` is set (with `SPINESCREEN_BENCH_S3_BUCKET`, `…_ACCESS_KEY`,
-//! `…_SECRET_KEY`), as for the `volume_round_trip` bench. Best of `RUNS` (3) per layout.
+//! `…_SECRET_KEY`), as for the `volume_round_trip` bench. Best of `RUNS` (3) per layout;
+//! `RECEPTION_LAYOUTS` picks the layouts (`per-instance,spool` by default; also
+//! `spool-nofsync`; `RECEPTION_SEGMENT_MIB` sets `spool_segment_mib`;
+//! `RECEPTION_STORE_LATENCY_MS` delays every store request, as a store across a network does). The SCP completes a reception before it answers A-RELEASE, so the send
+//! includes storing the last bundles and publishing the job.
 // Example code: a failed unwrap is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -18,29 +22,49 @@ use spinescreen_ingest::receive::run_scp_on;
 use spinescreen_ingest::{IngestConfig, IngestWorker};
 use spinescreen_proto::{Job, ServiceInfo, Stage};
 use spinescreen_runtime::broker::MemoryBroker;
-use spinescreen_runtime::{
-    Broker, CancellationToken, StageContext, StageWorker, StoreConfig, StudyStore,
-};
+use spinescreen_runtime::{Broker, CancellationToken, StageContext, StageWorker, StudyStore};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn store(local: &Path) -> StudyStore {
     let env = |k: &str| std::env::var(k).unwrap_or_default();
-    let config = match std::env::var("SPINESCREEN_BENCH_S3_ENDPOINT") {
-        Ok(endpoint) => StoreConfig::S3 {
-            endpoint,
-            bucket: env("SPINESCREEN_BENCH_S3_BUCKET"),
-            region: "us-east-1".into(),
-            access_key: env("SPINESCREEN_BENCH_S3_ACCESS_KEY"),
-            secret_key: env("SPINESCREEN_BENCH_S3_SECRET_KEY"),
-            allow_http: true,
-        },
-        Err(_) => StoreConfig::Local {
-            root: local.to_path_buf(),
-        },
+    let inner: Arc<dyn object_store::ObjectStore> =
+        match std::env::var("SPINESCREEN_BENCH_S3_ENDPOINT") {
+            Ok(endpoint) => Arc::new(
+                object_store::aws::AmazonS3Builder::new()
+                    .with_endpoint(endpoint)
+                    .with_bucket_name(env("SPINESCREEN_BENCH_S3_BUCKET"))
+                    .with_region("us-east-1")
+                    .with_access_key_id(env("SPINESCREEN_BENCH_S3_ACCESS_KEY"))
+                    .with_secret_access_key(env("SPINESCREEN_BENCH_S3_SECRET_KEY"))
+                    .with_virtual_hosted_style_request(false)
+                    .with_allow_http(true)
+                    .build()
+                    .unwrap(),
+            ),
+            Err(_) => {
+                std::fs::create_dir_all(local).unwrap();
+                Arc::new(object_store::local::LocalFileSystem::new_with_prefix(local).unwrap())
+            }
+        };
+    // A store across a network: each request waits this long first (object_store's
+    // ThrottledStore), as a PUT or GET to an S3 service a few milliseconds away does.
+    let latency_ms: u64 = env("RECEPTION_STORE_LATENCY_MS").parse().unwrap_or(0);
+    if latency_ms == 0 {
+        return StudyStore::new(inner);
+    }
+    let wait = Duration::from_millis(latency_ms);
+    let config = object_store::throttle::ThrottleConfig {
+        wait_put_per_call: wait,
+        wait_get_per_call: wait,
+        wait_delete_per_call: wait,
+        wait_list_per_call: wait,
+        ..Default::default()
     };
-    StudyStore::from_config(&config).unwrap()
+    StudyStore::new(Arc::new(object_store::throttle::ThrottledStore::new(
+        inner, config,
+    )))
 }
 
 fn load_average() -> String {
@@ -59,12 +83,19 @@ struct Timing {
     objects: usize,
 }
 
-async fn one_run(dir: &Path, store: &StudyStore, spool: Option<&Path>) -> Timing {
+async fn one_run(dir: &Path, store: &StudyStore, spool: Option<&Path>, fsync: bool) -> Timing {
     let broker = Arc::new(MemoryBroker::new());
     broker.declare(Stage::Ingest.queue()).await.unwrap();
     let mut consumer = broker.consume(Stage::Ingest.queue(), 10).await.unwrap();
     let mut config = IngestConfig::default();
     config.scp.spool_dir = spool.map(Path::to_path_buf);
+    config.scp.spool_fsync = fsync;
+    if let Some(mib) = std::env::var("RECEPTION_SEGMENT_MIB")
+        .ok()
+        .and_then(|m| m.parse().ok())
+    {
+        config.scp.spool_segment_mib = mib;
+    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let shutdown = CancellationToken::new();
@@ -148,13 +179,19 @@ fn main() {
     let store = store(&tmp.path().join("store"));
     let rt = tokio::runtime::Runtime::new().unwrap();
     println!("load average before: {}", load_average());
-    for (label, spool) in [
-        ("per instance (no spool)", None),
-        ("spool + bundles", Some(tmp.path().join("spool"))),
-    ] {
+    let spool_dir = tmp.path().join("spool");
+    // RECEPTION_LAYOUTS: a comma-separated choice of per-instance, spool, spool-nofsync.
+    let layouts = std::env::var("RECEPTION_LAYOUTS").unwrap_or("per-instance,spool".into());
+    for layout in layouts.split(',') {
+        let (label, spool, fsync) = match layout {
+            "per-instance" => ("per instance (no spool)", None, true),
+            "spool" => ("spool + bundles", Some(spool_dir.clone()), true),
+            "spool-nofsync" => ("spool + bundles, spool_fsync = false", Some(spool_dir.clone()), false),
+            other => panic!("unknown layout {other}"),
+        };
         let mut best: Option<Timing> = None;
         for run in 1..=runs {
-            let t = rt.block_on(one_run(dir, &store, spool.as_deref()));
+            let t = rt.block_on(one_run(dir, &store, spool.as_deref(), fsync));
             println!(
                 "{label} run {run}: send {:.2} s, release to job {:.2} s, ingest {:.2} s, {} objects (load {})",
                 t.send.as_secs_f64(),

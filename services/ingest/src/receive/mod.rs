@@ -361,6 +361,11 @@ impl Receptions {
             .await
     }
 
+    /// Whether received instances are kept in a local spool (durable before they are stored).
+    pub fn is_spooled(&self) -> bool {
+        matches!(self.keeping, Keeping::Spool(_))
+    }
+
     /// Whether nothing has been received.
     pub fn is_empty(&self) -> bool {
         self.by_study.is_empty()

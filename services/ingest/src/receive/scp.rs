@@ -530,6 +530,18 @@ impl Session<'_> {
                     }
                 }
                 Pdu::ReleaseRQ => {
+                    // Spooled, every answered instance is on disk already (and completed by
+                    // the next receiver if this one dies): the sender is released at once and
+                    // the reception uploaded after. Otherwise the job is published first, so a
+                    // sender never sees a clean release of a reception that could be lost.
+                    if self.receptions.is_spooled() {
+                        let _ = self.association.send(&Pdu::ReleaseRP).await;
+                        return self
+                            .receptions
+                            .complete(self.store, broker)
+                            .await
+                            .map(|_| Ending::Closed);
+                    }
                     let published = self.receptions.complete(self.store, broker).await;
                     let _ = self.association.send(&Pdu::ReleaseRP).await;
                     return published.map(|_| Ending::Closed);
