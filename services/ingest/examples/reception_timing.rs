@@ -186,7 +186,11 @@ fn main() {
         let (label, spool, fsync) = match layout {
             "per-instance" => ("per instance (no spool)", None, true),
             "spool" => ("spool + bundles", Some(spool_dir.clone()), true),
-            "spool-nofsync" => ("spool + bundles, spool_fsync = false", Some(spool_dir.clone()), false),
+            "spool-nofsync" => (
+                "spool + bundles, spool_fsync = false",
+                Some(spool_dir.clone()),
+                false,
+            ),
             other => panic!("unknown layout {other}"),
         };
         let mut best: Option<Timing> = None;

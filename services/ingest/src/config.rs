@@ -119,6 +119,12 @@ pub struct ScpConfig {
     /// Flush each spooled instance to disk (`fdatasync`) before answering it. Turning it off
     /// keeps instances across a receiver crash but not across a node crash or power loss.
     pub spool_fsync: bool,
+    /// A reception left in the spool by an earlier receiver process is completed this long
+    /// after the start (seconds). A sender whose association was cut usually sends the study
+    /// again at once: its new reception is published first, and the recovered one then adds
+    /// nothing (rather than being analysed alone as a partial study first). A receiver that
+    /// stops earlier completes them as it stops.
+    pub spool_recovery_delay_s: u64,
 }
 
 impl Default for ScpConfig {
@@ -134,6 +140,7 @@ impl Default for ScpConfig {
             spool_dir: None,
             spool_segment_mib: 32,
             spool_fsync: true,
+            spool_recovery_delay_s: 60,
         }
     }
 }

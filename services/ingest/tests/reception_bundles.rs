@@ -67,6 +67,7 @@ fn spool_config(spool: &Path) -> IngestConfig {
     };
     config.scp.spool_dir = Some(spool.to_path_buf());
     config.scp.spool_segment_mib = 1;
+    config.scp.spool_recovery_delay_s = 1;
     config
 }
 
@@ -322,7 +323,8 @@ async fn a_spool_left_by_a_killed_receiver_is_completed_on_restart() {
     std::fs::create_dir_all(spool.join("9d2b7e40-1111-4c3a-8e2f-000000000000")).unwrap();
 
     let (ctx, broker) = context();
-    let config = spool_config(&spool);
+    let mut config = spool_config(&spool);
+    config.scp.spool_recovery_delay_s = 2;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let shutdown = CancellationToken::new();
     let scp = tokio::spawn({
@@ -334,6 +336,9 @@ async fn a_spool_left_by_a_killed_receiver_is_completed_on_restart() {
         );
         async move { run_scp_on(listener, &config, store, broker, shutdown).await }
     });
+    // Not at once: a sender's re-send of the cut-off study goes first.
+    let early = jobs_within(&broker, 1, Duration::from_millis(1000)).await;
+    assert!(early.is_empty(), "recovered before the delay: {early:?}");
     let jobs = jobs_within(&broker, 2, Duration::from_secs(5)).await;
     assert_eq!(jobs.len(), 1, "one job for the spooled reception: {jobs:?}");
     assert_eq!(jobs[0].job_id, batch, "the batch keeps its id");
@@ -363,6 +368,47 @@ async fn a_spool_left_by_a_killed_receiver_is_completed_on_restart() {
     assert_eq!(volume, per_instance_volume(&spec.files()).await);
     shutdown.cancel();
     scp.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_stopping_before_the_recovery_delay_completes_the_left_spool_first() {
+    // Its spool may be an emptyDir that goes with the pod: nothing left there may wait.
+    let tmp = tempfile::tempdir().unwrap();
+    let spool = tmp.path().join("spool");
+    let spec = SeriesSpec::default();
+    let files: Vec<SourceFile> = spec
+        .files()
+        .into_iter()
+        .map(|f| {
+            let k: usize = f.name[3..7].parse().unwrap();
+            SourceFile {
+                name: spec.sop_uid(k),
+                bytes: f.bytes,
+            }
+        })
+        .collect();
+    let batch = "0b7d1e9a-5c2f-4e8d-a1b3-6f4c2d9e8a70";
+    killed_receivers_spool(&spool, batch, &files, 1);
+    let (ctx, broker) = context();
+    let mut config = spool_config(&spool);
+    config.scp.spool_recovery_delay_s = 3600;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let shutdown = CancellationToken::new();
+    let scp = tokio::spawn({
+        let (store, broker, shutdown) = (ctx.store.clone(), ctx.broker.clone(), shutdown.clone());
+        async move { run_scp_on(listener, &config, store, broker, shutdown).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(10), scp)
+        .await
+        .expect("the receiver stops")
+        .unwrap()
+        .unwrap();
+    let jobs = jobs_within(&broker, 1, Duration::from_secs(1)).await;
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].job_id, batch);
+    assert!(spool_contents(&spool).is_empty());
 }
 
 #[tokio::test]

@@ -19,7 +19,7 @@
 //! aborts or drops the connection, or after `inactivity_timeout_s` without a PDU: then one
 //! ingest job per study is published.
 
-use super::spool::{lock_spool, recover_spool, SpoolConfig};
+use super::spool::{lock_spool, recover_spool, spooled_batches, SpoolConfig};
 use super::{instance_ids, Keeping, Receptions};
 use crate::config::IngestConfig;
 use crate::error::IngestError;
@@ -141,16 +141,31 @@ pub async fn run_scp_on(
     shutdown: CancellationToken,
 ) -> Result<(), IngestError> {
     let config = Arc::new(config.clone());
-    // Held while serving: no other receiver may use (or recover) this spool.
+    // Held while serving: no other receiver may use (or recover) this spool. What an earlier
+    // process left in it is completed after `spool_recovery_delay_s`.
+    let mut recovery = None;
     let _spool_lock = match &config.scp.spool_dir {
         Some(dir) => {
             let lock = lock_spool(dir)?;
-            let recovered = recover_spool(dir, &store, broker.as_ref()).await?;
-            if !recovered.is_empty() {
+            let left = spooled_batches(dir).await?;
+            if !left.is_empty() {
+                let delay = Duration::from_secs(config.scp.spool_recovery_delay_s);
                 tracing::info!(
-                    receptions = recovered.len(),
-                    "completed the receptions an earlier receiver left in the spool"
+                    receptions = left.len(),
+                    delay_s = delay.as_secs(),
+                    "an earlier receiver left receptions in the spool; completing them after the delay"
                 );
+                let (dir, store, broker, shutdown) =
+                    (dir.clone(), store.clone(), broker.clone(), shutdown.clone());
+                recovery = Some(tokio::spawn(async move {
+                    // A stopping receiver completes them at once: its spool may not outlive it.
+                    tokio::select! {
+                        _ = shutdown.cancelled() => {}
+                        _ = tokio::time::sleep(delay) => {}
+                    }
+                    let jobs = recover_spool(&dir, &left, &store, broker.as_ref()).await;
+                    tracing::info!(jobs = jobs.len(), "spooled receptions completed");
+                }));
             }
             Some(lock)
         }
@@ -189,6 +204,9 @@ pub async fn run_scp_on(
         }
     }
     while associations.join_next().await.is_some() {}
+    if let Some(recovery) = recovery {
+        let _ = recovery.await;
+    }
     Ok(())
 }
 

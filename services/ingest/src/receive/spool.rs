@@ -16,7 +16,8 @@
 //! every upload awaited, the ingest job published, and only then the batch directory removed.
 //! A receiver that finds batch directories when it starts (it was killed, or the store or the
 //! broker failed at completion) uploads what they hold and publishes their jobs
-//! ([`recover_spool`]): an acknowledged instance is on disk until its job is published. A
+//! ([`recover_spool`], `scp.spool_recovery_delay_s` after the start, so that a sender's re-send
+//! of a cut-off study is published first and the recovered reception adds to it): an acknowledged instance is on disk until its job is published. A
 //! record cut short at the end of a segment is an instance whose write was interrupted, never
 //! acknowledged, and is dropped.
 
@@ -325,15 +326,8 @@ async fn upload_segment(
         .map(|_| ())
 }
 
-/// Complete every reception left in the spool by an earlier receiver process: upload its
-/// segments as bundles, publish its ingest job, remove it. Returns the jobs published. A
-/// reception that fails stays in the spool (and is tried again at the next start); the others
-/// go on.
-pub(crate) async fn recover_spool(
-    dir: &Path,
-    store: &StudyStore,
-    broker: &dyn Broker,
-) -> Result<Vec<Job>, IngestError> {
+/// The receptions in the spool (batch ids), e.g. those an earlier receiver process left.
+pub(crate) async fn spooled_batches(dir: &Path) -> Result<Vec<String>, IngestError> {
     let mut batches = vec![];
     let mut entries = tokio::fs::read_dir(dir)
         .await
@@ -349,9 +343,22 @@ pub(crate) async fn recover_spool(
         }
     }
     batches.sort();
+    Ok(batches)
+}
+
+/// Complete the spooled receptions `batches` (left by an earlier receiver process): upload
+/// each one's segments as bundles, publish its ingest job, remove it. Returns the jobs
+/// published. A reception that fails stays in the spool (and is tried again at the next
+/// start); the others go on.
+pub(crate) async fn recover_spool(
+    dir: &Path,
+    batches: &[String],
+    store: &StudyStore,
+    broker: &dyn Broker,
+) -> Vec<Job> {
     let mut jobs = vec![];
     for batch in batches {
-        match recover_one(&dir.join(&batch), &batch, store, broker).await {
+        match recover_one(&dir.join(batch), batch, store, broker).await {
             Ok(Some(job)) => jobs.push(job),
             Ok(None) => {}
             Err(e) => {
@@ -359,7 +366,7 @@ pub(crate) async fn recover_spool(
             }
         }
     }
-    Ok(jobs)
+    jobs
 }
 
 async fn recover_one(
