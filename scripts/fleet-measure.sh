@@ -10,7 +10,9 @@
 #          --count 12 --seed 1000 --concurrency 2 --send cstore
 # Needs RabbitMQ on 127.0.0.1:5672 (guest/guest, rabbitmqctl), s3s-fs and dcmtk on PATH.
 # Ports and vhost: FLEET_VHOST, FLEET_S3_PORT (8015), FLEET_PACS_PORT (11215),
-# FLEET_SCP_PORT (11216), FLEET_METRICS_BASE (9470 … 9475).
+# FLEET_SCP_PORT (11216), FLEET_METRICS_BASE (9470 … 9475). The receiver spools to OUT_DIR/spool
+# (`[ingest.scp] spool_dir`); FLEET_SPOOL=0 leaves the spool out (each instance stored to S3
+# before its C-STORE response, as before reception bundles, and as a build without them does).
 set -euo pipefail
 
 BIN=$(realpath "$1")
@@ -26,6 +28,10 @@ S3_PORT=${FLEET_S3_PORT:-8015}
 PACS_PORT=${FLEET_PACS_PORT:-11215}
 SCP_PORT=${FLEET_SCP_PORT:-11216}
 METRICS_BASE=${FLEET_METRICS_BASE:-9470}
+SPOOL_LINE=""
+if [[ "${FLEET_SPOOL:-1}" == 1 ]]; then
+  SPOOL_LINE="spool_dir = \"$OUT/spool\""
+fi
 # `worker` arguments, one process each: the receivers first, then the five stages.
 STAGES=(receiver ingest inference morphometry rendering publisher)
 
@@ -72,6 +78,7 @@ enabled = true
 bind_address = "127.0.0.1"
 ae_title = "SPINESCREEN"
 port = $SCP_PORT
+$SPOOL_LINE
 
 [ingest.stow]
 enabled = false

@@ -7,6 +7,7 @@
 //!
 //! # Layout
 //! - [`uid`]: validated DICOM UIDs ([`StudyUid`]) and the storage keys derived from them.
+//! - [`bundle`]: reception bundles, many received instances in one stored object.
 //! - [`job`]: the [`Job`] envelope, the [`Stage`] order of the pipeline, queue names.
 //! - [`language`]: the [`Language`] of text written for people (images, reports).
 //! - [`volume`]: [`HuVolume`], the i16 Hounsfield volume with its geometry, and its byte format.
@@ -19,6 +20,7 @@
 //! - [`source`]: [`SourceInfo`], scanner and chosen series of a study (no patient identifiers).
 //! - [`event`]: [`StudyEvent`], the events feed every stage publishes for the study ledger.
 
+pub mod bundle;
 pub mod detection;
 pub mod event;
 pub mod job;

@@ -161,6 +161,23 @@ pub fn incoming_instance_key(batch_id: &str, sop_instance_uid: &str) -> Result<S
     ))
 }
 
+/// Key of one bundle of a reception (`incoming/<batch>/bundle-<seq>.bundle`, `seq` from 0, five
+/// digits or more): many instances in one object ([`crate::bundle`]).
+pub fn incoming_bundle_key(batch_id: &str, seq: u32) -> Result<String, InvalidUid> {
+    Ok(format!(
+        "{}bundle-{seq:05}.bundle",
+        incoming_batch_prefix(batch_id)?
+    ))
+}
+
+/// Whether a key under `incoming/<batch>/` is a bundle ([`incoming_bundle_key`]) rather than one
+/// instance stored as its own object.
+pub fn is_bundle_key(key: &str) -> bool {
+    key.rsplit('/')
+        .next()
+        .is_some_and(|name| name.starts_with("bundle-") && name.ends_with(".bundle"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,6 +208,13 @@ mod tests {
             incoming_instance_key("b1", "1.2").unwrap(),
             "incoming/b1/1.2.dcm"
         );
+        assert_eq!(
+            incoming_bundle_key("b1", 7).unwrap(),
+            "incoming/b1/bundle-00007.bundle"
+        );
+        assert!(is_bundle_key("incoming/b1/bundle-00007.bundle"));
+        assert!(!is_bundle_key("incoming/b1/1.2.dcm"));
+        assert!(incoming_bundle_key("../b", 0).is_err());
     }
 
     #[test]

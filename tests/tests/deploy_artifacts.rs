@@ -2070,3 +2070,69 @@ fn dockerfile_builds_the_binary_and_runs_it_as_non_root() {
         "target/ stays out of the context"
     );
 }
+
+/// The receiver pods' spool volume, mounted where `[ingest.scp] spool_dir` says; no other pod
+/// gets one.
+#[test]
+fn chart_mounts_the_receivers_spool_where_the_config_puts_it() {
+    let Some(helm) = helm() else { return };
+    for (extra, source) in [
+        ("", "emptyDir"),
+        (
+            "receiver: {spool: {volume: {persistentVolumeClaim: {claimName: receiver-spool}}}}\n",
+            "persistentVolumeClaim",
+        ),
+    ] {
+        let docs = render(&helm, &[extra]);
+        let config = rendered_config(&docs);
+        let spool_dir = config["ingest"]["scp"]["spool_dir"]
+            .as_str()
+            .expect("[ingest.scp] spool_dir set");
+        for dep in of_kind(&docs, "Deployment") {
+            let pod = at(dep, &["spec", "template"]);
+            let container = &seq(at(pod, &["spec", "containers"]))[0];
+            let mount = seq(&container["volumeMounts"])
+                .iter()
+                .find(|m| str_at(m, &["name"]) == Some("spool"))
+                .and_then(|m| str_at(m, &["mountPath"]));
+            let volume = seq(at(pod, &["spec", "volumes"]))
+                .iter()
+                .find(|v| str_at(v, &["name"]) == Some("spool"));
+            if name_of(dep) == format!("{RELEASE}-spinescreen-{RECEIVER}") {
+                assert_eq!(mount, Some(spool_dir), "receiver spool mount");
+                let volume = volume.expect("receiver spool volume");
+                assert!(!volume[source].is_null(), "spool volume {volume:?}");
+            } else {
+                assert!(mount.is_none() && volume.is_none(), "{}", name_of(dep));
+            }
+        }
+    }
+}
+
+/// The compose receiver spools to a named volume at `spool_dir` of deploy/config.toml, and the
+/// image creates that directory for its non-root user (a fresh named volume copies it).
+#[test]
+fn compose_receiver_spools_to_a_named_volume() {
+    let compose = yaml("deploy/docker-compose.yml");
+    let config: toml::Table = read("deploy/config.toml").parse().expect("config.toml");
+    let spool_dir = config["ingest"]["scp"]["spool_dir"]
+        .as_str()
+        .expect("[ingest.scp] spool_dir set");
+    let mounts: Vec<&str> = seq(at(&compose, &["services", RECEIVER, "volumes"]))
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        mounts.contains(&format!("receiver-spool:{spool_dir}").as_str()),
+        "receiver mounts {mounts:?}"
+    );
+    assert!(compose["volumes"]
+        .as_mapping()
+        .expect("named volumes")
+        .contains_key("receiver-spool"));
+    let dockerfile = read("deploy/Dockerfile");
+    assert!(
+        dockerfile.contains(&format!("-o spinescreen -g spinescreen {spool_dir}")),
+        "the runtime image creates {spool_dir} for its user"
+    );
+}

@@ -236,9 +236,10 @@ fn kill_9_of_each_worker_type_mid_job_loses_and_duplicates_nothing() {
     let killed: Vec<(String, bool)> = std::thread::scope(|scope| {
         let receiver = scope.spawn(|| {
             let deadline = Instant::now() + Duration::from_secs(90);
-            // 20 of the first study's 200 instances stored: its association is open.
+            // 20 of the first study's 200 instances acknowledged (in the receiver's spool): its
+            // association is open. The restarted receiver completes what the spool holds.
             let mid_association = loop {
-                let stored = fleet.incoming_files();
+                let stored = fleet.spooled_instances();
                 if stored >= 20 {
                     break stored < 200;
                 }

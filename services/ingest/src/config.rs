@@ -106,6 +106,25 @@ pub struct ScpConfig {
     pub idle_timeout_s: u64,
     /// Most connections served at once; further connections are closed on accept.
     pub max_associations: usize,
+    /// Local write-ahead spool (one directory per receiver process, on a volume that outlives
+    /// the process). When set, each instance is appended to the spool and flushed to disk
+    /// before its C-STORE success, and a reception is uploaded as a few bundles
+    /// (`incoming/<batch>/bundle-<seq>.bundle`); a receiver completes what an earlier process
+    /// left there when it starts. When unset, each instance is stored as its own object before
+    /// its C-STORE success (slower: one store round trip per instance on the sender's clock).
+    pub spool_dir: Option<std::path::PathBuf>,
+    /// A spool segment (and the bundle it becomes) is closed and uploaded once it holds this
+    /// many MiB, while the association goes on.
+    pub spool_segment_mib: u64,
+    /// Flush each spooled instance to disk (`fdatasync`) before answering it. Turning it off
+    /// keeps instances across a receiver crash but not across a node crash or power loss.
+    pub spool_fsync: bool,
+    /// A reception left in the spool by an earlier receiver process is completed this long
+    /// after the start (seconds). A sender whose association was cut usually sends the study
+    /// again at once: its new reception is published first, and the recovered one then adds
+    /// nothing (rather than being analysed alone as a partial study first). A receiver that
+    /// stops earlier completes them as it stops.
+    pub spool_recovery_delay_s: u64,
 }
 
 impl Default for ScpConfig {
@@ -118,6 +137,10 @@ impl Default for ScpConfig {
             bind_address: "0.0.0.0".into(),
             idle_timeout_s: 30,
             max_associations: 32,
+            spool_dir: None,
+            spool_segment_mib: 32,
+            spool_fsync: true,
+            spool_recovery_delay_s: 60,
         }
     }
 }

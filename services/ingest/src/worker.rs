@@ -1,6 +1,7 @@
 //! [`IngestWorker`]: the ingest stage as a pipeline worker.
 //!
-//! Consumes a job naming a reception (`incoming/<batch>/`), builds the volume with
+//! Consumes a job naming a reception (`incoming/<batch>/`: bundles, read with one GET each, or
+//! instances stored one object each, the layout before bundles), builds the volume with
 //! [`crate::build_volume_with_report`], stores `volume.json` + `volume.zst` (volume format 2) and passes the job on
 //! with its `study_uid`. A study that cannot be analysed gets a `result.json` with status
 //! `technical_defect` and the coded reason instead, and its job flows on with that status so the
@@ -21,7 +22,9 @@ use crate::uidgen::derived_uid;
 use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
+use spinescreen_proto::bundle::{entry_ref, parse_bundle, parse_entry_ref};
 use spinescreen_proto::job::StudyDone;
+use spinescreen_proto::uid::is_bundle_key;
 use spinescreen_proto::{
     HuVolume, Job, Reason, ReasonCode, SourceInfo, Stage, StudyResult, StudyStatus, StudyUid,
     SCHEMA_VERSION,
@@ -33,6 +36,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// Files fetched from storage at once.
 const FETCH_CONCURRENCY: usize = 16;
+/// Bundles fetched from storage at once (each up to `scp.spool_segment_mib`, 32 MiB by default).
+const BUNDLE_CONCURRENCY: usize = 4;
 
 /// The ingest stage.
 #[derive(Debug, Clone)]
@@ -115,13 +120,18 @@ async fn announce_unchanged(
     .map_err(transient)
 }
 
-/// Fetch files by key; keys that are gone (deleted by retention) are skipped.
+/// Fetch files by key: a plain key is an instance stored as its own object, an
+/// [`entry_ref`](spinescreen_proto::bundle::entry_ref) is an instance inside a bundle (each
+/// bundle named is read once, with one GET). With `missing_ok`, files that are gone (deleted by
+/// retention) are skipped.
 async fn fetch(
     store: &StudyStore,
     keys: Vec<String>,
     missing_ok: bool,
 ) -> Result<Vec<SourceFile>, StageError> {
-    let fetched: Vec<Option<SourceFile>> = futures::stream::iter(keys)
+    let (refs, plain): (Vec<String>, Vec<String>) =
+        keys.into_iter().partition(|k| parse_entry_ref(k).is_some());
+    let mut fetched: Vec<Option<SourceFile>> = futures::stream::iter(plain)
         .map(|key| async move {
             match store.get(&key).await {
                 Ok(bytes) => Ok(Some(SourceFile { name: key, bytes })),
@@ -133,7 +143,90 @@ async fn fetch(
         .try_collect()
         .await
         .map_err(transient)?;
+    let bundles: BTreeSet<String> = refs
+        .iter()
+        .filter_map(|r| parse_entry_ref(r).map(|(k, _)| k.to_string()))
+        .collect();
+    let bundles: BTreeMap<String, Option<bytes::Bytes>> = futures::stream::iter(bundles)
+        .map(|key| async move {
+            match store.get(&key).await {
+                Ok(bytes) => Ok((key, Some(bytes))),
+                Err(StorageError::NotFound(_)) if missing_ok => Ok((key, None)),
+                Err(e) => Err(e),
+            }
+        })
+        .buffered(BUNDLE_CONCURRENCY)
+        .try_collect()
+        .await
+        .map_err(transient)?;
+    for r in &refs {
+        let Some((key, range)) = parse_entry_ref(r) else {
+            continue;
+        };
+        let Some(Some(bundle)) = bundles.get(key) else {
+            continue;
+        };
+        let (start, end) = (range.start as usize, range.end as usize);
+        if start > end || end > bundle.len() {
+            return Err(StageError::Permanent(anyhow::anyhow!(
+                "received.json names bytes {start}..{end} of {key}, which holds {} bytes",
+                bundle.len()
+            )));
+        }
+        fetched.push(Some(SourceFile {
+            name: r.clone(),
+            bytes: bundle.slice(start..end),
+        }));
+    }
     Ok(fetched.into_iter().flatten().collect())
+}
+
+/// Read a reception stored under `incoming/<batch>/`: bundles (one GET each, a few at once,
+/// each instance a view of its bundle named by its
+/// [`entry_ref`](spinescreen_proto::bundle::entry_ref); an instance recorded twice counts once,
+/// the later copy) and instances stored as their own objects (the layout before bundles).
+/// A bundle that does not parse is a permanent error: the job is dead-lettered with the reason
+/// and the reception stays in storage.
+async fn fetch_reception(
+    store: &StudyStore,
+    keys: Vec<String>,
+) -> Result<Vec<SourceFile>, StageError> {
+    let (bundle_keys, plain): (Vec<String>, Vec<String>) =
+        keys.into_iter().partition(|k| is_bundle_key(k));
+    let bundles: Vec<(String, bytes::Bytes)> = futures::stream::iter(bundle_keys)
+        .map(|key| async move { store.get(&key).await.map(|b| (key, b)) })
+        .buffered(BUNDLE_CONCURRENCY)
+        .try_collect()
+        .await
+        .map_err(transient)?;
+    let mut files = vec![];
+    let mut by_name: std::collections::HashMap<String, usize> = Default::default();
+    for (key, bundle) in &bundles {
+        let entries = parse_bundle(bundle).map_err(|e| {
+            StageError::Permanent(anyhow::anyhow!("reception bundle {key} unreadable: {e}"))
+        })?;
+        for entry in entries {
+            let file = SourceFile {
+                name: entry_ref(key, &entry.data),
+                bytes: bundle.slice(entry.data.clone()),
+            };
+            match by_name.get(&entry.name) {
+                Some(&i) => files[i] = file,
+                None => {
+                    by_name.insert(entry.name, files.len());
+                    files.push(file);
+                }
+            }
+        }
+    }
+    drop(bundles);
+    files.extend(fetch(store, plain, false).await?);
+    Ok(files)
+}
+
+/// The stored object that holds a file fetched by [`fetch`] (its bundle, or itself).
+fn stored_object(name: &str) -> &str {
+    parse_entry_ref(name).map_or(name, |(key, _)| key)
 }
 
 /// One reception read and built, before anything is stored.
@@ -198,10 +291,9 @@ impl IngestWorker {
         &self,
         ctx: &StageContext,
         job: &Job,
-        keys: Vec<String>,
+        mut files: Vec<SourceFile>,
     ) -> Result<Option<Reception>, StageError> {
         let store = &ctx.store;
-        let mut files = fetch(store, keys, false).await?;
         // Which study this reception belongs to, and which of its instances are new: a
         // study's reception accumulates across associations and requests.
         let ids = self.read_instance_ids(&files).await?;
@@ -303,8 +395,9 @@ async fn answer_resend(
     );
     announce_unchanged(ctx, job, uid, previous).await?;
     // Copies of instances already recorded: patient data with no further use.
-    for f in files {
-        if let Err(e) = ctx.store.delete(&f.name).await {
+    let objects: BTreeSet<&str> = files.iter().map(|f| stored_object(&f.name)).collect();
+    for key in objects {
+        if let Err(e) = ctx.store.delete(key).await {
             tracing::warn!(error = %e, "could not delete a re-sent file");
         }
     }
@@ -419,12 +512,17 @@ impl StageWorker for IngestWorker {
             .await
             .map_err(transient)?;
         let reception = if keys.len() > self.limits.max_instances {
-            // Do not even fetch an oversized reception.
+            // Do not even fetch an oversized reception stored one object per instance.
             Reception::oversized(keys.len(), self.limits.max_instances)
         } else {
-            match self.gather(ctx, &job, keys).await? {
-                Some(reception) => reception,
-                None => return Ok(vec![]),
+            let files = fetch_reception(&ctx.store, keys).await?;
+            if files.len() > self.limits.max_instances {
+                Reception::oversized(files.len(), self.limits.max_instances)
+            } else {
+                match self.gather(ctx, &job, files).await? {
+                    Some(reception) => reception,
+                    None => return Ok(vec![]),
+                }
             }
         };
         let Reception {

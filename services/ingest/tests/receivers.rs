@@ -249,7 +249,16 @@ async fn a_directory_without_dicom_still_yields_a_defect_result() {
     std::fs::write(tmp.path().join("sub/readme.txt"), b"hello").unwrap();
     let (ctx, _) = context();
     let job = stage_directory(&ctx.store, tmp.path()).await.unwrap();
-    assert_eq!(ctx.store.list(&job.incoming_prefix).await.unwrap().len(), 2);
+    // Both files are kept (in the reception's one bundle), so ingest can report them.
+    let keys = ctx.store.list(&job.incoming_prefix).await.unwrap();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let bundle = ctx.store.get(&keys[0]).await.unwrap();
+    assert_eq!(
+        spinescreen_proto::bundle::parse_bundle(&bundle)
+            .unwrap()
+            .len(),
+        2
+    );
     let job_id = job.job_id.clone();
     let (job, volume) = ingest(&ctx, job).await;
     assert!(volume.is_none());

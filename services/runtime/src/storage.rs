@@ -157,6 +157,16 @@ impl StudyStore {
         Ok(())
     }
 
+    /// Store the concatenation of `parts` under `key` in one object, without copying them into
+    /// one buffer first.
+    pub async fn put_parts(&self, key: &str, parts: Vec<Bytes>) -> Result<(), StorageError> {
+        let path = Self::path(key)?;
+        self.inner
+            .put(&path, parts.into_iter().collect::<PutPayload>())
+            .await?;
+        Ok(())
+    }
+
     /// Read the object under `key`.
     pub async fn get(&self, key: &str) -> Result<Bytes, StorageError> {
         let path = Self::path(key)?;

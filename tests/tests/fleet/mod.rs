@@ -563,6 +563,7 @@ impl Fleet {
         let scp_port = free_port();
         let stow_port = free_port();
         let amqp_url = format!("amqp://guest:guest@127.0.0.1:5672/{}", vhost.name);
+        let spool_dir = dir.path().join("receiver-spool").display().to_string();
         let webhook = opts
             .webhook_port
             .map(|p| {
@@ -598,6 +599,9 @@ enabled = true
 bind_address = "127.0.0.1"
 ae_title = "{INGEST_AE}"
 port = {scp_port}
+# The receiver's write-ahead spool (small segments: a study is several bundles).
+spool_dir = "{spool_dir}"
+spool_segment_mib = 1
 
 [ingest.stow]
 enabled = true
@@ -766,11 +770,19 @@ calling_ae = "SPINESCREEN"
         );
     }
 
-    /// Received instances in the store (`incoming/` of the bucket; deleted after delivery).
-    pub fn incoming_files(&self) -> usize {
+    /// Instances in the receiver's spool: acknowledged, in receptions not yet handed to ingest.
+    pub fn spooled_instances(&self) -> usize {
         let mut files = vec![];
-        collect(&self.s3.root.join(BUCKET).join("incoming"), &mut files);
-        files.len()
+        collect(&self.dir.path().join("receiver-spool"), &mut files);
+        files
+            .iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "seg"))
+            .filter_map(|p| std::fs::read(p).ok())
+            .map(|b| {
+                let whole = spinescreen_proto::bundle::whole_records_len(&b);
+                spinescreen_proto::bundle::parse_bundle(&b[..whole]).map_or(0, |e| e.len())
+            })
+            .sum()
     }
 
     /// A broker client on the fleet's vhost, declaring queues as the workers do.

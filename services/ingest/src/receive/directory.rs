@@ -1,6 +1,6 @@
 //! A directory tree as one reception (what `spinescreen analyze DIR` uses).
 
-use super::{instance_ids, Reception};
+use super::{instance_ids, Keeping, Reception};
 use crate::build::collect_files;
 use crate::config::IngestLimits;
 use crate::error::IngestError;
@@ -11,8 +11,9 @@ use std::path::Path;
 /// Store every regular file under `dir` (recursively; symbolic links are not followed) as one
 /// reception and return its ingest job, which the caller publishes or processes.
 ///
-/// DICOM files are stored by SOP Instance UID; anything else is stored too, under a hashed
-/// name, so that ingest reports `NO_DICOM` for a directory of non-DICOM files instead of the
+/// The files are stored as bundles (`incoming/<batch>/bundle-<seq>.bundle`, each stored once
+/// full, so at most one is held in memory). DICOM files are named by SOP Instance UID; anything
+/// else is stored too, under a hashed name, so that ingest reports `NO_DICOM` for a directory of non-DICOM files instead of the
 /// reception silently vanishing. An empty directory is an error (there is nothing to report
 /// on).
 ///
@@ -41,7 +42,7 @@ pub async fn stage_directory_with_limits(
             dir.display()
         )));
     }
-    let mut reception = Reception::new();
+    let mut reception = Reception::new(Keeping::Bundles);
     for path in paths {
         let bytes = tokio::fs::read(&path)
             .await
@@ -57,6 +58,8 @@ pub async fn stage_directory_with_limits(
                 ids.sop_instance_uid.as_deref(),
             )
             .await?;
+        reception.store_full_bundles(store).await?;
     }
+    reception.finish(store).await?;
     reception.job()
 }

@@ -3,9 +3,11 @@
 //! Association negotiation (PS3.8 §7.1) accepts the configured called AE title, optionally only
 //! the listed calling AE titles, and presentation contexts for CT Image Storage, Enhanced and
 //! Legacy Converted Enhanced CT, Secondary Capture and Verification (PS3.4 Annex A, B) in the
-//! transfer syntaxes this build can decode. Each C-STORE-RQ (PS3.7 §9.1.1) is stored as a Part 10
+//! transfer syntaxes this build can decode. Each C-STORE-RQ (PS3.7 §9.1.1) is kept as a Part 10
 //! file — the received dataset bytes untouched behind a File Meta Information group (PS3.10
-//! §7.1) — and answered with status 0000 (success); C000 (cannot understand) when the data set
+//! §7.1) — appended to the local spool and flushed to disk when `scp.spool_dir` is set (the
+//! reception is uploaded as bundles), else stored as its own object, and only then answered
+//! with status 0000 (success); C000 (cannot understand) when the data set
 //! fails the pre-parse check ([`crate::guard`]: lengths, nesting, element count); A700 (out of
 //! resources) when it is over `limits.max_bytes_per_file` (its fragments are dropped as they
 //! arrive, never held) or storage failed. C-ECHO (PS3.7 §9.1.5) is answered with success.
@@ -17,7 +19,8 @@
 //! aborts or drops the connection, or after `inactivity_timeout_s` without a PDU: then one
 //! ingest job per study is published.
 
-use super::{instance_ids, Receptions};
+use super::spool::{lock_spool, recover_spool, spooled_batches, SpoolConfig};
+use super::{instance_ids, Keeping, Receptions};
 use crate::config::IngestConfig;
 use crate::error::IngestError;
 use dicom_core::{DataElement, PrimitiveValue, VR};
@@ -138,6 +141,36 @@ pub async fn run_scp_on(
     shutdown: CancellationToken,
 ) -> Result<(), IngestError> {
     let config = Arc::new(config.clone());
+    // Held while serving: no other receiver may use (or recover) this spool. What an earlier
+    // process left in it is completed after `spool_recovery_delay_s`.
+    let mut recovery = None;
+    let _spool_lock = match &config.scp.spool_dir {
+        Some(dir) => {
+            let lock = lock_spool(dir)?;
+            let left = spooled_batches(dir).await?;
+            if !left.is_empty() {
+                let delay = Duration::from_secs(config.scp.spool_recovery_delay_s);
+                tracing::info!(
+                    receptions = left.len(),
+                    delay_s = delay.as_secs(),
+                    "an earlier receiver left receptions in the spool; completing them after the delay"
+                );
+                let (dir, store, broker, shutdown) =
+                    (dir.clone(), store.clone(), broker.clone(), shutdown.clone());
+                recovery = Some(tokio::spawn(async move {
+                    // A stopping receiver completes them at once: its spool may not outlive it.
+                    tokio::select! {
+                        _ = shutdown.cancelled() => {}
+                        _ = tokio::time::sleep(delay) => {}
+                    }
+                    let jobs = recover_spool(&dir, &left, &store, broker.as_ref()).await;
+                    tracing::info!(jobs = jobs.len(), "spooled receptions completed");
+                }));
+            }
+            Some(lock)
+        }
+        None => None,
+    };
     tracing::info!(
         ae_title = %config.scp.ae_title,
         address = ?listener.local_addr().ok(),
@@ -171,7 +204,23 @@ pub async fn run_scp_on(
         }
     }
     while associations.join_next().await.is_some() {}
+    if let Some(recovery) = recovery {
+        let _ = recovery.await;
+    }
     Ok(())
+}
+
+/// How this SCP keeps received instances: spooled when `scp.spool_dir` is set, else each
+/// stored before it is answered.
+fn keeping(config: &IngestConfig) -> Keeping {
+    match &config.scp.spool_dir {
+        Some(dir) => Keeping::Spool(Arc::new(SpoolConfig {
+            dir: dir.clone(),
+            segment_bytes: config.scp.spool_segment_mib.max(1) << 20,
+            fsync: config.scp.spool_fsync,
+        })),
+        None => Keeping::PerInstance,
+    }
 }
 
 /// A parsed DIMSE command (PS3.7 §9.3, §E).
@@ -356,7 +405,7 @@ async fn serve_association(
         contexts,
         config,
         store,
-        receptions: Receptions::default(),
+        receptions: Receptions::new(keeping(config)),
         command_bytes: Vec::new(),
         data_bytes: Vec::new(),
         pending: None,
@@ -378,7 +427,7 @@ async fn serve_association(
     };
     // Whatever was received before an abort, a dropped connection or shutdown is not lost.
     if !receptions.is_empty() {
-        receptions.complete(broker).await?;
+        receptions.complete(store, broker).await?;
     }
     ending.map(|_| ())
 }
@@ -472,7 +521,7 @@ impl Session<'_> {
                             "no instance for {} s: completing the reception",
                             inactivity.as_secs()
                         );
-                        self.receptions.complete(broker).await?;
+                        self.receptions.complete(self.store, broker).await?;
                     }
                     if last_pdu.elapsed() >= idle {
                         tracing::info!("no PDU for {} s: closing the association", idle.as_secs());
@@ -499,7 +548,19 @@ impl Session<'_> {
                     }
                 }
                 Pdu::ReleaseRQ => {
-                    let published = self.receptions.complete(broker).await;
+                    // Spooled, every answered instance is on disk already (and completed by
+                    // the next receiver if this one dies): the sender is released at once and
+                    // the reception uploaded after. Otherwise the job is published first, so a
+                    // sender never sees a clean release of a reception that could be lost.
+                    if self.receptions.is_spooled() {
+                        let _ = self.association.send(&Pdu::ReleaseRP).await;
+                        return self
+                            .receptions
+                            .complete(self.store, broker)
+                            .await
+                            .map(|_| Ending::Closed);
+                    }
+                    let published = self.receptions.complete(self.store, broker).await;
                     let _ = self.association.send(&Pdu::ReleaseRP).await;
                     return published.map(|_| Ending::Closed);
                 }

@@ -8,7 +8,7 @@
 //! SOP Sequence for stored instances, Failed SOP Sequence with a Failure Reason for the others;
 //! status 200 when all were stored, 202 when some were, 409 when none was.
 
-use super::{instance_ids, Receptions};
+use super::{instance_ids, Keeping, Receptions};
 use crate::config::{IngestConfig, IngestLimits};
 use crate::error::IngestError;
 use axum::body::{Body, Bytes};
@@ -345,7 +345,7 @@ async fn handle(
         Ok(p) => p,
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
-    let mut receptions = Receptions::default();
+    let mut receptions = Receptions::new(Keeping::Bundles);
     let mut stored = vec![];
     let mut failed = vec![];
     for part in parts {
@@ -379,7 +379,10 @@ async fn handle(
             }
         }
     }
-    if let Err(e) = receptions.complete(state.broker.as_ref()).await {
+    if let Err(e) = receptions
+        .complete(&state.store, state.broker.as_ref())
+        .await
+    {
         tracing::error!(error = %e, "STOW-RS: could not publish the ingest job");
         for item in stored.drain(..) {
             let mut item = item;
