@@ -426,10 +426,41 @@ async fn serve_association(
         _ => Some(association),
     };
     // Whatever was received before an abort, a dropped connection or shutdown is not lost.
-    if !receptions.is_empty() {
+    if receptions.is_spooled() {
+        complete_spooled(&mut receptions, store, broker, shutdown).await?;
+    } else if !receptions.is_empty() {
         receptions.complete(store, broker).await?;
     }
     ending.map(|_| ())
+}
+
+/// First and longest wait between attempts to complete spooled receptions whose upload or
+/// publication failed (the store or the broker is down).
+const SPOOLED_RETRY_WAIT: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(30));
+
+/// Complete spooled receptions, trying again (waits doubling up to [`SPOOLED_RETRY_WAIT`]) until
+/// they are published or the receiver stops. The sender has had its answers and the instances
+/// are on disk, so an outage of the store or the broker must delay them, not strand them until
+/// the next restart; what is left at shutdown the next receiver completes from the spool.
+async fn complete_spooled(
+    receptions: &mut Receptions,
+    store: &StudyStore,
+    broker: &dyn Broker,
+    shutdown: &CancellationToken,
+) -> Result<(), IngestError> {
+    let mut wait = SPOOLED_RETRY_WAIT.0;
+    while !receptions.is_empty() {
+        let Err(e) = receptions.complete(store, broker).await else {
+            break;
+        };
+        tracing::warn!(error = %e, wait_s = wait.as_secs(), "spooled reception not completed; trying again");
+        tokio::select! {
+            _ = shutdown.cancelled() => return Err(e),
+            _ = tokio::time::sleep(wait) => {}
+        }
+        wait = (wait * 2).min(SPOOLED_RETRY_WAIT.1);
+    }
+    Ok(())
 }
 
 /// How an association's PDU loop ended.
