@@ -10,6 +10,7 @@ use crate::{
     config::ClassicalConfig,
     geom::{self, Vec3},
     grid::Grid,
+    straighten,
 };
 
 /// A local frame of the spine.
@@ -138,15 +139,10 @@ fn marrow_level(profiles: &[Vec<f64>], cfg: &ClassicalConfig) -> Option<f64> {
             let start = posterior_wall(prof, cfg)?;
             let (a, b) = (start + MARROW_WINDOW_MM.0, start + MARROW_WINDOW_MM.1);
             let mut window = prof.get(a..b.min(prof.len()))?.to_vec();
-            (!window.is_empty()).then(|| median(&mut window))
+            (!window.is_empty()).then(|| straighten::median(&mut window))
         })
         .collect();
-    (!levels.is_empty()).then(|| median(&mut levels))
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    (!levels.is_empty()).then(|| straighten::median(&mut levels))
 }
 
 /// Body centre anterior to the canal on a slice, from its [`anterior_profile`] `prof`: the body
