@@ -7,7 +7,7 @@
 //! Without `DIR` it writes that phantom into a temporary directory and measures in a fresh child
 //! process, so the phantom's own memory is not counted. The series is ingested twice, the second
 //! time as a long-running worker would; `DIR --glibc-default` leaves glibc's mmap threshold
-//! dynamic (see `spinescreen_ingest::memory`). Linux only (`/proc/self/status`).
+//! dynamic (see `spinescreen_runtime::allocator`). Linux only (`/proc/self/status`).
 // Example code: a failed unwrap is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -69,10 +69,10 @@ fn measure(dir: &Path) {
 
 fn main() {
     if let Some(dir) = std::env::args().nth(1) {
-        // As `worker ingest` runs (see `spinescreen_ingest::memory`), unless asked not to.
+        // As `worker ingest` runs (see `spinescreen_runtime::allocator`), unless asked not to.
         let glibc_default = std::env::args().any(|a| a == "--glibc-default");
         if !glibc_default {
-            spinescreen_ingest::memory::fix_mmap_threshold();
+            spinescreen_runtime::allocator::fix_mmap_threshold();
         }
         // Twice, as a long-running worker does: the second ingest shows the steady state,
         // with the allocator already warmed by the first.

@@ -31,7 +31,6 @@
 //!   freeing each file once decoded.
 //! - `orient` (private): canonical LPS axis order shared by DICOM and NIfTI.
 //! - [`nifti`]: [`read_nifti`] for research data sets.
-//! - [`memory`]: freed memory returned at once (glibc's mmap threshold), for `worker ingest`.
 //! - [`worker`]: [`IngestWorker`], the pipeline stage.
 //! - [`receive`]: [`stage_directory`], [`run_scp`], [`run_stow`] — receivers that store a
 //!   reception and publish one ingest job.
@@ -45,7 +44,6 @@ pub mod error;
 mod geometry;
 mod guard;
 mod instance;
-pub mod memory;
 pub mod nifti;
 mod orient;
 pub mod receive;

@@ -14,6 +14,7 @@
 //! - [`config`]: one TOML file plus `SPINESCREEN__…` environment overrides, laptop defaults.
 //! - [`metrics`]: Prometheus metrics in the default registry, incl. the 390 s SLA bucket.
 //! - [`process_memory`]: `process_resident_memory_bytes` and the peak, from `/proc/self/status`.
+//! - [`allocator`]: glibc's mmap threshold fixed, so a worker returns what each study frees.
 //! - [`http`]: `/metrics`, `/healthz`, `/readyz` (axum).
 //! - [`telemetry`]: logs (text or JSON) and OpenTelemetry traces, exported over OTLP/HTTP when
 //!   configured; W3C trace context in job and headers.
@@ -55,6 +56,7 @@
 //! retried up to the delivery limit (default 3), then moved with its reason to `<queue>.dlq`.
 //! References: RabbitMQ "Reliability Guide", "Quorum Queues", "Dead Letter Exchanges".
 
+pub mod allocator;
 pub mod broker;
 pub mod config;
 pub mod events;

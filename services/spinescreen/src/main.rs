@@ -227,10 +227,8 @@ async fn serve(config: &AppConfig, stages: &[Stage], receivers: Receivers) -> an
     // `/readyz` answers 200 only once every one of these stages consumes (and each receiver
     // listens, registered when it binds).
     spinescreen_runtime::http::expect_stages(&names);
-    if stages == [Stage::Ingest] && receivers == Receivers::Off {
-        // A process that only ingests: files freed while the volume fills must leave it.
-        spinescreen_ingest::memory::fix_mmap_threshold();
-    }
+    // A long-running process: what each study frees must leave it before the next.
+    spinescreen_runtime::allocator::fix_mmap_threshold();
     let (broker, store) = fleet::connect(config).await?;
     let mut tasks = JoinSet::new();
     tasks.spawn(spinescreen_runtime::http::serve_metrics(

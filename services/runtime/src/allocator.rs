@@ -1,12 +1,15 @@
-//! Freed memory handed back to the system at once, for a process that runs ingest alone.
+//! Freed memory handed back to the system at once, for the long-running worker processes.
 //!
 //! glibc serves an allocation of 128 KiB or more with its own `mmap`, returned to the system
 //! when freed, but raises that threshold to the size of each such block freed (up to 32 MiB).
-//! In a long-running worker the received files (≈ 0.5 MiB each at 512²) then come from the
-//! heap arenas, which keep what is freed: ingest frees each file as it fills the volume, yet
-//! the process would still hold both. Measured on a 512² × 400 series
-//! (`examples/ingest_peak.rs`), the second study peaks at 453 MiB with the dynamic threshold
-//! and 242 MiB with it fixed.
+//! In a long-running worker the working buffers (received files, ≈ 0.5 MiB each at 512²; the
+//! detector's scratch planes and profiles, up to tens of MiB) then come from the heap arenas,
+//! one per thread that allocated, and each arena keeps what is freed. Measured on 512² × 400
+//! studies: ingest's second study peaks at 453 MiB with the dynamic threshold and 242 MiB with
+//! it fixed (`spinescreen-ingest`'s `examples/ingest_peak.rs`); the inference worker of the
+//! fleet run (`scripts/fleet-measure.sh`, 12 studies) peaked at 690 MiB and still held 435 MiB
+//! when idle with the dynamic threshold, against a 316 MiB peak of the detection itself
+//! (`spinescreen-inference`'s `examples/detect_memory.rs`).
 
 /// glibc's default mmap threshold.
 const MMAP_THRESHOLD: i32 = 128 * 1024;
