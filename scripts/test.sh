@@ -185,6 +185,16 @@ else
 fi
 
 # --- the suite ---------------------------------------------------------------------------------
+# A clean build of the suite writes about TARGET_GIB GiB of debug artefacts (11 GiB measured); a disk that fills up
+# mid-link shows as a linker crash (`ld terminated with signal 7 [Bus error]`), so say so first.
+TARGET_GIB=12
+target_dir="${CARGO_TARGET_DIR:-$ROOT/target}"
+mkdir -p "$target_dir"
+free_gib=$(df -Pk "$target_dir" | awk 'NR == 2 { printf "%d", $4 / 1048576 }')
+log "free disk under $target_dir: ${free_gib} GiB"
+if [ "${free_gib:-0}" -lt "$TARGET_GIB" ]; then
+  log "WARNING: under ${TARGET_GIB} GiB free; the build may fail in the linker (Bus error) when the disk fills"
+fi
 # JPEG-LS decoding is an opt-in feature (CharLS needs cmake, installed above); the suite covers it.
 FEATURES=()
 [ $# -eq 0 ] && command -v cmake >/dev/null 2>&1 && FEATURES=(--features spinescreen-ingest/jpeg-ls)
