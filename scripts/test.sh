@@ -185,7 +185,7 @@ else
 fi
 
 # --- the suite ---------------------------------------------------------------------------------
-# A clean build of the suite writes about TARGET_GIB GiB of debug artefacts (11 GiB measured); a disk that fills up
+# A clean build of the suite writes about 11 GiB of debug artefacts (TARGET_GIB leaves room); a disk that fills up
 # mid-link shows as a linker crash (`ld terminated with signal 7 [Bus error]`), so say so first.
 TARGET_GIB=12
 target_dir="${CARGO_TARGET_DIR:-$ROOT/target}"
