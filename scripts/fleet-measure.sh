@@ -13,6 +13,8 @@
 # FLEET_SCP_PORT (11216), FLEET_METRICS_BASE (9470 … 9475). The receiver spools to OUT_DIR/spool
 # (`[ingest.scp] spool_dir`); FLEET_SPOOL=0 leaves the spool out (each instance stored to S3
 # before its C-STORE response, as before reception bundles, and as a build without them does).
+# S3 requests go with unsigned payloads (`[store] unsigned_payload`); FLEET_UNSIGNED_PAYLOAD=0
+# signs every body. Prints each process's CPU seconds after the load (OUT_DIR/cpu.txt).
 set -euo pipefail
 
 BIN=$(realpath "$1")
@@ -28,6 +30,12 @@ S3_PORT=${FLEET_S3_PORT:-8015}
 PACS_PORT=${FLEET_PACS_PORT:-11215}
 SCP_PORT=${FLEET_SCP_PORT:-11216}
 METRICS_BASE=${FLEET_METRICS_BASE:-9470}
+# S3 requests signed without hashing their bodies, as for an in-cluster store;
+# FLEET_UNSIGNED_PAYLOAD=0 signs every body (SHA-256 in the workers and in s3s-fs).
+UNSIGNED_PAYLOAD=true
+if [[ "${FLEET_UNSIGNED_PAYLOAD:-1}" == 0 ]]; then
+  UNSIGNED_PAYLOAD=false
+fi
 SPOOL_LINE=""
 if [[ "${FLEET_SPOOL:-1}" == 1 ]]; then
   SPOOL_LINE="spool_dir = \"$OUT/spool\""
@@ -72,6 +80,7 @@ bucket = "spinescreen"
 access_key = "K"
 secret_key = "S"
 allow_http = true
+unsigned_payload = $UNSIGNED_PAYLOAD
 
 [ingest.scp]
 enabled = true
@@ -113,6 +122,18 @@ echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$OUT/loadavg
   --worker-pids "$(IFS=,; echo "${WORKER_PIDS[*]}")" --json "$OUT/load.json" \
   --work-dir "$OUT/studies" "$@" | tee "$OUT/load.txt"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/loadavg.txt"
+
+# CPU seconds each process spent (user + system, /proc/PID/stat fields 14 and 15), start to now:
+# where a CPU-bound fleet's time goes. s3s-fs and storescp are the first two processes started.
+TICKS=$(getconf CLK_TCK)
+cpu_names=(s3s-fs storescp "${STAGES[@]}")
+for i in "${!PIDS[@]}"; do
+  stat=$(cat "/proc/${PIDS[$i]}/stat" 2>/dev/null) || continue
+  # The command name (field 2) may hold spaces: count fields after its closing parenthesis.
+  read -r -a rest <<<"${stat##*) }"
+  awk -v n="${cpu_names[$i]}" -v u="${rest[11]}" -v s="${rest[12]}" -v t="$TICKS" \
+    'BEGIN { printf "cpu %-12s %7.1f s\n", n, (u + s) / t }'
+done | tee "$OUT/cpu.txt"
 
 # Exactly once at the PACS: storescp sorts by study (-su st); one SR file per study directory.
 sleep 2

@@ -30,6 +30,7 @@ fn store(dir: &std::path::Path) -> StudyStore {
             access_key: env("SPINESCREEN_BENCH_S3_ACCESS_KEY"),
             secret_key: env("SPINESCREEN_BENCH_S3_SECRET_KEY"),
             allow_http: true,
+            unsigned_payload: false,
         },
         Err(_) => StoreConfig::Local {
             root: dir.to_path_buf(),

@@ -383,6 +383,7 @@ mod tests {
                 access_key: String::new(),
                 secret_key: String::new(),
                 allow_http: true,
+                unsigned_payload: false,
             }
         );
         assert_eq!(v["ingest"]["min_slices"].as_integer(), Some(50));
@@ -420,6 +421,7 @@ mod tests {
                 access_key: "AK".into(),
                 secret_key: "topsecret".into(),
                 allow_http: false,
+                unsigned_payload: false,
             },
             ..RuntimeConfig::default()
         };

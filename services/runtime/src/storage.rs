@@ -35,6 +35,11 @@ pub enum StoreConfig {
         /// Allow `http://` endpoints (local test servers).
         #[serde(default)]
         allow_http: bool,
+        /// Sign requests without hashing their bodies (`UNSIGNED-PAYLOAD`): neither the worker
+        /// nor the server hashes every byte stored (SHA-256). For an endpoint reached over TLS or
+        /// a trusted network; volumes and region frames carry their own zstd checksums either way.
+        #[serde(default)]
+        unsigned_payload: bool,
     },
 }
 
@@ -49,6 +54,7 @@ impl std::fmt::Debug for StoreConfig {
                 access_key,
                 secret_key: _,
                 allow_http,
+                unsigned_payload,
             } => f
                 .debug_struct("S3")
                 .field("endpoint", endpoint)
@@ -57,6 +63,7 @@ impl std::fmt::Debug for StoreConfig {
                 .field("access_key", access_key)
                 .field("secret_key", &"<redacted>")
                 .field("allow_http", allow_http)
+                .field("unsigned_payload", unsigned_payload)
                 .finish(),
         }
     }
@@ -121,12 +128,14 @@ impl StudyStore {
                 access_key,
                 secret_key,
                 allow_http,
+                unsigned_payload,
             } => {
                 let mut b = object_store::aws::AmazonS3Builder::new()
                     .with_bucket_name(bucket)
                     .with_region(region)
                     .with_virtual_hosted_style_request(false)
-                    .with_allow_http(*allow_http);
+                    .with_allow_http(*allow_http)
+                    .with_unsigned_payload(*unsigned_payload);
                 if !endpoint.is_empty() {
                     b = b.with_endpoint(endpoint);
                 }

@@ -107,11 +107,40 @@ async fn rejects_escaping_keys(store: &StudyStore) {
 }
 
 async fn s3_store() -> Option<StudyStore> {
+    s3_store_with(common::s3_config()).await
+}
+
+/// The suite's S3 store with unsigned payloads (`unsigned_payload = true`).
+async fn s3_store_unsigned_payload() -> Option<StudyStore> {
+    let StoreConfig::S3 {
+        endpoint,
+        bucket,
+        region,
+        access_key,
+        secret_key,
+        allow_http,
+        ..
+    } = common::s3_config()
+    else {
+        unreachable!("the suite's store is S3")
+    };
+    s3_store_with(StoreConfig::S3 {
+        endpoint,
+        bucket,
+        region,
+        access_key,
+        secret_key,
+        allow_http,
+        unsigned_payload: true,
+    })
+    .await
+}
+
+async fn s3_store_with(config: StoreConfig) -> Option<StudyStore> {
     if common::skip_services() {
         eprintln!("SPINESCREEN_SKIP_SERVICES=1: skipping an S3 test");
         return None;
     }
-    let config = common::s3_config();
     let store = StudyStore::from_config(&config).expect("S3 configuration is valid");
     if let Err(e) = store.exists("probe/never-there").await {
         panic!(
@@ -132,6 +161,14 @@ fn local_store(dir: &tempfile::TempDir) -> StudyStore {
 #[tokio::test]
 async fn s3_put_get_list_delete() {
     let Some(store) = s3_store().await else {
+        return;
+    };
+    put_get_list_delete(&store).await;
+}
+
+#[tokio::test]
+async fn s3_with_unsigned_payloads_puts_gets_lists_and_deletes() {
+    let Some(store) = s3_store_unsigned_payload().await else {
         return;
     };
     put_get_list_delete(&store).await;
@@ -166,9 +203,11 @@ fn store_config_reads_from_toml_with_defaults() {
         "kind = \"s3\"\nendpoint = \"http://127.0.0.1:8014\"\nbucket = \"b\"\nallow_http = true",
     )
     .unwrap();
-    assert!(
-        matches!(c, StoreConfig::S3 { ref region, allow_http: true, .. } if region == "us-east-1")
-    );
+    assert!(matches!(
+        c,
+        StoreConfig::S3 { ref region, allow_http: true, unsigned_payload: false, .. }
+            if region == "us-east-1"
+    ));
     let l: StoreConfig = toml::from_str("kind = \"local\"\nroot = \"/tmp/x\"").unwrap();
     assert_eq!(
         l,

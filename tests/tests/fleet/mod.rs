@@ -261,6 +261,7 @@ impl S3 {
             access_key: ACCESS_KEY.into(),
             secret_key: SECRET_KEY.into(),
             allow_http: true,
+            unsigned_payload: false,
         }
     }
 

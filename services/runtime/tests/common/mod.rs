@@ -37,6 +37,7 @@ pub fn s3_config() -> StoreConfig {
         access_key: std::env::var("SPINESCREEN_TEST_S3_ACCESS_KEY").unwrap_or_else(|_| "K".into()),
         secret_key: std::env::var("SPINESCREEN_TEST_S3_SECRET_KEY").unwrap_or_else(|_| "S".into()),
         allow_http: true,
+        unsigned_payload: false,
     }
 }
 
