@@ -82,6 +82,17 @@ pub static JOBS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     .expect("metric registers once")
 });
 
+/// `spinescreen_reception_retries_total`: attempts to complete a spooled reception (upload its
+/// bundles, publish its ingest job) that failed and will be tried again: the store or the broker
+/// is down while the receiver keeps answering senders from its spool.
+pub static RECEPTION_RETRIES: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(
+        "spinescreen_reception_retries_total",
+        "Failed attempts to complete a spooled reception (store or broker down), tried again"
+    )
+    .expect("metric registers once")
+});
+
 /// `spinescreen_jobs_in_flight{stage}`: jobs being processed now.
 pub static JOBS_IN_FLIGHT: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     register_int_gauge_vec!(
@@ -152,6 +163,7 @@ pub fn register_all() {
     LazyLock::force(&STUDY_LATENCY);
     LazyLock::force(&STUDIES_OVER_SLA);
     LazyLock::force(&DELIVERIES);
+    LazyLock::force(&RECEPTION_RETRIES);
     for stage in spinescreen_proto::Stage::ALL {
         let stage = stage.name();
         STAGE_DURATION.with_label_values(&[stage]);

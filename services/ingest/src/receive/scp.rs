@@ -453,6 +453,7 @@ async fn complete_spooled(
         let Err(e) = receptions.complete(store, broker).await else {
             break;
         };
+        spinescreen_runtime::metrics::RECEPTION_RETRIES.inc();
         tracing::warn!(error = %e, wait_s = wait.as_secs(), "spooled reception not completed; trying again");
         tokio::select! {
             _ = shutdown.cancelled() => return Err(e),
