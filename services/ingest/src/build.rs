@@ -353,6 +353,9 @@ fn build_series(
     HuVolume::new(header, array).map_err(|e| Reason::new(ReasonCode::DECODE_FAILURE, e.to_string()))
 }
 
+/// One frame to decode: which it is, and its instance's pixel data (shared by its frames).
+type FrameJob = (FrameRef, Option<Arc<Pixels>>);
+
 /// Decode every frame of the stack into one `[z][y][x]` buffer, slices in parallel. Each
 /// instance's pixel data is taken out of it and dropped with its last decoded frame, which frees
 /// the received file; the buffer's zeroed pages only become resident as slices are written.
@@ -371,7 +374,7 @@ fn decode_stack(stack: &Stack, instances: &mut [Instance]) -> Result<Vec<i16>, R
             taken[i] = Some(Arc::new(pixels));
         }
     }
-    let jobs: Vec<(FrameRef, Option<Arc<Pixels>>)> = stack
+    let jobs: Vec<FrameJob> = stack
         .frames
         .iter()
         .map(|&(i, f)| ((i, f), taken[i].clone()))
@@ -379,8 +382,7 @@ fn decode_stack(stack: &Stack, instances: &mut [Instance]) -> Result<Vec<i16>, R
     drop(taken);
     let instances = &*instances;
     let mut voxels = vec![0i16; plane * stack.frames.len()];
-    let mut work: Vec<(&mut [i16], (FrameRef, Option<Arc<Pixels>>))> =
-        voxels.chunks_mut(plane).zip(jobs).collect();
+    let mut work: Vec<(&mut [i16], FrameJob)> = voxels.chunks_mut(plane).zip(jobs).collect();
     work.sort_by_key(|(_, (frame, _))| *frame);
     work.into_par_iter()
         .try_for_each(|(out, ((i, f), pixels))| {
