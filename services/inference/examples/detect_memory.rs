@@ -6,18 +6,11 @@
 use spinescreen_inference::{ClassicalDetector, Detector};
 use spinescreen_phantom::{generate, PhantomSpec};
 
-fn status_mib(field: &str) -> anyhow::Result<f64> {
-    let status = std::fs::read_to_string("/proc/self/status")?;
-    let line = status
-        .lines()
-        .find(|l| l.starts_with(field))
-        .ok_or_else(|| anyhow::anyhow!("{field} not in /proc/self/status"))?;
-    let kib: f64 = line
-        .split_whitespace()
-        .nth(1)
-        .ok_or_else(|| anyhow::anyhow!("bad {field} line"))?
-        .parse()?;
-    Ok(kib / 1024.0)
+/// Resident memory (`VmRSS`) and its peak (`VmHWM`) now, MiB.
+fn memory_mib() -> anyhow::Result<(f64, f64)> {
+    let (rss, hwm) = spinescreen_runtime::process_memory::read_own()
+        .ok_or_else(|| anyhow::anyhow!("/proc/self/status unreadable"))?;
+    Ok((rss as f64 / 1048576.0, hwm as f64 / 1048576.0))
 }
 
 fn main() -> anyhow::Result<()> {
@@ -33,11 +26,11 @@ fn main() -> anyhow::Result<()> {
     .volume;
     let volume_mib = (volume.voxels.len() * 2) as f64 / (1024.0 * 1024.0);
     std::fs::write("/proc/self/clear_refs", "5")?;
-    let before = status_mib("VmRSS:")?;
+    let before = memory_mib()?.0;
     let t = std::time::Instant::now();
     let detection = ClassicalDetector::default().detect(&volume);
     let elapsed = t.elapsed();
-    let peak = status_mib("VmHWM:")?;
+    let peak = memory_mib()?.1;
     println!(
         "seed {seed}: volume {volume_mib:.0} MiB, RSS before {before:.0} MiB, peak during detection {peak:.0} MiB (+{:.0}), {} vertebrae, {:.2} s",
         peak - before,
@@ -53,8 +46,8 @@ fn main() -> anyhow::Result<()> {
             .map_err(|_| anyhow::anyhow!("detection thread panicked"))?;
         println!(
             "round {round}: RSS after {:.0} MiB, peak {:.0} MiB",
-            status_mib("VmRSS:")?,
-            status_mib("VmHWM:")?
+            memory_mib()?.0,
+            memory_mib()?.1
         );
     }
     Ok(())

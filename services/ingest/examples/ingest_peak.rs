@@ -19,14 +19,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// A `/proc/self/status` field in MiB (`VmHWM`: peak resident, `VmRSS`: resident now).
-fn status_mib(field: &str) -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0)
+/// Resident memory (`VmRSS`) and its peak (`VmHWM`) now, MiB (NaN where unreadable).
+fn memory_mib() -> (f64, f64) {
+    spinescreen_runtime::process_memory::read_own().map_or((f64::NAN, f64::NAN), |(rss, hwm)| {
+        (rss as f64 / 1048576.0, hwm as f64 / 1048576.0)
+    })
 }
 
 fn measure(dir: &Path) {
@@ -36,7 +33,7 @@ fn measure(dir: &Path) {
     })
     .expect("store");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let before = status_mib("VmHWM");
+    let before = memory_mib().1;
     let start = Instant::now();
     let files = SourceFile::read_dir(dir).expect("read series");
     let n = files.len();
@@ -63,7 +60,7 @@ fn measure(dir: &Path) {
         (dims[0] * dims[1] * dims[2] * 2) as f64 / (1 << 20) as f64,
         build.as_secs_f64(),
         total.as_secs_f64(),
-        status_mib("VmHWM"),
+        memory_mib().1,
     );
 }
 

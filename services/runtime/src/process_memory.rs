@@ -42,13 +42,18 @@ pub fn parse_status(status: &str) -> Option<(i64, i64)> {
     Some((kib("VmRSS:")? * 1024, kib("VmHWM:")? * 1024))
 }
 
-/// Refresh both gauges from `/proc/self/status` (a no-op where it cannot be read).
-pub fn refresh() {
-    if let Some((rss, peak)) = std::fs::read_to_string("/proc/self/status")
+/// This process's `(VmRSS, VmHWM)` in bytes, from `/proc/self/status`; `None` where it cannot
+/// be read.
+pub fn read_own() -> Option<(i64, i64)> {
+    std::fs::read_to_string("/proc/self/status")
         .ok()
         .as_deref()
         .and_then(parse_status)
-    {
+}
+
+/// Refresh both gauges from `/proc/self/status` (a no-op where it cannot be read).
+pub fn refresh() {
+    if let Some((rss, peak)) = read_own() {
         RESIDENT.set(rss);
         PEAK_RESIDENT.set(peak);
     }

@@ -22,16 +22,6 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// A `/proc/self/status` field in MiB (`VmHWM`: peak resident).
-fn status_mib(field: &str) -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
-
 fn context(root: &Path) -> StageContext {
     StageContext {
         store: StudyStore::from_config(&StoreConfig::Local {
@@ -68,7 +58,8 @@ fn child(stage: &str, root: &Path, uid: &str) {
     println!(
         "{:.3} {:.0}",
         start.elapsed().as_secs_f64(),
-        status_mib("VmHWM")
+        spinescreen_runtime::process_memory::read_own()
+            .map_or(f64::NAN, |(_, hwm)| hwm as f64 / 1048576.0)
     );
 }
 
