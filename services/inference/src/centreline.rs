@@ -145,22 +145,10 @@ fn marrow_level(profiles: &[Vec<f64>], cfg: &ClassicalConfig) -> Option<f64> {
     (!levels.is_empty()).then(|| straighten::median(&mut levels))
 }
 
-/// Body centre anterior to the canal on a slice, from its [`anterior_profile`] `prof`: the body
-/// runs from its posterior wall to the last sample above the body threshold before soft tissue;
-/// its centre is the midpoint. In a study whose marrow is darker than that threshold
-/// (`dark_marrow`, an old patient's 60 HU) the run ends at the posterior wall, and the body then
-/// reaches to its anterior cortex. `None` at disc levels (no bone).
-fn body_centroid(
-    g: &Grid,
-    k: usize,
-    (cx, cy, r): (f64, f64, f64),
-    prof: &[f64],
-    dark_marrow: bool,
-    cfg: &ClassicalConfig,
-) -> Option<(f64, f64)> {
-    let step = PROFILE_STEP_MM;
+/// A body's run on a profile: from its posterior wall to the last sample above `body_hu` before
+/// 4 consecutive mm below it. `None` without a posterior wall.
+fn body_run(prof: &[f64], cfg: &ClassicalConfig) -> Option<(usize, usize)> {
     let start = posterior_wall(prof, cfg)?;
-    // Anterior end: last sample before 4 consecutive mm below the body threshold.
     let mut end = start;
     let mut low = 0;
     for (i, &v) in prof.iter().enumerate().skip(start) {
@@ -174,8 +162,55 @@ fn body_centroid(
             }
         }
     }
-    if dark_marrow && ((end - start) as f64 * step) < cfg.body_min_depth_mm {
-        end = anterior_cortex_beyond(prof, end, cfg).unwrap_or(end);
+    Some((start, end))
+}
+
+/// How much deeper than the study's median body run (as a factor) a run must be before it is
+/// searched for an anterior cortex with soft tissue in front ([`anterior_cortex_before_tissue`]).
+const DEEP_RUN_FACTOR: f64 = 1.3;
+
+/// The depth (mm) beyond which a body's run is suspected of running on past its front:
+/// [`DEEP_RUN_FACTOR`] times the median depth of the runs at least `body_min_depth_mm` deep.
+fn deep_run_mm(profiles: &[Vec<f64>], cfg: &ClassicalConfig) -> f64 {
+    let mut depths: Vec<f64> = profiles
+        .iter()
+        .filter_map(|p| body_run(p, cfg))
+        .map(|(a, b)| (b - a) as f64 * PROFILE_STEP_MM)
+        .filter(|&d| d >= cfg.body_min_depth_mm)
+        .collect();
+    if depths.is_empty() {
+        return f64::INFINITY;
+    }
+    DEEP_RUN_FACTOR * straighten::median(&mut depths)
+}
+
+/// Body centre anterior to the canal on a slice, from its [`anterior_profile`] `prof`: the body
+/// runs from its posterior wall to the last sample above the body threshold before soft tissue;
+/// its centre is the midpoint. In a study whose marrow is darker than that threshold
+/// (an old patient's 60 HU) the run ends at the posterior wall, and the body then
+/// reaches to its anterior cortex. In a brighter study a run deeper than `deep_mm`
+/// ([`deep_run_mm`]) stops at the anterior cortex when soft tissue brighter than that threshold
+/// lies in front of it ([`anterior_cortex_before_tissue`]). `marrow` is the study's
+/// [`marrow_level`]. `None` at disc levels (no bone).
+fn body_centroid(
+    g: &Grid,
+    k: usize,
+    (cx, cy, r): (f64, f64, f64),
+    prof: &[f64],
+    (marrow, deep_mm): (Option<f64>, f64),
+    cfg: &ClassicalConfig,
+) -> Option<(f64, f64)> {
+    let step = PROFILE_STEP_MM;
+    let (start, mut end) = body_run(prof, cfg)?;
+    let run_mm = (end - start) as f64 * step;
+    match marrow {
+        Some(m) if m < cfg.body_hu && run_mm < cfg.body_min_depth_mm => {
+            end = anterior_cortex_beyond(prof, end, cfg).unwrap_or(end);
+        }
+        Some(m) if m >= cfg.body_hu && run_mm > deep_mm => {
+            end = anterior_cortex_before_tissue(prof, (start, end), m, cfg).unwrap_or(end);
+        }
+        _ => {}
     }
     let depth = (end - start) as f64 * step;
     if depth < cfg.body_min_depth_mm {
@@ -235,6 +270,52 @@ fn anterior_cortex_beyond(prof: &[f64], from: usize, cfg: &ClassicalConfig) -> O
     None
 }
 
+/// How far (HU) above the study's marrow level a sample must read to be taken for a cortex.
+const CORTEX_ABOVE_MARROW_HU: f64 = 80.0;
+
+/// How far (HU) below the study's marrow level a sample in front of a cortex reads as soft
+/// tissue rather than marrow.
+const TISSUE_BELOW_MARROW_HU: f64 = 25.0;
+
+/// Samples (mm) of soft tissue that must follow a cortex for it to be the body's front.
+const TISSUE_RUN_MM: usize = 4;
+
+/// The anterior end of a body whose run (`start..=end`, samples above `body_hu`) went on past
+/// its anterior cortex: soft tissue brighter than `body_hu` (contrast-enhanced crura and
+/// vessels in front of T11–L1, 110–125 HU) continued it 15–20 mm, and the body's centre moved
+/// forward with it. The front is the first cortex (above `bone_hu` and
+/// [`CORTEX_ABOVE_MARROW_HU`] over the study's `marrow`), at least `body_min_depth_mm` in front
+/// of the posterior wall, followed by [`TISSUE_RUN_MM`] mm below the marrow by
+/// [`TISSUE_BELOW_MARROW_HU`]; the index returned is the cortex's last sample above that level.
+/// `None` when no such cortex lies within the run.
+fn anterior_cortex_before_tissue(
+    prof: &[f64],
+    (start, end): (usize, usize),
+    marrow: f64,
+    cfg: &ClassicalConfig,
+) -> Option<usize> {
+    let cortex = (cfg.bone_hu as f64).max(marrow + CORTEX_ABOVE_MARROW_HU);
+    let tissue = marrow - TISSUE_BELOW_MARROW_HU;
+    let mut j = start + (cfg.body_min_depth_mm / PROFILE_STEP_MM).ceil() as usize;
+    while j < end {
+        if prof[j] <= cortex {
+            j += 1;
+            continue;
+        }
+        // The cortex and its blur, down to the tissue level.
+        let mut last = j;
+        while last < end && prof[last + 1] >= tissue {
+            last += 1;
+        }
+        let after = prof.get(last + 1..last + 1 + TISSUE_RUN_MM)?;
+        if after.len() == TISSUE_RUN_MM && after.iter().all(|&v| v < tissue) {
+            return Some(last);
+        }
+        j = last + 1;
+    }
+    None
+}
+
 /// Local linear regression of samples `(z, value)` at `z0` with a Gaussian kernel of `sigma`:
 /// returns (value, slope).
 fn local_linear(samples: &[(f64, f64)], z0: f64, sigma: f64) -> Option<(f64, f64)> {
@@ -279,7 +360,8 @@ pub fn build(g: &Grid, track: &CanalTrack, cfg: &ClassicalConfig) -> Option<Cent
         .enumerate()
         .map(|(i, &(cx, cy, r, _))| anterior_profile(g, track.k_start + i, cx, cy, r, cfg))
         .collect();
-    let dark_marrow = marrow_level(&profiles, cfg).is_some_and(|m| m < cfg.body_hu);
+    let marrow = marrow_level(&profiles, cfg);
+    let deep_mm = deep_run_mm(&profiles, cfg);
     for (i, &(cx, cy, r, obs)) in track.points.iter().enumerate() {
         let z = z_of(i);
         if obs {
@@ -287,7 +369,8 @@ pub fn build(g: &Grid, track: &CanalTrack, cfg: &ClassicalConfig) -> Option<Cent
             cys.push((z, cy));
         }
         let k = track.k_start + i;
-        if let Some((x, y)) = body_centroid(g, k, (cx, cy, r), &profiles[i], dark_marrow, cfg) {
+        if let Some((x, y)) = body_centroid(g, k, (cx, cy, r), &profiles[i], (marrow, deep_mm), cfg)
+        {
             bx.push((z, x));
             by.push((z, y));
             observed += 1;
@@ -422,6 +505,62 @@ mod tests {
         fat.extend([400.0, 400.0]);
         fat.extend([40.0; 5]);
         assert_eq!(anterior_cortex_beyond(&fat, 1, &cfg), None);
+    }
+
+    #[test]
+    fn a_run_into_bright_soft_tissue_stops_at_the_anterior_cortex() {
+        let cfg = ClassicalConfig::default();
+        // Marrow at 150 HU for 28 mm, the cortex, then 18 mm of contrast-enhanced crus at
+        // 118 HU (above `body_hu`), then fat.
+        let mut tissue = vec![118.0; 18];
+        tissue.extend([-80.0; 6]);
+        let p = profile(150.0, 28, &tissue);
+        let (start, end) = body_run(&p, &cfg).expect("a posterior wall");
+        assert_eq!(
+            (start, end),
+            (0, 2 + 28 + 2 + 18 - 1),
+            "the run goes on through the crus"
+        );
+        assert_eq!(
+            anterior_cortex_before_tissue(&p, (start, end), 150.0, &cfg),
+            Some(2 + 28 + 1)
+        );
+        // The same body with fat right in front: the run already ends at its cortex.
+        let plain = profile(150.0, 28, &[-80.0; 10]);
+        let (start, end) = body_run(&plain, &cfg).expect("a posterior wall");
+        assert_eq!(end, 2 + 28 + 1);
+        assert_eq!(
+            anterior_cortex_before_tissue(&plain, (start, end), 150.0, &cfg),
+            Some(end)
+        );
+    }
+
+    #[test]
+    fn a_marrow_dip_behind_no_cortex_is_not_the_front() {
+        let cfg = ClassicalConfig::default();
+        // A young patient's marrow (230 HU) with a darker stretch (190 HU, a basivertebral
+        // channel) 12 mm in: no sample there is a cortex above the marrow, so the body goes on.
+        let mut p = vec![400.0, 400.0];
+        p.extend([230.0; 10]);
+        p.extend([260.0; 2]);
+        p.extend([190.0; 6]);
+        p.extend([230.0; 10]);
+        p.extend([400.0, 400.0]);
+        p.extend([118.0; 10]);
+        let (start, end) = body_run(&p, &cfg).expect("a posterior wall");
+        assert_eq!(
+            anterior_cortex_before_tissue(&p, (start, end), 230.0, &cfg),
+            Some(31)
+        );
+    }
+
+    #[test]
+    fn only_runs_well_past_the_studys_median_depth_are_deep() {
+        let cfg = ClassicalConfig::default();
+        let bodies = vec![profile(150.0, 28, &[-80.0; 10]); 5];
+        let deep = deep_run_mm(&bodies, &cfg);
+        assert!((deep - DEEP_RUN_FACTOR * 31.0).abs() < 1e-9, "{deep}");
+        assert_eq!(deep_run_mm(&[vec![40.0; 30]], &cfg), f64::INFINITY);
     }
 
     #[test]

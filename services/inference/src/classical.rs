@@ -487,7 +487,10 @@ fn name_levels(
                 let stub = stubs
                     .iter()
                     .any(|r| (top - labels::RIB_ABOVE_TOP_MM..=c.s_edge).contains(&r.s));
-                c.s_edge - top >= RIB_REGION_IN_VIEW_MM && !stub
+                // A whole level may lie unmeasured between the chain's last body and the cut
+                // one: then the cut body is not the level below, and shows nothing of it.
+                let adjacent = spans.last().is_none_or(|last| is_next_level(last, top));
+                c.s_edge - top >= RIB_REGION_IN_VIEW_MM && !stub && adjacent
             }
             None => false,
         },
@@ -581,6 +584,13 @@ fn body_flags(
 /// cut T10 or T11 whose rib runs below the scan's edge reads rib-free and the lowest rib seen
 /// is taken for the 12th (population set: seven studies named two or three levels too high).
 const RIB_REGION_IN_VIEW_MM: f64 = 25.0;
+
+/// Largest gap between the chain's last body and a body cut by the scan's lower edge (superior
+/// endplate below inferior endplate), as a fraction of the last body's height, for the cut body
+/// to be the next level: a disc is at most about half a body high. Beyond it a level was missed
+/// in between (population seed 5006: T11 missed, the cut T12 read as a rib-free L1 and every
+/// name moved two levels), so the cut body says nothing about the last rib.
+const CUT_BODY_MAX_GAP: f64 = 0.6;
 
 /// Fewest vertebrae that must be gradable for the study to be called: with fewer, a negative
 /// conclusion would rest on too little of the spine, so the study is declined.
@@ -887,10 +897,23 @@ fn find_sacrum(
         let Some((s, bone)) = level_and_bone(j) else {
             return false;
         };
-        s > lowest_rib_s + 20.0
-            && bone >= cfg.sacrum_min_ala_fraction
-            && ala(spans[j - 1].s_center) <= cfg.sacrum_max_lumbar_fraction
+        s > lowest_rib_s + 20.0 && is_lumbosacral_step(ala(spans[j - 1].s_center), bone, cfg)
     })
+}
+
+/// Whether the lateral bone fractions ([`labels::lateral_bone_fraction`]) of two consecutive
+/// levels read as L5 (`above`: psoas, or iliac crests beside a low-seated L5) over S1 (`bone`:
+/// the sacral alae).
+fn is_lumbosacral_step(above: f64, bone: f64, cfg: &ClassicalConfig) -> bool {
+    bone >= cfg.sacrum_min_ala_fraction
+        && above <= cfg.sacrum_max_lumbar_fraction
+        && bone - above >= cfg.sacrum_min_ala_contrast
+}
+
+/// Whether a body cut by the scan's lower edge, its superior endplate at `cut_top`, is the level
+/// right below the chain's `last` body ([`CUT_BODY_MAX_GAP`]).
+fn is_next_level(last: &BodySpan, cut_top: f64) -> bool {
+    cut_top - (last.s_top + last.height) <= CUT_BODY_MAX_GAP * last.height
 }
 
 /// A body beyond the last disc of the chain at one of its ends.
@@ -1273,6 +1296,34 @@ mod tests {
             inferior_middle: at(0.0, hm, -1.0),
             inferior_posterior: at(15.0, hp, -1.0),
         }
+    }
+
+    #[test]
+    fn s1_is_a_step_from_psoas_or_iliac_crests_to_the_sacral_alae() {
+        let cfg = ClassicalConfig::default();
+        // L5 with psoas at its sides over S1 between its alae.
+        assert!(is_lumbosacral_step(0.0, 0.6, &cfg));
+        // A low-seated L5 with the iliac crests beside it (the real abdominal CT: 0.19-0.26).
+        assert!(is_lumbosacral_step(0.26, 0.61, &cfg));
+        // Two lumbar levels with psoas at both sides: no alae.
+        assert!(!is_lumbosacral_step(0.0, 0.2, &cfg));
+        // Bone at the sides of both levels (sacrum over sacrum, or pelvis around both): no step.
+        assert!(!is_lumbosacral_step(0.5, 0.7, &cfg));
+        assert!(!is_lumbosacral_step(0.3, 0.5, &cfg));
+    }
+
+    #[test]
+    fn a_cut_body_a_whole_level_below_the_chain_is_not_the_next_level() {
+        // The chain's last body spans 100-120 mm.
+        let last = BodySpan {
+            s_center: 110.0,
+            height: 20.0,
+            s_top: 100.0,
+        };
+        // Below a 6 mm disc: the next level.
+        assert!(is_next_level(&last, 126.0));
+        // 24 mm below it: a body (seed 5006's T11) lies unmeasured in between.
+        assert!(!is_next_level(&last, 144.0));
     }
 
     #[test]
