@@ -135,6 +135,15 @@ impl StudyKeys {
     pub fn structured_report(&self) -> String {
         format!("{}/sr.dcm", self.prefix)
     }
+    /// Publisher output: an empty marker that job `job_id` delivered the study, written after
+    /// its deliveries and announcement. Another copy of the same job (delivered twice, or
+    /// redelivered after a crash) finds it and is answered with the study's result instead of
+    /// redoing stages whose inputs retention has deleted. The job id is hex-encoded, so any id
+    /// makes a valid key.
+    pub fn delivered(&self, job_id: &str) -> String {
+        let hex: String = job_id.bytes().map(|b| format!("{b:02x}")).collect();
+        format!("{}/delivered/{hex}", self.prefix)
+    }
 }
 
 /// Storage prefix for the files of one reception (`incoming/<batch>/`). A batch id is what the
@@ -215,6 +224,16 @@ mod tests {
         assert!(is_bundle_key("incoming/b1/bundle-00007.bundle"));
         assert!(!is_bundle_key("incoming/b1/1.2.dcm"));
         assert!(incoming_bundle_key("../b", 0).is_err());
+    }
+
+    #[test]
+    fn any_job_id_makes_a_delivered_marker_key_inside_the_study() {
+        let keys = StudyUid::new("1.2.3").unwrap().keys();
+        let key = keys.delivered("../a b/ü");
+        let (dir, name) = key.rsplit_once('/').unwrap();
+        assert_eq!(dir, "studies/1.2.3/delivered");
+        assert!(name.bytes().all(|b| b.is_ascii_hexdigit()), "{name}");
+        assert_ne!(key, keys.delivered("../a b/u"));
     }
 
     #[test]

@@ -16,22 +16,20 @@
 
 use crate::build::{build_volume_with_report, IngestReport, SourceFile};
 use crate::config::{IngestConfig, IngestLimits};
-use crate::receive::{instance_ids, now_ms, InstanceIds};
+use crate::receive::{instance_ids, InstanceIds};
 use crate::source::SourceHeaders;
 use crate::uidgen::derived_uid;
 use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use spinescreen_proto::bundle::{entry_ref, parse_bundle, parse_entry_ref};
-use spinescreen_proto::job::StudyDone;
 use spinescreen_proto::uid::is_bundle_key;
 use spinescreen_proto::{
     HuVolume, Job, Reason, ReasonCode, SourceInfo, Stage, StudyResult, StudyStatus, StudyUid,
-    SCHEMA_VERSION,
 };
 use spinescreen_runtime::storage::StorageError;
 use spinescreen_runtime::volumes::write_volume;
-use spinescreen_runtime::{Message, StageContext, StageError, StageWorker, StudyStore};
+use spinescreen_runtime::{StageContext, StageError, StageWorker, StudyStore};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Files fetched from storage at once.
@@ -92,32 +90,16 @@ async fn load_result(
     }
 }
 
-/// Announce that this job is finished with the study's existing result (nothing to redo), so
-/// whoever waits for the job (`spinescreen analyze`) is answered.
+/// Announce that this job is finished with the study's existing result (nothing to redo).
 async fn announce_unchanged(
     ctx: &StageContext,
     job: &Job,
     uid: &StudyUid,
     previous: &StudyResult,
 ) -> Result<(), StageError> {
-    let done = StudyDone {
-        schema_version: SCHEMA_VERSION,
-        job_id: job.job_id.clone(),
-        study_uid: uid.clone(),
-        status: previous.status,
-        result_key: uid.keys().result(),
-        end_to_end_ms: now_ms().saturating_sub(job.received_at_unix_ms),
-    };
-    let body = serde_json::to_vec(&done).map_err(transient)?;
-    spinescreen_runtime::events::announce_done(
-        &*ctx.broker,
-        Message {
-            body,
-            headers: job.trace_context.clone(),
-        },
-    )
-    .await
-    .map_err(transient)
+    spinescreen_runtime::events::announce_existing(&*ctx.broker, job, uid, previous.status)
+        .await
+        .map_err(transient)
 }
 
 /// Fetch files by key: a plain key is an instance stored as its own object, an

@@ -334,6 +334,11 @@ impl StageWorker for PublisherWorker {
             end_to_end_ms,
             "study published"
         );
+        // Any other copy of this job now answers with this result (the runtime's
+        // `worker::delivered`): retention is about to delete the inputs it would need.
+        if let Err(e) = store.put(&keys.delivered(&job.job_id), Vec::new()).await {
+            tracing::warn!(error = %e, "the delivered marker was not stored; a duplicate copy of this job may be dead-lettered");
+        }
         self.apply_retention(&job, &keys, store).await;
         Ok(vec![])
     }

@@ -6,8 +6,8 @@
 //! hiccups) is logged at debug level and dropped. Observing a job must never fail it.
 
 use crate::broker::{Broker, BrokerError, Message};
-use spinescreen_proto::job::{DONE_LEDGER_QUEUE, DONE_QUEUE};
-use spinescreen_proto::{StudyEvent, EVENTS_QUEUE};
+use spinescreen_proto::job::{StudyDone, DONE_LEDGER_QUEUE, DONE_QUEUE};
+use spinescreen_proto::{Job, StudyEvent, StudyStatus, StudyUid, EVENTS_QUEUE, SCHEMA_VERSION};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Now, in Unix epoch milliseconds (0 if the clock is before 1970).
@@ -42,4 +42,33 @@ pub async fn announce_done(broker: &dyn Broker, message: Message) -> Result<(), 
     broker.declare(DONE_QUEUE).await?;
     broker.publish(DONE_QUEUE, message.clone()).await?;
     broker.publish_optional(DONE_LEDGER_QUEUE, message).await
+}
+
+/// Announce that `job` is finished with the study's existing result (of `status`, at `uid`'s
+/// result key) without redoing it: a re-send that adds nothing, or a copy of a job that another
+/// copy already delivered. Whoever waits for the job (`spinescreen analyze`) is answered.
+pub async fn announce_existing(
+    broker: &dyn Broker,
+    job: &Job,
+    uid: &StudyUid,
+    status: StudyStatus,
+) -> Result<(), BrokerError> {
+    let done = StudyDone {
+        schema_version: SCHEMA_VERSION,
+        job_id: job.job_id.clone(),
+        study_uid: uid.clone(),
+        status,
+        result_key: uid.keys().result(),
+        end_to_end_ms: now_unix_ms().saturating_sub(job.received_at_unix_ms),
+    };
+    let body = serde_json::to_vec(&done)
+        .map_err(|e| BrokerError::NotConfirmed(format!("announcement not serialised: {e}")))?;
+    announce_done(
+        broker,
+        Message {
+            body,
+            headers: job.trace_context.clone(),
+        },
+    )
+    .await
 }

@@ -1,6 +1,7 @@
 //! A stage as a value: [`StageWorker`] turns one job into the next; the runtime's loop does the
 //! rest (decode, timing, publish to the next stage with confirms, ack, retry, dead-letter).
 
+mod delivered;
 mod stage_loop;
 
 pub use stage_loop::{run_stage, LoopOptions};

@@ -514,6 +514,137 @@ async fn amqp_loop_reconnects_after_connection_loss() {
     .await;
 }
 
+/// A later stage whose inputs are gone: it fails permanently, as morphometry does when
+/// retention deleted `detection.json`; with `mark_delivered` it first stores the delivered
+/// marker, as if another copy's publisher finished while it ran.
+struct InputsGone {
+    mark_delivered: bool,
+    calls: AtomicU32,
+}
+
+#[async_trait]
+impl StageWorker for InputsGone {
+    fn stage(&self) -> Stage {
+        Stage::Morphometry
+    }
+    async fn process(&self, job: Job, ctx: &StageContext) -> Result<Vec<Job>, StageError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.mark_delivered {
+            let keys = job.study_uid.as_ref().unwrap().keys();
+            ctx.store
+                .put(&keys.delivered(&job.job_id), Vec::new())
+                .await
+                .unwrap();
+        }
+        Err(StageError::Permanent(anyhow::anyhow!(
+            "missing object detection.json"
+        )))
+    }
+}
+
+/// Copies of a job that another copy already delivered are answered with the study's result
+/// (announced done, acknowledged), never dead-lettered: whether the marker is there before the
+/// copy starts (the stage is not even run) or appears while it runs. A job with no marker
+/// whose inputs are gone is still dead-lettered.
+async fn copies_of_a_delivered_job_are_answered_not_dead_lettered(backend: Backend) {
+    use spinescreen_proto::job::{StudyDone, DONE_QUEUE};
+    use spinescreen_proto::{Reason, ReasonCode, StudyResult, StudyStatus};
+    let Some(env) = Env::new(backend).await else {
+        return;
+    };
+    let ns = Arc::new(Namespaced::new(
+        env.broker.clone(),
+        format!("test-{}.", env.id),
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let store = StudyStore::from_config(&StoreConfig::Local {
+        root: dir.path().to_path_buf(),
+    })
+    .unwrap();
+    let service = ServiceInfo {
+        name: "spinescreen-test".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    };
+    let uid = StudyUid::new("1.2.826.0.1.3680043.2.1125.7").unwrap();
+    let keys = uid.keys();
+    let result = StudyResult::not_analysed(
+        uid.to_string(),
+        StudyStatus::Abstained,
+        Reason::new(ReasonCode::INTERNAL_ERROR, "test"),
+        service.clone(),
+    );
+    store
+        .put(&keys.result(), serde_json::to_vec(&result).unwrap())
+        .await
+        .unwrap();
+    store
+        .put(&keys.delivered("before"), Vec::new())
+        .await
+        .unwrap();
+    let queue = Stage::Morphometry.queue();
+    let dlq = dlq_name(queue);
+    ns.declare(queue).await.unwrap();
+    ns.declare(DONE_QUEUE).await.unwrap();
+    let mut done = ns.consume(DONE_QUEUE, 4).await.unwrap();
+
+    for (mark_delivered, job_id, runs, answered) in [
+        (false, "before", 0, true),
+        (true, "during", 1, true),
+        (false, "never", 1, false),
+    ] {
+        let worker = Arc::new(InputsGone {
+            mark_delivered,
+            calls: AtomicU32::new(0),
+        });
+        let ctx = StageContext {
+            store: store.clone(),
+            broker: ns.clone(),
+            service: service.clone(),
+        };
+        let shutdown = CancellationToken::new();
+        let handle = tokio::spawn(run_stage(worker.clone(), ctx, fast(), shutdown.clone()));
+        let mut job = Job::ingest(job_id.into(), format!("incoming/{job_id}/"), 1);
+        job.study_uid = Some(uid.clone());
+        let message = Message {
+            body: job.to_bytes(),
+            headers: Default::default(),
+        };
+        ns.publish(queue, message).await.unwrap();
+        if answered {
+            let d = next_within(&mut done, 10_000)
+                .await
+                .unwrap_or_else(|| panic!("{job_id}: not announced"));
+            let a: StudyDone = serde_json::from_slice(&d.message.body).unwrap();
+            d.acker.ack().await.unwrap();
+            assert_eq!(
+                (a.job_id.as_str(), a.status, a.result_key.as_str()),
+                (job_id, StudyStatus::Abstained, keys.result().as_str())
+            );
+            assert!(wait_depth(&*ns, queue, 0, Duration::from_secs(5)).await);
+            assert_eq!(ns.queue_depth(&dlq).await.unwrap(), 0, "{job_id}");
+        } else {
+            assert!(
+                wait_depth(&*ns, &dlq, 1, Duration::from_secs(10)).await,
+                "{job_id}: not dead-lettered"
+            );
+        }
+        shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(10), handle)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(worker.calls.load(Ordering::SeqCst), runs, "{job_id}");
+    }
+    drop(done);
+    env.cleanup(&[
+        ns.real_name(queue),
+        ns.real_name(&dlq),
+        ns.real_name(DONE_QUEUE),
+    ])
+    .await;
+}
+
 macro_rules! on_both_brokers {
     ($($name:ident),* $(,)?) => {
         mod memory {
@@ -527,6 +658,7 @@ macro_rules! on_both_brokers {
 
 on_both_brokers!(
     success_forwards_timed_traced_job_then_acks,
+    copies_of_a_delivered_job_are_answered_not_dead_lettered,
     failing_job_lands_in_dlq_with_reason,
     permanent_failure_is_dead_lettered_at_once,
     undecodable_job_is_dead_lettered,

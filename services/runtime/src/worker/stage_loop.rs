@@ -5,11 +5,12 @@
 
 use crate::broker::{dlq_name, Delivery, Message, ATTEMPTS_HEADER, ERROR_HEADER, STAGE_HEADER};
 use crate::config::RuntimeConfig;
-use crate::events::{now_unix_ms, publish_event};
+use crate::events::{announce_existing, now_unix_ms, publish_event};
+use crate::worker::delivered::delivered_status;
 use crate::worker::{StageContext, StageError, StageWorker};
 use crate::{http, metrics, telemetry};
 use futures::FutureExt;
-use spinescreen_proto::{EventKind, Job, Stage, StudyEvent};
+use spinescreen_proto::{EventKind, Job, Stage, StudyEvent, StudyStatus, StudyUid};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -252,6 +253,13 @@ async fn handle(
     async move {
         let event =
             |kind: EventKind| StudyEvent::new(&observed, stage, kind, attempt, now_unix_ms());
+        if let Some(delivered) = already_delivered(&ctx, stage, &observed).await {
+            answer_duplicate(
+                &ctx, stage, &opts, &shutdown, &observed, delivered, message, attempt, &*acker,
+            )
+            .await;
+            return;
+        }
         publish_event(&*ctx.broker, &event(EventKind::Started)).await;
         let in_flight = InFlight::enter(stage);
         let started = Instant::now();
@@ -322,6 +330,15 @@ async fn handle(
                 .await;
             }
             Ok(Err(StageError::Permanent(e))) => {
+                // Inputs deleted under it by another copy's retention read as a permanent error.
+                if let Some(delivered) = already_delivered(&ctx, stage, &observed).await {
+                    answer_duplicate(
+                        &ctx, stage, &opts, &shutdown, &observed, delivered, message, attempt,
+                        &*acker,
+                    )
+                    .await;
+                    return;
+                }
                 let reason = format!("permanent: {e:#}");
                 tracing::warn!(error = %reason, "job failed permanently; dead-lettering");
                 dead_letter(
@@ -358,6 +375,64 @@ async fn handle(
     }
     .instrument(span)
     .await
+}
+
+/// The study and its status when another copy of `job` has already been delivered
+/// ([`delivered_status`]). Ingest is never a copy's answer: its job has no study yet, and it
+/// handles its own redeliveries (a re-send adds nothing, a redelivery is built again).
+async fn already_delivered(
+    ctx: &StageContext,
+    stage: Stage,
+    job: &Job,
+) -> Option<(StudyUid, StudyStatus)> {
+    if stage == Stage::Ingest {
+        return None;
+    }
+    delivered_status(&ctx.store, job).await
+}
+
+/// Answer a copy of a delivered job: announce the study's existing result and acknowledge the
+/// copy, which goes no further. An announcement that fails is retried like a transient error.
+#[allow(clippy::too_many_arguments)]
+async fn answer_duplicate(
+    ctx: &StageContext,
+    stage: Stage,
+    opts: &LoopOptions,
+    shutdown: &CancellationToken,
+    job: &Job,
+    (uid, status): (StudyUid, StudyStatus),
+    message: Message,
+    attempt: u32,
+    acker: &dyn crate::broker::Acker,
+) {
+    match announce_existing(&*ctx.broker, job, &uid, status).await {
+        Ok(()) => match acker.ack().await {
+            Ok(()) => {
+                count(stage, "duplicate");
+                tracing::info!(
+                    study = %uid,
+                    "another copy of this job was already delivered; answered with its result"
+                );
+            }
+            Err(e) => tracing::warn!(error = %e, "ack failed; the job will be redelivered"),
+        },
+        Err(e) => {
+            let reason = format!("announcing a delivered copy: {e}");
+            tracing::warn!(error = %reason, "job failed");
+            retry_or_dead_letter(
+                ctx,
+                stage,
+                opts,
+                shutdown,
+                Some(job),
+                message,
+                attempt,
+                &reason,
+                acker,
+            )
+            .await;
+        }
+    }
 }
 
 /// The `finished` events of a job: one per outgoing job (ingest may split a reception, and only
