@@ -960,6 +960,15 @@ fn end_bodies(
             let reference = mean_height(&neighbour.ep).max(1.0);
             let plausible =
                 (0..3).all(|c| (0.6..=1.5).contains(&((ep.s_inf[c] - ep.s_sup[c]) / reference)));
+            tracing::debug!(
+                edge,
+                disc,
+                sup = ?ep.s_sup,
+                inf = ?ep.s_inf,
+                reference,
+                plausible,
+                "end body measured"
+            );
             if (far - edge).abs() >= 2.0 && plausible {
                 return Some(EndBody::Complete(ep));
             }

@@ -72,11 +72,12 @@ pub static STUDIES: LazyLock<IntCounterVec> = LazyLock::new(|| {
     .expect("metric registers once")
 });
 
-/// `spinescreen_jobs_total{stage,outcome}`: jobs handled, outcome `ok`, `retry` or `dead_letter`.
+/// `spinescreen_jobs_total{stage,outcome}`: jobs handled, outcome `ok`, `retry`, `dead_letter` or
+/// `duplicate` (a copy of a job another copy already delivered, answered with its result).
 pub static JOBS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     register_int_counter_vec!(
         "spinescreen_jobs_total",
-        "Jobs handled by stage and outcome (ok, retry, dead_letter)",
+        "Jobs handled by stage and outcome (ok, retry, dead_letter, duplicate)",
         &["stage", "outcome"]
     )
     .expect("metric registers once")
